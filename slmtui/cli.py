@@ -1,0 +1,198 @@
+"""`slmtui` opens the app; its subcommands run every step headless.
+
+The CLI and the app are built from the same pieces (Workspace, Config, Ingestor, LiveIngest), so
+what a script does and what a person sees in the app cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from slmtui import __version__
+from slmtui.config import ConfigError
+from slmtui.core.store import Stats, StoreError
+from slmtui.core.tokenizer import TokenizerError
+from slmtui.workspace import Workspace, WorkspaceError
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+USER_ERRORS = (WorkspaceError, ConfigError, TokenizerError, StoreError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="slmtui",
+        description="Train a small language model on your own writing, and chat with it.",
+    )
+    parser.add_argument("--version", action="version", version=f"slmtui {__version__}")
+    parser.add_argument(
+        "-w", "--workspace", type=Path, help="workspace folder (default: the one holding the cwd)"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    init = commands.add_parser("init", help="make a workspace in DIR")
+    init.add_argument("dir", type=Path)
+
+    demo = commands.add_parser("demo", help="open the app on a throwaway copy of the samples")
+    demo.add_argument("--dir", type=Path, help="keep the demo workspace in DIR instead")
+
+    commands.add_parser("ingest", help="bring the dataset up to date with writing/ once")
+    commands.add_parser("watch", help="ingest, then follow changes in writing/ until Ctrl-C")
+
+    status = commands.add_parser("status", help="what the dataset holds, and what was skipped")
+    status.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers: dict[str | None, Callable[[argparse.Namespace], int]] = {
+        None: cmd_app,
+        "init": cmd_init,
+        "demo": cmd_demo,
+        "ingest": cmd_ingest,
+        "watch": cmd_watch,
+        "status": cmd_status,
+    }
+    try:
+        return handlers[args.command](args)
+    except USER_ERRORS as exc:
+        print(f"slmtui: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def open_workspace(args: argparse.Namespace) -> Workspace:
+    if args.workspace is not None:
+        return Workspace.open(args.workspace)
+    return Workspace.find(Path.cwd())
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    workspace = Workspace.init(args.dir)
+    print(f"Made a workspace in {workspace.root}")
+    print(f"  put your writing in   {workspace.writing}")
+    print(f"  settings are in       {workspace.config_path}")
+    print(f"  then run              slmtui -w {workspace.root}")
+    return 0
+
+
+def make_demo_workspace(folder: Path | None = None) -> Workspace:
+    """A workspace whose writing/ is a copy of samples/ (reused if folder already is one)."""
+    if not SAMPLES.is_dir():
+        raise WorkspaceError(f"The samples folder is missing ({SAMPLES}); run from a checkout.")
+    if folder is not None and (folder / "slmtui.toml").exists():
+        return Workspace.open(folder)
+    if folder is None:
+        folder = Path(tempfile.mkdtemp(prefix="slmtui-demo-")) / "workspace"
+        atexit.register(shutil.rmtree, folder.parent, ignore_errors=True)
+    workspace = Workspace.init(folder)
+    shutil.copytree(SAMPLES, workspace.writing, dirs_exist_ok=True)
+    return workspace
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return run_app(make_demo_workspace(args.dir))
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    return run_app(open_workspace(args))
+
+
+def run_app(workspace: Workspace) -> int:
+    from slmtui.tui.app import create_app
+
+    create_app(workspace).run()
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from slmtui.core.ingest import Ingestor
+
+    workspace = open_workspace(args)
+    with Ingestor(workspace, workspace.load_config()) as ingestor:
+        report = ingestor.scan()
+        for change in report.changes:
+            print(change.describe())
+        print(report.summary())
+        print(format_totals(ingestor.store.stats()))
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from slmtui.core.watcher import LiveIngest
+
+    workspace = open_workspace(args)
+
+    def show(report) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        for change in report.changes:
+            print(f"{stamp} {change.describe()}", flush=True)
+        if report.note:
+            print(f"{stamp} {report.note}", flush=True)
+
+    live = LiveIngest(
+        workspace,
+        workspace.load_config(),
+        show,
+        on_error=lambda message: print(f"slmtui: {message}", file=sys.stderr, flush=True),
+    )
+    live.start()
+    live.ready.wait()
+    print(f"Watching {workspace.writing} (Ctrl-C to stop)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        live.stop()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from slmtui.core.store import Store
+
+    workspace = open_workspace(args)
+    with Store(workspace.db_path) as store:
+        stats = store.stats()
+    if args.json:
+        print(json.dumps({"workspace": str(workspace.root), **stats.as_dict()}, indent=2))
+        return 0
+    print(f"Workspace {workspace.root}")
+    print(format_totals(stats))
+    if stats.per_format:
+        print("By format:")
+        for fmt, counts in stats.per_format.items():
+            print(
+                f"  {fmt:<9} {counts['documents']:>5} documents {counts['chunks']:>6} chunks "
+                f"{counts['tokens']:>10,} tokens"
+            )
+    if stats.skipped:
+        print(f"Skipped ({len(stats.skipped)}):")
+        for item in stats.skipped:
+            print(f"  {item['path']}: {item['reason']}")
+    if not stats.documents_ok and not stats.skipped:
+        print("Nothing ingested yet: put files in writing/ and run `slmtui ingest`.")
+    return 0
+
+
+def format_totals(stats: Stats) -> str:
+    tokens = stats.tokens_train + stats.tokens_val
+    return (
+        f"{stats.documents_ok} documents, {stats.documents_skipped} skipped; "
+        f"{stats.chunks} chunks, {tokens:,} tokens ({stats.tokens_train:,} train, "
+        f"{stats.tokens_val:,} validation); {stats.duplicates_removed} duplicates removed"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""The one configuration object, read from a workspace's `slmtui.toml`.
+
+Every setting is a dataclass field whose metadata carries its help text and its allowed values, so
+that the same declaration validates the file, writes the commented default file for `slmtui init`,
+and tells the user what a bad value should have been.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+
+class ConfigError(ValueError):
+    """A setting in slmtui.toml is unknown or has a bad value; the message names key and file."""
+
+
+def setting(default: Any, help: str, *, choices: tuple | None = None, minimum=None, maximum=None):
+    """A config field with the facts needed to validate it and to document it in the TOML file."""
+    meta = {"help": help, "choices": choices, "minimum": minimum, "maximum": maximum}
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    base: str = setting(
+        "default",
+        "Base model: 'default' (the bundled SmolLM2-135M-Instruct GGUF), a path to a GGUF file, "
+        "or a local Hugging Face folder.",
+    )
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    max_file_mb: float = setting(
+        20.0, "Files larger than this many megabytes are skipped.", minimum=0.001, maximum=4096
+    )
+    chunk_tokens: int = setting(
+        384, "Target size of a chunk in base-model tokens.", minimum=32, maximum=8192
+    )
+    min_chunk_tokens: int = setting(
+        16, "Chunks shorter than this many tokens are dropped.", minimum=1, maximum=1024
+    )
+    validation_fraction: float = setting(
+        0.1,
+        "Share of documents held out for validation, chosen by a stable hash of each document.",
+        minimum=0.0,
+        maximum=0.9,
+    )
+    near_duplicate_threshold: float = setting(
+        0.8,
+        "Estimated Jaccard similarity above which a chunk counts as a near duplicate.",
+        minimum=0.3,
+        maximum=1.0,
+    )
+    strip_email_quotes: bool = setting(
+        True, "Remove quoted replies ('> ...', 'On ... wrote:') and signatures from emails."
+    )
+    scrub_pii: bool = setting(
+        False, "Replace personal details (see 'scrub') with placeholders before storing text."
+    )
+    scrub: list = setting(
+        ["emails", "phones", "urls"],
+        "What scrub_pii replaces.",
+        choices=("emails", "phones", "urls"),
+    )
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    debounce_seconds: float = setting(
+        0.4,
+        "A changed file is read once its size and mtime have not changed for this long.",
+        minimum=0.05,
+        maximum=30,
+    )
+    poll_seconds: float = setting(
+        0.1, "How often pending changes are checked.", minimum=0.02, maximum=5
+    )
+
+
+@dataclass(frozen=True)
+class UIConfig:
+    theme: str = setting("slmtui-dark", "Colour theme: a name from themes/*.toml or Textual's.")
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    watch: WatchConfig = field(default_factory=WatchConfig)
+    ui: UIConfig = field(default_factory=UIConfig)
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate slmtui.toml; a missing file means all defaults."""
+    if not path.exists():
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return config_from_dict(data, source=str(path))
+
+
+def config_from_dict(data: dict, source: str = "slmtui.toml") -> Config:
+    """Build a Config from parsed TOML, naming the key and the file in every error."""
+    return _build(Config, data, source, prefix="")
+
+
+def _build(cls: type, data: Any, source: str, prefix: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: [{prefix.rstrip('.')}] must be a table")
+    hints = get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        key = prefix + unknown[0]
+        allowed = ", ".join(prefix + name for name in known)
+        raise ConfigError(f"{source}: unknown key '{key}'. Known keys here: {allowed}")
+    values = {}
+    for name, value in data.items():
+        f = known[name]
+        kind = hints[name]
+        if is_dataclass(kind):
+            values[name] = _build(kind, value, source, prefix=f"{prefix}{name}.")
+        else:
+            values[name] = _check_value(prefix + name, value, kind, f.metadata, source)
+    return cls(**values)
+
+
+def _check_value(key: str, value: Any, kind: type, meta: dict, source: str) -> Any:
+    origin = get_origin(kind) or kind
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, int | float) and not isinstance(value, bool),
+        str: isinstance(value, str),
+        list: isinstance(value, list),
+    }.get(origin, True)
+    if not ok:
+        raise ConfigError(f"{source}: '{key}' must be {_describe(origin, meta)}, got {value!r}")
+    if origin is float:
+        value = float(value)
+    choices = meta.get("choices")
+    items = value if isinstance(value, list) else [value]
+    if choices is not None:
+        bad = [item for item in items if item not in choices]
+        if bad:
+            allowed = ", ".join(repr(c) for c in choices)
+            raise ConfigError(f"{source}: '{key}' has {bad[0]!r}; allowed values: {allowed}")
+    low, high = meta.get("minimum"), meta.get("maximum")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ConfigError(f"{source}: '{key}' must be {_describe(origin, meta)}, got {value!r}")
+    if get_args(kind) and origin is list:
+        return list(value)
+    return value
+
+
+def _describe(origin: type, meta: dict) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    text = names.get(origin, "a list")
+    low, high = meta.get("minimum"), meta.get("maximum")
+    if low is not None and high is not None:
+        text += f" from {low} to {high}"
+    if meta.get("choices"):
+        text += " of " + ", ".join(repr(c) for c in meta["choices"])
+    return text
+
+
+def render_default_toml(config: Config | None = None) -> str:
+    """The whole config as TOML, every setting written out with its help as a comment."""
+    config = config or Config()
+    lines = [
+        "# slmtui workspace settings. Every setting is listed with its default;",
+        "# unknown keys are errors, so a typo never goes unnoticed.",
+    ]
+    for section in fields(config):
+        lines += ["", f"[{section.name}]"]
+        value = getattr(config, section.name)
+        for f in fields(value):
+            lines.append(f"# {f.metadata['help']}")
+            if f.metadata.get("choices"):
+                lines.append("# Allowed: " + ", ".join(repr(c) for c in f.metadata["choices"]))
+            lines.append(f"{f.name} = {_toml_value(getattr(value, f.name))}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def with_changes(config: Config, section: str, **changes: Any) -> Config:
+    """A copy of config with some settings of one section changed (configs are frozen)."""
+    return replace(config, **{section: replace(getattr(config, section), **changes)})
+
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "IngestConfig",
+    "ModelConfig",
+    "UIConfig",
+    "WatchConfig",
+    "config_from_dict",
+    "load_config",
+    "render_default_toml",
+    "with_changes",
+]

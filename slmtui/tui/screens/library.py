@@ -1,0 +1,120 @@
+"""Library: the files of the watched folder, their status or skip reason, and dataset stats."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from slmtui.core.store import DocumentRow, Stats, Store
+from slmtui.tui.widgets.dataset_stats import DatasetStats
+
+
+class LibraryScreen(Screen):
+    BINDINGS = [Binding("f5", "reload", "Reload", show=False)]
+
+    DEFAULT_CSS = """
+    LibraryScreen #files {
+        width: 1fr;
+        height: 1fr;
+        border: round $panel-lighten-2;
+        border-title-color: $accent;
+    }
+    LibraryScreen #detail {
+        height: 1;
+        padding: 0 1;
+        color: $text-muted;
+    }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(name="library")
+        self.rows: dict[str, DocumentRow] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            yield DataTable(id="files", cursor_type="row", zebra_stripes=True)
+            yield DatasetStats(id="stats")
+        yield Static("", id="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "Library"
+        table = self.query_one("#files", DataTable)
+        table.border_title = "Files in writing/"
+        table.add_column("File", key="path", width=34)
+        table.add_column("Format", key="format", width=8)
+        table.add_column("Status", key="status", width=8)
+        table.add_column("Chunks", key="chunks", width=6)
+        table.add_column("Tokens", key="tokens", width=7)
+        table.add_column("Reason", key="reason")
+        self.query_one(DatasetStats).show(state="reading writing/ …")
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        self.load_from_store()
+
+    def set_state(self, state: str) -> None:
+        self.query_one(DatasetStats).show(state=state)
+
+    @work(thread=True, exclusive=True, group="library-load")
+    def load_from_store(self) -> None:
+        """Read the store on a worker thread; the UI only swaps in the result."""
+        db_path = self.app.workspace.db_path
+        if not db_path.exists():
+            return
+        with Store(db_path) as store:
+            documents = store.documents()
+            stats = store.stats()
+        self.app.call_from_thread(self._show, documents, stats)
+
+    def _show(self, documents: list[DocumentRow], stats: Stats) -> None:
+        table = self.query_one("#files", DataTable)
+        selected = None
+        if table.row_count and table.cursor_row is not None:
+            try:
+                selected = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+            except Exception:
+                selected = None
+        table.clear()
+        self.rows = {row.path: row for row in documents}
+        for row in documents:
+            ok = row.status == "ok"
+            status = Text("ok", style="green") if ok else Text("skipped", style="yellow")
+            table.add_row(
+                row.path,
+                row.format or "—",
+                status,
+                str(row.chunks) if ok else "",
+                f"{row.tokens:,}" if ok else "",
+                row.reason or "",
+                key=row.path,
+            )
+        if selected in self.rows:
+            table.move_cursor(row=table.get_row_index(selected))
+        table.border_subtitle = f"{len(documents)} files"
+        self.query_one(DatasetStats).show(stats)
+        self._describe_selected()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._describe_selected(event.row_key.value if event.row_key else None)
+
+    def _describe_selected(self, path: str | None = None) -> None:
+        table = self.query_one("#files", DataTable)
+        if path is None and table.row_count:
+            path = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        row = self.rows.get(path or "")
+        detail = self.query_one("#detail", Static)
+        if row is None:
+            detail.update("Put your writing in writing/: it is read as soon as you save.")
+        elif row.status == "ok":
+            detail.update(
+                f"{row.path}: {row.chunks} chunks, {row.tokens:,} tokens, {row.split} split"
+            )
+        else:
+            detail.update(Text(f"{row.path}: skipped: {row.reason}", style="yellow"))

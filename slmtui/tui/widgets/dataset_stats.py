@@ -1,0 +1,60 @@
+"""The dataset summary beside the file list: what training would see right now."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from slmtui.core.store import Stats
+
+
+class DatasetStats(Static):
+    """Counts from the store, rendered as a compact two-column table."""
+
+    DEFAULT_CSS = """
+    DatasetStats {
+        width: 26;
+        height: 1fr;
+        border: round $panel-lighten-2;
+        border-title-color: $accent;
+        padding: 0 1;
+    }
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.border_title = "Dataset"
+        self.state = "starting"
+        self.stats = Stats()
+
+    def show(self, stats: Stats | None = None, state: str | None = None) -> None:
+        if stats is not None:
+            self.stats = stats
+        if state is not None:
+            self.state = state
+        self.update(self._render_table())
+
+    def _render_table(self) -> Table:
+        stats = self.stats
+        table = Table.grid(padding=(0, 1), expand=True)
+        table.add_column(style="dim")
+        table.add_column(justify="right")
+        rows = [
+            ("Documents", f"{stats.documents_ok:,}"),
+            ("Skipped", f"{stats.documents_skipped:,}"),
+            ("Chunks", f"{stats.chunks:,}"),
+            ("Tokens", f"{stats.tokens_train + stats.tokens_val:,}"),
+            ("  train", f"{stats.tokens_train:,}"),
+            ("  validation", f"{stats.tokens_val:,}"),
+            ("Duplicates", f"{stats.duplicates_removed:,}"),
+        ]
+        for label, value in rows:
+            table.add_row(label, value)
+        if stats.per_format:
+            table.add_row("", "")
+            for fmt, counts in stats.per_format.items():
+                table.add_row(fmt, f"{counts['documents']:,}")
+        table.add_row("", "")
+        table.add_row(Text(self.state, style="italic"), "")
+        return table

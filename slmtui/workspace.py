@@ -1,0 +1,104 @@
+"""Where things live inside a workspace folder.
+
+A workspace is a folder holding `slmtui.toml`, the watched `writing/` folder and `.slmtui/` with
+the state database, training runs, published models and caches. Nothing else in the code builds
+these paths by hand, so the layout can change in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from slmtui.config import Config, load_config, render_default_toml
+
+CONFIG_NAME = "slmtui.toml"
+WRITING_NAME = "writing"
+STATE_NAME = ".slmtui"
+
+
+class WorkspaceError(RuntimeError):
+    """The folder is not a workspace, or one cannot be made there."""
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    @property
+    def writing(self) -> Path:
+        return self.root / WRITING_NAME
+
+    @property
+    def state(self) -> Path:
+        return self.root / STATE_NAME
+
+    @property
+    def db_path(self) -> Path:
+        return self.state / "state.db"
+
+    @property
+    def runs(self) -> Path:
+        return self.state / "runs"
+
+    @property
+    def models(self) -> Path:
+        return self.state / "models"
+
+    @property
+    def cache(self) -> Path:
+        return self.state / "cache"
+
+    def load_config(self) -> Config:
+        return load_config(self.config_path)
+
+    def ensure_state(self) -> None:
+        """Create the state folders if a user removed them; never touches writing/ contents."""
+        for folder in (self.state, self.runs, self.models, self.cache):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def init(cls, root: Path) -> Workspace:
+        """Make a workspace in root (which may already hold a writing/ folder)."""
+        root = root.expanduser().resolve()
+        if (root / CONFIG_NAME).exists():
+            raise WorkspaceError(f"{root} is already a workspace (it has {CONFIG_NAME})")
+        if root.exists() and not root.is_dir():
+            raise WorkspaceError(f"{root} exists and is not a folder")
+        root.mkdir(parents=True, exist_ok=True)
+        workspace = cls(root)
+        workspace.writing.mkdir(exist_ok=True)
+        workspace.ensure_state()
+        tmp = workspace.config_path.with_suffix(".toml.tmp")
+        tmp.write_text(render_default_toml(), encoding="utf-8")
+        tmp.replace(workspace.config_path)
+        return workspace
+
+    @classmethod
+    def open(cls, root: Path) -> Workspace:
+        """Open an existing workspace, or explain why root is not one."""
+        root = root.expanduser().resolve()
+        if not (root / CONFIG_NAME).is_file():
+            raise WorkspaceError(
+                f"{root} is not an slmtui workspace (no {CONFIG_NAME}). "
+                f"Make one with: slmtui init {root}"
+            )
+        workspace = cls(root)
+        workspace.ensure_state()
+        return workspace
+
+    @classmethod
+    def find(cls, start: Path) -> Workspace:
+        """The workspace holding start, looking upwards like git does."""
+        start = start.expanduser().resolve()
+        for folder in (start, *start.parents):
+            if (folder / CONFIG_NAME).is_file():
+                return cls.open(folder)
+        raise WorkspaceError(
+            f"No slmtui workspace at or above {start}. "
+            "Make one with `slmtui init DIR`, pass -w DIR, or try `slmtui demo`."
+        )
