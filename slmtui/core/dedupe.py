@@ -45,10 +45,11 @@ def signature(ids: tuple[int, ...] | list[int]) -> np.ndarray:
 
 
 def band_keys(sig: np.ndarray) -> list[int]:
-    """One signed 64-bit key per band, for an indexed SQLite lookup of candidates."""
+    """One signed 64-bit key per band (the band's number hashed in), for one indexed lookup."""
     keys = []
     for band in range(BANDS):
-        digest = hashlib.blake2b(sig[band * ROWS : (band + 1) * ROWS].tobytes(), digest_size=8)
+        rows = sig[band * ROWS : (band + 1) * ROWS].tobytes()
+        digest = hashlib.blake2b(rows, digest_size=8, person=band.to_bytes(2, "little"))
         keys.append(int.from_bytes(digest.digest(), "little", signed=True))
     return keys
 

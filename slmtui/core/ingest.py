@@ -21,13 +21,16 @@ from tokenizers import Tokenizer
 
 from slmtui.config import Config
 from slmtui.core import dedupe
-from slmtui.core.chunking import chunk_text
+from slmtui.core.chunking import chunk_paragraphs, encode_paragraphs, paragraphs_of
 from slmtui.core.extract import ExtractOptions, SkipFile, extract, format_of
 from slmtui.core.normalize import normalize_text
 from slmtui.core.pii import scrub
 from slmtui.core.store import DocumentRow, NewChunk, Store
 from slmtui.core.tokenizer import load_tokenizer, resolve_source
 from slmtui.workspace import Workspace
+
+# Files read, tokenized together and committed in one transaction.
+GROUP_SIZE = 64
 
 # Bump when chunking or extraction changes in a way that should re-read every document.
 INGEST_VERSION = 1
@@ -210,19 +213,37 @@ class Ingestor:
             row = self.store.document(path)
             if row and row.content_hash:
                 gone_by_hash.setdefault(row.content_hash, path)
-        for rel, forced_reason in present:
-            change = self._sync_one(rel, forced_reason, gone_by_hash, report)
-            if change is None:
-                report.unchanged += 1
-            else:
-                report.changes.append(change)
-        leftover = [path for path in vanished if path in set(gone_by_hash.values())]
-        leftover += [
-            path for path in vanished if self.store.document(path) and path not in leftover
-        ]
+        for start in range(0, len(present), GROUP_SIZE):
+            with self.store.transaction():
+                self._sync_group(present[start : start + GROUP_SIZE], gone_by_hash, report)
+        leftover = [path for path in vanished if self.store.document(path)]
         self.store.remove(leftover)
         report.changes.extend(FileChange(path, "removed") for path in leftover)
         return report
+
+    def _sync_group(
+        self,
+        group: list[tuple[str, str | None]],
+        gone_by_hash: dict[str, str],
+        report: IngestReport,
+    ) -> None:
+        """Read a group of files, tokenize all their paragraphs in one call, store them."""
+        prepared: list[_Prepared] = []
+        for rel, forced_reason in group:
+            outcome = self._sync_one(rel, forced_reason, gone_by_hash, report)
+            if isinstance(outcome, _Prepared):
+                prepared.append(outcome)
+            elif outcome is None:
+                report.unchanged += 1
+            else:
+                report.changes.append(outcome)
+        flat = [paragraph for item in prepared for paragraph in item.paragraphs]
+        ids = iter(encode_paragraphs(flat, self.tokenizer))
+        for item in prepared:
+            paragraph_ids = [next(ids) for _ in item.paragraphs]
+            change = self._store(item, paragraph_ids, report)
+            if change is not None:
+                report.changes.append(change)
 
     # -- one file ----------------------------------------------------------------------------
 
@@ -232,7 +253,8 @@ class Ingestor:
         forced_reason: str | None,
         gone_by_hash: dict[str, str],
         report: IngestReport,
-    ) -> FileChange | None:
+    ) -> FileChange | _Prepared | None:
+        """Decide one file: unchanged (None), a final change, or text ready for chunking."""
         path = self.writing / rel
         rel_path = PurePosixPath(rel)
         if in_hidden_folder(rel_path):
@@ -271,9 +293,7 @@ class Ingestor:
             old = gone_by_hash.pop(content_hash)
             self.store.rename(old, rel, size, mtime_ns)
             return FileChange(rel, "renamed", f"from {old}")
-        return self._ingest(
-            rel, fmt or "text", data, content_hash, size, mtime_ns, existing, report
-        )
+        return self._extract(rel, fmt or "text", data, content_hash, size, mtime_ns, existing)
 
     def _stat_reason(self, path: Path, info: os.stat_result) -> str | None:
         if stat.S_ISLNK(info.st_mode):
@@ -305,7 +325,7 @@ class Ingestor:
             return None
         return FileChange(rel, "skipped", reason)
 
-    def _ingest(
+    def _extract(
         self,
         rel: str,
         fmt: str,
@@ -314,8 +334,7 @@ class Ingestor:
         size: int,
         mtime_ns: int,
         existing: DocumentRow | None,
-        report: IngestReport,
-    ) -> FileChange | None:
+    ) -> FileChange | _Prepared | None:
         settings = self.config.ingest
         try:
             text = normalize_text(extract(self.writing / rel, data, self.options))
@@ -328,10 +347,24 @@ class Ingestor:
             text, _ = scrub(text, settings.scrub)
         if not text.strip():
             return self._skip(rel, "no text after extraction", size, mtime_ns, fmt, existing)
-        pieces = chunk_text(text, self.tokenizer, settings.chunk_tokens, settings.min_chunk_tokens)
+        return _Prepared(
+            rel, fmt, content_hash, size, mtime_ns, existing, len(text), paragraphs_of(text)
+        )
+
+    def _store(
+        self, item: _Prepared, paragraph_ids: list[list[int]], report: IngestReport
+    ) -> FileChange | None:
+        settings = self.config.ingest
+        pieces = chunk_paragraphs(
+            item.paragraphs,
+            paragraph_ids,
+            self.tokenizer,
+            settings.chunk_tokens,
+            settings.min_chunk_tokens,
+        )
         if not pieces:
             reason = f"too short (under {settings.min_chunk_tokens} tokens)"
-            return self._skip(rel, reason, size, mtime_ns, fmt, existing)
+            return self._skip(item.rel, reason, item.size, item.mtime_ns, item.fmt, item.existing)
         chunks = []
         for piece in pieces:
             chunk_hash = hashlib.sha256(piece.text.encode()).hexdigest()
@@ -340,16 +373,17 @@ class Ingestor:
             chunks.append(
                 NewChunk(piece.text, piece.tokens, chunk_hash, dedupe.exact_key(piece.text), sig)
             )
-        split_key = existing.split_key if existing and existing.split_key else content_hash
+        existing = item.existing
+        split_key = existing.split_key if existing and existing.split_key else item.content_hash
         duplicates = self.store.replace_document(
-            path=rel,
-            fmt=fmt,
-            size=size,
-            mtime_ns=mtime_ns,
-            content_hash=content_hash,
+            path=item.rel,
+            fmt=item.fmt,
+            size=item.size,
+            mtime_ns=item.mtime_ns,
+            content_hash=item.content_hash,
             split_key=split_key,
             split=split_for(split_key, settings.validation_fraction),
-            chars=len(text),
+            chars=item.chars,
             chunks=chunks,
         )
         report.duplicates += duplicates
@@ -357,7 +391,21 @@ class Ingestor:
         detail = f"{len(chunks)} chunks, {tokens} tokens"
         if duplicates:
             detail += f", {duplicates} duplicate"
-        return FileChange(rel, "updated" if existing else "added", detail)
+        return FileChange(item.rel, "updated" if existing else "added", detail)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A file's text split into paragraphs, waiting for its group's tokenizer call."""
+
+    rel: str
+    fmt: str
+    content_hash: str
+    size: int
+    mtime_ns: int
+    existing: DocumentRow | None
+    chars: int
+    paragraphs: list[str]
 
 
 def extract_reason(path: Path) -> str:

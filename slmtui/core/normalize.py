@@ -7,6 +7,7 @@ and Markdown files that the author did not write as prose.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 
@@ -44,8 +45,9 @@ def normalize_text(text: str) -> str:
 def _join_wrapped(lines: list[str]) -> str:
     """Join lines that were wrapped for width; keep deliberate breaks (verse, lists, addresses)."""
     out = [lines[0]]
-    for line in lines[1:]:
-        previous = out[-1].rsplit("\n", 1)[-1]
+    # Judge each break by the line as typed, not by the joined text so far: a short line ends
+    # the wrapped run, and the break after it was meant.
+    for previous, line in itertools.pairwise(lines):
         wrapped = len(previous) >= _WRAP_MIN and not _starts_item(line)
         out[-1:] = [f"{out[-1]} {line}"] if wrapped else [out[-1], line]
     return "\n".join(out)

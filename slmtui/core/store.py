@@ -72,10 +72,9 @@ def _v2(db: sqlite3.Connection) -> None:
         CREATE INDEX chunks_duplicate_of ON chunks(duplicate_of);
         CREATE TABLE chunk_bands (
             chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
-            band INTEGER NOT NULL,
             key INTEGER NOT NULL
         );
-        CREATE INDEX chunk_bands_lookup ON chunk_bands(band, key);
+        CREATE INDEX chunk_bands_lookup ON chunk_bands(key);
         CREATE INDEX chunk_bands_chunk ON chunk_bands(chunk_id);
         """,
     )
@@ -154,10 +153,22 @@ class Store:
         self.threshold = near_duplicate_threshold
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self._enable_wal()
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.migrate()
+
+    def _enable_wal(self) -> None:
+        """Switch to WAL; switching needs a moment alone with a brand-new file, so retry."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         self.db.close()
@@ -193,6 +204,10 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; nested uses join the outer one (ingest groups many files)."""
+        if self.db.in_transaction:
+            yield self.db
+            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
@@ -216,7 +231,7 @@ class Store:
 
     def forget_hashes(self) -> None:
         """Make the next ingest read every document again (the chunking settings changed)."""
-        self.db.execute("UPDATE documents SET content_hash = NULL")
+        self.db.execute("UPDATE documents SET content_hash = NULL, mtime_ns = -1")
 
     # -- documents ---------------------------------------------------------------------------
 
@@ -363,12 +378,13 @@ class Store:
         if row:
             return row[0]
         keys = dedupe.band_keys(sig)
-        clause = " OR ".join("(b.band = ? AND b.key = ?)" for _ in keys)
-        params = [value for band, key in enumerate(keys) for value in (band, key)]
         candidates = self.db.execute(
-            f"SELECT DISTINCT c.id, c.signature FROM chunk_bands b JOIN chunks c "
-            f"ON c.id = b.chunk_id WHERE ({clause}) AND c.duplicate_of IS NULL ORDER BY c.id",
-            params,
+            # CROSS JOIN and the unary + keep SQLite on the band index: left to itself it
+            # scans every original chunk through the duplicate_of index, which is quadratic.
+            f"SELECT DISTINCT c.id, c.signature FROM chunk_bands b CROSS JOIN chunks c "
+            f"ON c.id = b.chunk_id WHERE b.key IN ({','.join('?' * len(keys))}) "
+            f"AND +c.duplicate_of IS NULL ORDER BY c.id",
+            keys,
         )
         for chunk_id, blob in candidates:
             if dedupe.similarity(sig, dedupe.from_blob(blob)) >= self.threshold:
@@ -377,8 +393,8 @@ class Store:
 
     def _index(self, chunk_id: int, sig: np.ndarray) -> None:
         self.db.executemany(
-            "INSERT INTO chunk_bands (chunk_id, band, key) VALUES (?, ?, ?)",
-            [(chunk_id, band, key) for band, key in enumerate(dedupe.band_keys(sig))],
+            "INSERT INTO chunk_bands (chunk_id, key) VALUES (?, ?)",
+            [(chunk_id, key) for key in dedupe.band_keys(sig)],
         )
 
     def _delete_chunks_of(self, path: str) -> list[int]:

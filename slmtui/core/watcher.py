@@ -34,16 +34,18 @@ Batch = list[Path]
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, on_path: Callable[[str], None]):
-        self.on_path = on_path
+    def __init__(self, on_paths: Callable[[list[str]], None]):
+        self.on_paths = on_paths
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write"):
             return
-        self.on_path(os.fsdecode(event.src_path))
+        paths = [os.fsdecode(event.src_path)]
         dest = getattr(event, "dest_path", "")
         if dest:
-            self.on_path(os.fsdecode(dest))
+            paths.append(os.fsdecode(dest))
+        # Both ends of a move in one call: they must settle together (see _mark).
+        self.on_paths(paths)
 
 
 class FolderWatcher:
@@ -101,15 +103,24 @@ class FolderWatcher:
             except OSError as exc:  # deleted again between the check and the schedule
                 log.warning("cannot watch %s: %s", self.folder, exc)
 
-    def _on_parent_event(self, path: str) -> None:
-        if os.path.abspath(path) != str(self.folder):
+    def _on_parent_event(self, paths: list[str]) -> None:
+        if str(self.folder) not in {os.path.abspath(path) for path in paths}:
             return
         self._watch_folder()
-        self._mark(str(self.folder))
+        self._mark([str(self.folder)])
 
-    def _mark(self, path: str) -> None:
+    def _mark(self, paths: list[str]) -> None:
+        """Note paths as changed now, with their current signature.
+
+        Taking the signature here (not at the next poll) and one timestamp for all paths of an
+        event makes a rename's source (gone) and destination (present) settle at the same poll,
+        so they arrive in one batch and the consumer sees a rename, not a delete then an add.
+        """
+        signatures = [(path, _signature(path)) for path in paths]
+        now = time.monotonic()
         with self._lock:
-            self._pending[path] = (None, time.monotonic())
+            for path, signature in signatures:
+                self._pending[path] = (signature, now)
 
     def _run(self) -> None:
         while not self._stop.wait(self.poll):

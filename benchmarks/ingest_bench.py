@@ -1,0 +1,168 @@
+"""Ingest speed and memory against the Foundation targets, measured in one run.
+
+Generates a corpus of N documents (about 5 KB of prose each, made by reshuffling the sentences
+of samples/ with a fixed seed, so that documents are distinct rather than duplicates), then:
+
+1. first ingest of 2,000 documents: MB/s against the 2 MB/s target;
+2. a second ingest with nothing changed: its time as a share of the first (target <= 5%);
+3. one edited file under a live watcher: seconds from the end of the write until the store shows
+   it (target <= 1.5 s, debounce included);
+4. peak RSS of a first ingest of 500 and of 2,000 documents, each in a fresh process: the ratio
+   shows whether memory grows with the corpus (target: about 1.0).
+
+Run: .venv/bin/python benchmarks/ingest_bench.py [--documents 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from slmtui.core.extract import extract  # noqa: E402
+from slmtui.core.ingest import Ingestor  # noqa: E402
+from slmtui.core.normalize import normalize_text  # noqa: E402
+from slmtui.core.store import Store  # noqa: E402
+from slmtui.core.tokenizer import load_tokenizer  # noqa: E402
+from slmtui.workspace import Workspace  # noqa: E402
+
+
+def sample_sentences() -> list[str]:
+    sentences: list[str] = []
+    for path in sorted((ROOT / "samples").rglob("*")):
+        if path.is_file():
+            text = normalize_text(extract(path, path.read_bytes()))
+            sentences += [s for s in re.split(r"(?<=[.?])\s+", text) if len(s) > 20]
+    return sentences
+
+
+def make_corpus(folder: Path, documents: int, seed: int = 7) -> int:
+    rng = random.Random(seed)
+    sentences = sample_sentences()
+    total = 0
+    for index in range(documents):
+        paragraphs, size = [], 0
+        while size < 5000:
+            paragraph = " ".join(rng.choice(sentences) for _ in range(rng.randint(3, 7)))
+            paragraphs.append(paragraph)
+            size += len(paragraph) + 2
+        body = "\n\n".join(paragraphs)
+        suffix = ".md" if index % 3 == 0 else ".txt"
+        path = folder / f"part{index // 200:02d}" / f"doc{index:05d}{suffix}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body, encoding="utf-8")
+        total += len(body.encode())
+    return total
+
+
+def timed_ingest(workspace: Workspace) -> tuple[float, int]:
+    with Ingestor(workspace, workspace.load_config(), tokenizer=load_tokenizer()) as ingestor:
+        started = time.perf_counter()
+        report = ingestor.scan()
+        return time.perf_counter() - started, report.bytes_read
+
+
+def edit_latency(workspace: Workspace, trials: int = 5) -> list[float]:
+    from slmtui.core.watcher import LiveIngest
+
+    live = LiveIngest(workspace, workspace.load_config(), on_report=lambda report: None)
+    live.start()
+    live.ready.wait(timeout=600)
+    latencies = []
+    target = next(workspace.writing.rglob("*.txt"))
+    rel = target.relative_to(workspace.writing).as_posix()
+    with Store(workspace.db_path) as store:
+        for trial in range(trials):
+            marker = f"Edited in trial {trial}, with a new sentence about the tide."
+            with target.open("a", encoding="utf-8") as handle:
+                handle.write(f"\n\n{marker}")
+            written = time.perf_counter()
+            while not any(marker in chunk[1] for chunk in store.chunks_of(rel)):
+                time.sleep(0.01)
+            latencies.append(time.perf_counter() - written)
+            time.sleep(0.5)
+    live.stop()
+    return latencies
+
+
+def peak_rss_child(documents: int) -> float:
+    """Peak RSS (MB) of a fresh process that makes and ingests a corpus of this size."""
+    code = (
+        "import sys, resource, tempfile; from pathlib import Path; "
+        f"sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); "
+        "import ingest_bench as b; from slmtui.workspace import Workspace; "
+        "ws = Workspace.init(Path(tempfile.mkdtemp()) / 'ws'); "
+        f"b.make_corpus(ws.writing, {documents}); "
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+        "b.timed_ingest(ws); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--documents", type=int, default=2000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    load_tokenizer()  # build the cached tokenizer outside the timings
+
+    workspace = Workspace.init(Path(tempfile.mkdtemp(prefix="slmtui-bench-")) / "ws")
+    corpus_bytes = make_corpus(workspace.writing, args.documents)
+    first_s, first_bytes = timed_ingest(workspace)
+    second_s, second_bytes = timed_ingest(workspace)
+    latencies = edit_latency(workspace)
+    small_rss = peak_rss_child(args.documents // 4)
+    large_rss = peak_rss_child(args.documents)
+
+    results = {
+        "documents": args.documents,
+        "corpus_mb": corpus_bytes / 1e6,
+        "first_ingest_s": first_s,
+        "first_ingest_mb_per_s": first_bytes / 1e6 / first_s,
+        "second_ingest_s": second_s,
+        "second_ingest_bytes_read": second_bytes,
+        "second_over_first": second_s / first_s,
+        "edit_latency_s_median": statistics.median(latencies),
+        "edit_latency_s_max": max(latencies),
+        "peak_rss_mb_quarter_corpus": small_rss,
+        "peak_rss_mb_full_corpus": large_rss,
+        "rss_growth_ratio": large_rss / small_rss,
+    }
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    rate = results["first_ingest_mb_per_s"]
+    print(f"corpus: {args.documents} documents, {results['corpus_mb']:.1f} MB")
+    print(
+        f"first ingest   {first_s:7.2f} s  {rate:5.2f} MB/s   target 2 MB/s   ratio {rate / 2:.2f}x"
+    )
+    print(
+        f"second ingest  {second_s:7.3f} s  {second_bytes} bytes read   target <= 5% of first   "
+        f"ratio {100 * results['second_over_first']:.2f}%"
+    )
+    print(
+        f"edit latency   median {results['edit_latency_s_median']:.2f} s, max "
+        f"{results['edit_latency_s_max']:.2f} s   target <= 1.5 s   "
+        f"ratio {results['edit_latency_s_max'] / 1.5:.2f}"
+    )
+    print(
+        f"peak RSS       {small_rss:.0f} MB for {args.documents // 4} documents, "
+        f"{large_rss:.0f} MB for {args.documents}   "
+        f"growth ratio {results['rss_growth_ratio']:.2f} (4x the corpus)"
+    )
+
+
+if __name__ == "__main__":
+    main()

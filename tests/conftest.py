@@ -1,0 +1,47 @@
+"""Shared fixtures: real workspaces in temporary folders, and the real SmolLM2 tokenizer."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from slmtui.config import Config
+from slmtui.core.ingest import Ingestor
+from slmtui.core.tokenizer import load_tokenizer
+from slmtui.workspace import Workspace
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """The bundled base model's tokenizer (built from its GGUF once, then cached)."""
+    return load_tokenizer()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    return Workspace.init(tmp_path / "ws")
+
+
+@pytest.fixture
+def samples_workspace(workspace: Workspace) -> Workspace:
+    shutil.copytree(SAMPLES, workspace.writing, dirs_exist_ok=True)
+    return workspace
+
+
+@pytest.fixture
+def make_ingestor(tokenizer):
+    """Ingestors over a workspace, closed at the end of the test."""
+    made: list[Ingestor] = []
+
+    def make(workspace: Workspace, config: Config | None = None) -> Ingestor:
+        ingestor = Ingestor(workspace, config or workspace.load_config(), tokenizer=tokenizer)
+        made.append(ingestor)
+        return ingestor
+
+    yield make
+    for ingestor in made:
+        ingestor.close()

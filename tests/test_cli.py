@@ -1,0 +1,85 @@
+"""The headless commands, run as a user runs them: the installed `slmtui` in a subprocess."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from slmtui.cli import main
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+def slmtui(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "slmtui.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_init_ingest_status_json_round_trip(tmp_path):
+    root = tmp_path / "ws"
+    made = slmtui("init", str(root))
+    assert made.returncode == 0, made.stderr
+    assert "put your writing in" in made.stdout
+    shutil.copytree(SAMPLES, root / "writing", dirs_exist_ok=True)
+    (root / "writing" / "broken.pdf").write_bytes(b"%PDF-1.4 broken")
+
+    ingested = slmtui("ingest", cwd=root / "writing")  # found by walking up from the cwd
+    assert ingested.returncode == 0, ingested.stderr
+    assert "added" in ingested.stdout and "skipped  broken.pdf" in ingested.stdout
+
+    status = slmtui("-w", str(root), "status", "--json")
+    assert status.returncode == 0, status.stderr
+    data = json.loads(status.stdout)
+    for key in ("documents_ok", "documents_skipped", "skipped", "chunks", "tokens_train",
+                "tokens_val", "duplicates_removed"):  # fmt: skip
+        assert key in data
+    assert data["documents_ok"] >= 40
+    assert data["documents_skipped"] == 1
+    assert data["skipped"][0]["path"] == "broken.pdf"
+    assert data["skipped"][0]["reason"].startswith("not a readable PDF")
+    assert data["tokens_train"] > data["tokens_val"] > 0
+
+    human = slmtui("-w", str(root), "status")
+    assert "By format:" in human.stdout and "broken.pdf: not a readable PDF" in human.stdout
+
+    again = slmtui("-w", str(root), "ingest")
+    assert "unchanged" in again.stdout
+    assert "added" not in again.stdout
+
+
+def test_errors_are_one_clear_line_and_exit_2(tmp_path, capsys):
+    assert main(["-w", str(tmp_path), "status"]) == 2
+    assert "not an slmtui workspace" in capsys.readouterr().err
+    root = tmp_path / "ws"
+    assert main(["init", str(root)]) == 0
+    (root / "slmtui.toml").write_text("[ingest]\nchunk_tokens = 'lots'\n")
+    assert main(["-w", str(root), "ingest"]) == 2
+    err = capsys.readouterr().err
+    assert "slmtui.toml" in err and "'ingest.chunk_tokens' must be an integer" in err
+
+
+def test_watch_prints_a_line_per_change(tmp_path):
+    root = tmp_path / "ws"
+    assert main(["init", str(root)]) == 0
+    process = subprocess.Popen(
+        [sys.executable, "-m", "slmtui.cli", "-w", str(root), "watch"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "Watching" in process.stdout.readline()
+        (root / "writing" / "note.md").write_text(
+            "# A note\n\nThe Minister stood in the shallows all morning, grey and patient."
+        )
+        line = process.stdout.readline()
+        assert "added" in line and "note.md" in line
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -1,0 +1,79 @@
+import tomllib
+
+import pytest
+
+from slmtui.config import Config, ConfigError, config_from_dict, load_config, render_default_toml
+from slmtui.workspace import Workspace, WorkspaceError
+
+
+def test_default_file_lists_every_setting_and_reads_back_as_defaults(tmp_path):
+    text = render_default_toml()
+    data = tomllib.loads(text)
+    assert set(data) == {"model", "ingest", "watch", "ui"}
+    assert data["ingest"]["chunk_tokens"] == 384
+    assert "# Target size of a chunk in base-model tokens." in text
+    path = tmp_path / "slmtui.toml"
+    path.write_text(text)
+    assert load_config(path) == Config()
+
+
+def test_unknown_key_names_key_file_and_known_keys():
+    with pytest.raises(ConfigError) as error:
+        config_from_dict({"ingest": {"chunk_token": 10}}, source="/w/slmtui.toml")
+    message = str(error.value)
+    assert "/w/slmtui.toml" in message
+    assert "'ingest.chunk_token'" in message
+    assert "ingest.chunk_tokens" in message
+
+
+def test_unknown_section_is_an_error():
+    with pytest.raises(ConfigError, match="unknown key 'trian'"):
+        config_from_dict({"trian": {}})
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"ingest": {"chunk_tokens": "big"}}, "'ingest.chunk_tokens' must be an integer from 32"),
+        ({"ingest": {"chunk_tokens": 8}}, "from 32 to 8192, got 8"),
+        ({"ingest": {"scrub_pii": "yes"}}, "must be true or false"),
+        ({"ingest": {"scrub": ["emails", "names"]}}, "allowed values: 'emails', 'phones'"),
+        ({"watch": {"debounce_seconds": True}}, "must be a number"),
+        ({"ingest": 3}, "[ingest] must be a table"),
+    ],
+)
+def test_bad_values_explain_what_is_allowed(data, expected):
+    with pytest.raises(ConfigError) as error:
+        config_from_dict(data)
+    assert expected in str(error.value)
+
+
+def test_ints_are_accepted_for_floats():
+    config = config_from_dict({"ingest": {"max_file_mb": 5}})
+    assert config.ingest.max_file_mb == 5.0
+    assert isinstance(config.ingest.max_file_mb, float)
+
+
+def test_broken_toml_names_the_file(tmp_path):
+    path = tmp_path / "slmtui.toml"
+    path.write_text("[ingest\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path)
+
+
+def test_init_makes_the_layout_and_refuses_twice(tmp_path):
+    workspace = Workspace.init(tmp_path / "mine")
+    assert workspace.writing.is_dir()
+    assert workspace.config_path.is_file()
+    assert workspace.runs.is_dir() and workspace.models.is_dir() and workspace.cache.is_dir()
+    with pytest.raises(WorkspaceError, match="already a workspace"):
+        Workspace.init(tmp_path / "mine")
+
+
+def test_find_walks_up_and_explains_when_absent(tmp_path):
+    workspace = Workspace.init(tmp_path / "mine")
+    inner = workspace.writing / "deep" / "er"
+    inner.mkdir(parents=True)
+    assert Workspace.find(inner).root == workspace.root
+    with pytest.raises(WorkspaceError, match="slmtui init"):
+        Workspace.find(tmp_path / "elsewhere")
