@@ -48,7 +48,9 @@ demo: setup
 	$(VENV)/bin/slmtui demo
 
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure"; fi; \
+	exit $$status
 
 lint: setup
 	$(VENV)/bin/ruff check .

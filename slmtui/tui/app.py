@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import ModalScreen
@@ -89,7 +91,7 @@ class SlmtuiApp(App[None]):
     def on_ingest_reported(self, message: IngestReported) -> None:
         report = message.report
         self.library.load_from_store()
-        self.library.set_state(f"watching writing/\nlast pass {report.seconds:.2f}s")
+        self.library.set_state(f"watching · {time.strftime('%H:%M:%S')}")
         if message.initial or not report.changes:
             return
         kinds = ", ".join(

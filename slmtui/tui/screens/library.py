@@ -47,13 +47,15 @@ class LibraryScreen(Screen):
         self.sub_title = "Library"
         table = self.query_one("#files", DataTable)
         table.border_title = "Files in writing/"
-        table.add_column("File", key="path", width=34)
-        table.add_column("Format", key="format", width=8)
-        table.add_column("Status", key="status", width=8)
+        # Sized so that file, status and counts fit beside the stats panel at 80 columns.
+        table.add_column("File", key="path", width=24)
+        table.add_column("Status", key="status", width=7)
         table.add_column("Chunks", key="chunks", width=6)
         table.add_column("Tokens", key="tokens", width=7)
+        table.add_column("Format", key="format", width=8)
         table.add_column("Reason", key="reason")
-        self.query_one(DatasetStats).show(state="reading writing/ …")
+        table.focus()
+        self.query_one(DatasetStats).show(state="reading writing/…")
         self.action_reload()
 
     def action_reload(self) -> None:
@@ -88,10 +90,10 @@ class LibraryScreen(Screen):
             status = Text("ok", style="green") if ok else Text("skipped", style="yellow")
             table.add_row(
                 row.path,
-                row.format or "—",
                 status,
                 str(row.chunks) if ok else "",
                 f"{row.tokens:,}" if ok else "",
+                row.format or "—",
                 row.reason or "",
                 key=row.path,
             )

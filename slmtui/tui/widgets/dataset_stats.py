@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.table import Table
-from rich.text import Text
 from textual.widgets import Static
 
 from slmtui.core.store import Stats
@@ -14,7 +13,7 @@ class DatasetStats(Static):
 
     DEFAULT_CSS = """
     DatasetStats {
-        width: 26;
+        width: 24;
         height: 1fr;
         border: round $panel-lighten-2;
         border-title-color: $accent;
@@ -33,6 +32,7 @@ class DatasetStats(Static):
             self.stats = stats
         if state is not None:
             self.state = state
+            self.border_subtitle = state
         self.update(self._render_table())
 
     def _render_table(self) -> Table:
@@ -55,6 +55,4 @@ class DatasetStats(Static):
             table.add_row("", "")
             for fmt, counts in stats.per_format.items():
                 table.add_row(fmt, f"{counts['documents']:,}")
-        table.add_row("", "")
-        table.add_row(Text(self.state, style="italic"), "")
         return table
