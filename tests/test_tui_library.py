@@ -8,6 +8,7 @@ from textual.widgets import DataTable, Static
 
 from slmtui.config import with_changes
 from slmtui.tui.app import HelpScreen, SlmtuiApp
+from slmtui.tui.screens.chunks import ChunksScreen
 
 
 async def wait_for(pilot, condition, timeout: float = 15.0) -> None:
@@ -48,6 +49,16 @@ async def test_library_lists_files_and_follows_the_folder(samples_workspace):
         await pilot.pause()
         detail = str(app.library.query_one("#detail", Static).render())
         assert "scan.pdf: skipped: not a readable PDF" in detail
+
+        table.move_cursor(row=table.get_row_index("new-piece.md"))
+        await pilot.press("enter")
+        assert isinstance(app.screen, ChunksScreen)
+        await wait_for(pilot, lambda: len(app.screen.query(".chunk-text")) == 1)
+        shown = str(app.screen.query_one(".chunk-text", Static).render())
+        assert "The heron came back to the burn" in shown
+        assert "1 · " in str(app.screen.query_one(".chunk-title", Static).render())
+        await pilot.press("escape")
+        assert app.screen is app.library
 
         (writing / "new-piece.md").unlink()
         await wait_for(pilot, lambda: "new-piece.md" not in app.library.rows)

@@ -21,6 +21,7 @@ HELP = """\
 [b]slmtui[/b]: your writing in, a model that writes like you out.
 
   [b]l[/b]        Library: the files in writing/ and the dataset
+  [b]enter[/b]    open a file to see its chunks ([b]esc[/b] back)
   [b]f5[/b]       reload the Library from the store
   [b]ctrl+p[/b]   command palette
   [b]?[/b]        this help
@@ -91,7 +92,7 @@ class SlmtuiApp(App[None]):
     def on_ingest_reported(self, message: IngestReported) -> None:
         report = message.report
         self.library.load_from_store()
-        self.library.set_state(f"watching · {time.strftime('%H:%M:%S')}")
+        self.library.set_state(f"watching · {time.strftime('%H:%M')}")
         if message.initial or not report.changes:
             return
         kinds = ", ".join(

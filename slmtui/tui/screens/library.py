@@ -11,11 +11,15 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from slmtui.core.store import DocumentRow, Stats, Store
+from slmtui.tui.screens.chunks import ChunksScreen
 from slmtui.tui.widgets.dataset_stats import DatasetStats
 
 
 class LibraryScreen(Screen):
-    BINDINGS = [Binding("f5", "reload", "Reload", show=False)]
+    BINDINGS = [
+        Binding("enter", "open_file", "Chunks"),
+        Binding("f5", "reload", "Reload", show=False),
+    ]
 
     DEFAULT_CSS = """
     LibraryScreen #files {
@@ -57,6 +61,16 @@ class LibraryScreen(Screen):
         table.focus()
         self.query_one(DatasetStats).show(state="reading writing/…")
         self.action_reload()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open_file()
+
+    def action_open_file(self) -> None:
+        table = self.query_one("#files", DataTable)
+        if not table.row_count:
+            return
+        path = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        self.app.push_screen(ChunksScreen(path))
 
     def action_reload(self) -> None:
         self.load_from_store()
