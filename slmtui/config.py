@@ -84,6 +84,64 @@ class WatchConfig:
 
 
 @dataclass(frozen=True)
+class DatasetConfig:
+    raw_ratio: float = setting(
+        0.4, "Share of training chunks used as plain text continuation.", minimum=0.0, maximum=1.0
+    )
+    backtranslate_ratio: float = setting(
+        0.3,
+        "Share turned into chat pairs: the base model writes the request a passage answers.",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    continue_ratio: float = setting(
+        0.3,
+        "Share turned into 'continue this in my voice' pairs (first part in, the rest out).",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    rewrite_ratio: float = setting(
+        0.0,
+        "Share turned into 'rewrite this in my voice' pairs from the base model's paraphrase.",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    seed: int = setting(0, "Seed for which chunk becomes which kind of example.", minimum=0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    preset: str = setting(
+        "auto",
+        "Training preset; 'auto' picks one for the detected hardware.",
+        choices=("auto", "cpu-quick", "cpu-full", "gpu"),
+    )
+    max_steps: int = setting(0, "Optimizer steps; 0 means the preset's number.", minimum=0)
+    learning_rate: float = setting(
+        0.0, "Peak learning rate; 0 means the preset's.", minimum=0.0, maximum=1.0
+    )
+    lora_r: int = setting(16, "LoRA rank.", minimum=1, maximum=1024)
+    lora_alpha: float = setting(32.0, "LoRA alpha (scale = alpha / r).", minimum=0.0)
+    lora_dropout: float = setting(0.05, "Dropout on the LoRA path.", minimum=0.0, maximum=0.9)
+    seq_len: int = setting(
+        0, "Tokens per packed sequence; 0 means the preset's.", minimum=0, maximum=65536
+    )
+    batch_tokens: int = setting(
+        0, "Tokens per optimizer step; 0 means the preset's.", minimum=0, maximum=10_000_000
+    )
+    gradient_checkpointing: bool = setting(False, "Trade compute for memory.")
+    replay_fraction: float = setting(
+        0.3,
+        "When continuing from the last adapter, share of old examples mixed into the new ones.",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    eval_every: int = setting(0, "Evaluate every N steps; 0: at start and end only.", minimum=0)
+    checkpoint_every: int = setting(50, "Save a resumable checkpoint every N steps.", minimum=1)
+    seed: int = setting(0, "Random seed for LoRA init and example order.", minimum=0)
+
+
+@dataclass(frozen=True)
 class UIConfig:
     theme: str = setting("slmtui-dark", "Colour theme: a name from themes/*.toml or Textual's.")
 
@@ -93,6 +151,8 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
     ui: UIConfig = field(default_factory=UIConfig)
 
 
@@ -208,8 +268,10 @@ def with_changes(config: Config, section: str, **changes: Any) -> Config:
 __all__ = [
     "Config",
     "ConfigError",
+    "DatasetConfig",
     "IngestConfig",
     "ModelConfig",
+    "TrainConfig",
     "UIConfig",
     "WatchConfig",
     "config_from_dict",
