@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from slmtui import __version__
-from slmtui.config import ConfigError
+from slmtui.config import ConfigError, with_changes
 from slmtui.core.store import Stats, StoreError
 from slmtui.core.tokenizer import TokenizerError
 from slmtui.workspace import Workspace, WorkspaceError
@@ -48,6 +48,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="what the dataset holds, and what was skipped")
     status.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+    train = commands.add_parser("train", help="build the style dataset and train a LoRA")
+    train.add_argument("--preset", choices=("auto", "cpu-quick", "cpu-full", "gpu"))
+    train.add_argument("--max-steps", type=int, default=0, help="override the preset's steps")
+    train.add_argument("--resume", action="store_true", help="continue the last stopped run")
+    train.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    train.add_argument("--json", action="store_true", help="the raw JSON-lines events")
+    train.add_argument(
+        "--from-scratch", action="store_true", help="do not continue from the last adapter"
+    )
+    train.add_argument(
+        "--no-generate",
+        action="store_true",
+        help="skip prompt generation by the base model (chat pairs become 'continue' pairs)",
+    )
     return parser
 
 
@@ -60,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         "ingest": cmd_ingest,
         "watch": cmd_watch,
         "status": cmd_status,
+        "train": cmd_train,
     }
     try:
         return handlers[args.command](args)
@@ -183,6 +199,84 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not stats.documents_ok and not stats.skipped:
         print("Nothing ingested yet: put files in writing/ and run `slmtui ingest`.")
     return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from slmtui.core import training
+
+    workspace = open_workspace(args)
+    config = workspace.load_config()
+    if args.preset:
+        config = with_changes(config, "train", preset=args.preset)
+    say = (lambda text: print(text, file=sys.stderr, flush=True)) if args.json else print
+    if args.resume:
+        run = training.latest_resumable(workspace)
+        if run is None:
+            raise WorkspaceError(
+                "There is no stopped run to resume; start one with `slmtui train`."
+            )
+        say(f"Resuming {run.path.name}")
+    else:
+        run = prepare_run(workspace, config, args, say)
+    process = training.start_training(
+        run, resume=args.resume, dry_run=args.dry_run, max_steps=args.max_steps
+    )
+    last = None
+    try:
+        for event in training.follow(run, process):
+            last = event
+            print(event.to_line() if args.json else event.describe(), flush=True)
+    except KeyboardInterrupt:
+        # Ctrl-C: let the child finish its step and save a checkpoint, then report that.
+        training.stop_training(process)
+        for event in training.follow(run, process):
+            last = event
+            print(event.to_line() if args.json else event.describe(), flush=True)
+    if args.dry_run:
+        shutil.rmtree(run.path, ignore_errors=True)
+    return 0 if last is not None and last.kind in ("finished", "started") else 1
+
+
+def prepare_run(workspace: Workspace, config, args: argparse.Namespace, say):
+    """Ingest, make the run folder and write its dataset snapshot."""
+    from slmtui.core import training
+    from slmtui.core.dataset import build_dataset
+    from slmtui.core.ingest import Ingestor
+
+    with Ingestor(workspace, config) as ingestor:
+        report = ingestor.scan()
+        say(f"Writing folder: {report.summary()}")
+        run = training.new_run(workspace, config, from_scratch=args.from_scratch)
+        generator = None if args.no_generate else prompt_generator(config)
+
+        def progress(done: int, total: int) -> None:
+            if total and (done == total or done % 10 == 0):
+                say(f"  writing prompts with the base model: {done}/{total}")
+
+        build = build_dataset(
+            ingestor.store,
+            run.dataset,
+            config.dataset,
+            generator,
+            generator.key if generator else "none",
+            progress=progress,
+        )
+    kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(build.stats["kinds"].items()))
+    say(f"Dataset {build.hash[:12]}: {kinds}; {build.stats['val']} validation examples")
+    return run
+
+
+def prompt_generator(config):
+    """The base model through llama.cpp writes the requests for chat pairs, when it is a GGUF."""
+    from slmtui.chat.generate import LlamaGenerator
+    from slmtui.core.tokenizer import DEFAULT_BASE, bundled_gguf_path
+
+    base = config.model.base
+    if base == DEFAULT_BASE:
+        return LlamaGenerator(bundled_gguf_path())
+    if base.endswith(".gguf") and Path(base).is_file():
+        return LlamaGenerator(Path(base))
+    return None
 
 
 def format_totals(stats: Stats) -> str:

@@ -130,6 +130,7 @@ class TrainConfig:
         0, "Tokens per optimizer step; 0 means the preset's.", minimum=0, maximum=10_000_000
     )
     gradient_checkpointing: bool = setting(False, "Trade compute for memory.")
+    qlora: bool = setting(True, "On CUDA, load the base in 4-bit NF4 (QLoRA) to save memory.")
     replay_fraction: float = setting(
         0.3,
         "When continuing from the last adapter, share of old examples mixed into the new ones.",

@@ -40,7 +40,7 @@ def test_version_one_database_migrates_keeping_rows_and_rereads_documents(tmp_pa
     )
     db.close()
     with Store(path) as store:
-        assert store.version == 2
+        assert store.version == SCHEMA_VERSION
         row = store.document("a.txt")
         assert row is not None and row.split_key == "abc"
         assert row.content_hash is None  # forces the next ingest to add signatures

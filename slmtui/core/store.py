@@ -82,7 +82,30 @@ def _v2(db: sqlite3.Connection) -> None:
     db.execute("UPDATE documents SET content_hash = NULL")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+def _v3(db: sqlite3.Connection) -> None:
+    """The dataset builder's cache of generated prompts, one row per chunk, kind and generator.
+
+    `accepted` records the filter's verdict when the text was generated; a rejection is kept too,
+    so that a chunk the model fails on is not sent to it again at every build.
+    """
+    _run(
+        db,
+        """
+        CREATE TABLE prompt_cache (
+            chunk_hash TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            generator_key TEXT NOT NULL,
+            output TEXT NOT NULL,
+            accepted INTEGER NOT NULL,
+            reason TEXT,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (chunk_hash, kind, generator_key)
+        ) WITHOUT ROWID
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -114,6 +137,27 @@ class NewChunk:
     hash: str
     norm_hash: str
     signature: np.ndarray
+
+
+@dataclass(frozen=True)
+class LiveChunk:
+    """A chunk that counts (not a duplicate), with where it comes from."""
+
+    hash: str
+    text: str
+    tokens: int
+    split: str
+    path: str
+    ord: int
+
+
+@dataclass(frozen=True)
+class CachedPrompt:
+    """What a generator wrote for one chunk, and whether the filter accepted it then."""
+
+    output: str
+    accepted: bool
+    reason: str | None
 
 
 @dataclass
@@ -444,6 +488,58 @@ class Store:
                 (path,),
             )
         )
+
+    def live_chunks(self) -> list[LiveChunk]:
+        """Every chunk that is not a duplicate, by document path and order."""
+        rows = self.db.execute(
+            """
+            SELECT c.hash, c.text, c.tokens, c.split, d.path, c.ord FROM chunks c
+            JOIN documents d ON d.id = c.document_id
+            WHERE c.duplicate_of IS NULL ORDER BY d.path, c.ord
+            """
+        )
+        return [LiveChunk(*row) for row in rows]
+
+    # -- prompt cache ------------------------------------------------------------------------
+
+    def cached_prompts(self, kind: str, generator_key: str) -> dict[str, CachedPrompt]:
+        """Generated text for one kind and generator, by chunk hash."""
+        rows = self.db.execute(
+            "SELECT chunk_hash, output, accepted, reason FROM prompt_cache "
+            "WHERE kind = ? AND generator_key = ?",
+            (kind, generator_key),
+        )
+        return {row[0]: CachedPrompt(row[1], bool(row[2]), row[3]) for row in rows}
+
+    def cache_prompt(
+        self,
+        chunk_hash: str,
+        kind: str,
+        generator_key: str,
+        output: str,
+        *,
+        accepted: bool,
+        reason: str | None = None,
+    ) -> None:
+        self.db.execute(
+            """
+            INSERT INTO prompt_cache (chunk_hash, kind, generator_key, output, accepted, reason,
+                                      created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(chunk_hash, kind, generator_key) DO UPDATE SET output = excluded.output,
+                accepted = excluded.accepted, reason = excluded.reason,
+                created_at = excluded.created_at
+            """,
+            (chunk_hash, kind, generator_key, output, int(accepted), reason, time.time()),
+        )
+
+    def forget_prompts(self, generator_key: str | None = None) -> int:
+        """Drop cached prompts (of one generator, or all); returns how many went."""
+        if generator_key is None:
+            return self.db.execute("DELETE FROM prompt_cache").rowcount
+        return self.db.execute(
+            "DELETE FROM prompt_cache WHERE generator_key = ?", (generator_key,)
+        ).rowcount
 
     def stats(self) -> Stats:
         stats = Stats()

@@ -1,0 +1,181 @@
+"""Training throughput: slmtui's trainer against a plain Hugging Face Trainer + PEFT baseline.
+
+Both train the same LoRA (r=16, alpha=32, all linear layers) on SmolLM2-135M-Instruct with the
+same examples from samples/ (the style dataset slmtui builds, chat pairs included) and about the
+same tokens per optimizer step, each in a fresh process so that peak RSS is its own:
+
+- baseline: `transformers.Trainer` with default settings (float32, batches of 8 examples padded
+  to the longest, full-vocabulary logits at every position);
+- slmtui: `python -m slmtui.ml.train` with the cpu-quick preset (or gpu on CUDA).
+
+Throughput counts real tokens only (padding excluded) over the steps after a warm-up. The script
+prints both, and the ratios: target >= 1.5x tokens/s on CPU; on CUDA >= 2x and <= 0.6x memory.
+
+Run: .venv/bin/python benchmarks/train_bench.py [--steps 8] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+WARMUP = 2
+
+
+def build_dataset(folder: Path) -> Path:
+    """A workspace over samples/ and its style dataset (no generation: continue pairs)."""
+    import shutil
+
+    from slmtui.core.dataset import build_dataset as build
+    from slmtui.core.ingest import Ingestor
+    from slmtui.workspace import Workspace
+
+    workspace = Workspace.init(folder / "ws")
+    shutil.copytree(ROOT / "samples", workspace.writing, dirs_exist_ok=True)
+    config = workspace.load_config()
+    with Ingestor(workspace, config) as ingestor:
+        ingestor.scan()
+        build(ingestor.store, folder / "dataset", config.dataset, None, "none")
+    return folder / "dataset"
+
+
+def run_ours(folder: Path, dataset: Path, steps: int) -> dict:
+    run = folder / "run"
+    run.mkdir()
+    plan = {
+        "base": "default",
+        "dataset_dir": str(dataset),
+        "train": {"lora_r": 16, "lora_alpha": 32.0, "lora_dropout": 0.05, "max_steps": steps,
+                  "checkpoint_every": 10_000},
+    }  # fmt: skip
+    (run / "run.json").write_text(json.dumps(plan))
+    code = (
+        "import resource, sys; from slmtui.ml.train import main; main(sys.argv[1:]); "
+        "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(run)], capture_output=True, text=True, check=True
+    )
+    events = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    started = next(e for e in events if e["event"] == "started")
+    step_events = [e for e in events if e["event"] == "step"]
+    if len(step_events) < steps:
+        raise SystemExit(f"slmtui run failed: {events[-1]}\n{out.stderr[-2000:]}")
+    span = step_events[-1]["elapsed_s"] - step_events[WARMUP - 1]["elapsed_s"]
+    real_share = 1 - started["padding_share"]
+    tokens = started["tokens_per_step"] * (steps - WARMUP) * real_share
+    rss = float(next(line for line in out.stdout.splitlines() if line.startswith("RSS")).split()[1])
+    return {
+        "tokens_per_s": tokens / span,
+        "peak_rss_mb": rss,
+        "peak_gpu_mb": step_events[-1]["memory_mb"] if started["device"] == "cuda" else None,
+        "dtype": started["dtype"],
+        "tokens_per_step": started["tokens_per_step"] * real_share,
+        "final_loss": step_events[-1]["loss"],
+    }
+
+
+BASELINE = r"""
+import json, resource, sys, time
+import torch
+from peft import LoraConfig, get_peft_model
+from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments
+from slmtui.ml.base import load_base, resolve_base
+from slmtui.ml.train import encode_example, read_jsonl
+
+dataset_dir, out_dir, steps, warmup = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+model, tokenizer = load_base(resolve_base("default"))
+targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, task_type="CAUSAL_LM",
+    target_modules=targets)
+model = get_peft_model(model, lora)
+rows = []
+for example in read_jsonl(__import__("pathlib").Path(dataset_dir) / "train.jsonl"):
+    ids, labels = encode_example(example, tokenizer, 512)
+    rows.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
+
+class Clock(TrainerCallback):
+    def __init__(self):
+        self.times, self.tokens = [], []
+    def on_step_end(self, args, state, control, **kwargs):
+        self.times.append(time.perf_counter())
+
+clock = Clock()
+collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+arguments = TrainingArguments(output_dir=out_dir, per_device_train_batch_size=8, max_steps=steps,
+    learning_rate=2e-4, logging_steps=1, save_strategy="no", report_to=[], seed=0)
+trainer = Trainer(model=model, args=arguments, train_dataset=rows, data_collator=collator,
+    callbacks=[clock])
+# Count the real tokens the trainer's own sampler feeds, step by step.
+loader = trainer.get_train_dataloader()
+real = [int(batch["attention_mask"].sum()) for _, batch in zip(range(steps), loader)]
+trainer.train()
+span = clock.times[-1] - clock.times[warmup - 1]
+tokens = sum(real[warmup:steps])
+peak_gpu = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+print(json.dumps({"tokens_per_s": tokens / span, "tokens_per_step": sum(real) / len(real),
+    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_gpu_mb": peak_gpu, "dtype": "float32"}))
+"""
+
+
+def run_baseline(folder: Path, dataset: Path, steps: int) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", BASELINE, str(dataset), str(folder / "hf"), str(steps), str(WARMUP)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"baseline failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="slmtui-train-bench-"))
+    dataset = build_dataset(folder)
+    started = time.perf_counter()
+    baseline = run_baseline(folder, dataset, args.steps)
+    ours = run_ours(folder, dataset, args.steps)
+    results = {
+        "steps": args.steps,
+        "baseline": baseline,
+        "slmtui": ours,
+        "speed_ratio": ours["tokens_per_s"] / baseline["tokens_per_s"],
+        "rss_ratio": ours["peak_rss_mb"] / baseline["peak_rss_mb"],
+        "seconds": time.perf_counter() - started,
+        "self_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if ours["peak_gpu_mb"] and baseline["peak_gpu_mb"]:
+        results["gpu_memory_ratio"] = ours["peak_gpu_mb"] / baseline["peak_gpu_mb"]
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    print("SmolLM2-135M, LoRA r=16 on all linear layers, same examples, after warm-up")
+    for name, result in (("HF Trainer baseline", baseline), ("slmtui", ours)):
+        print(
+            f"  {name:<20} {result['tokens_per_s']:8.0f} real tokens/s  "
+            f"{result['tokens_per_step']:7.0f} tokens/step  {result['dtype']:<9} "
+            f"peak RSS {result['peak_rss_mb']:6.0f} MB"
+        )
+    print(f"  speed ratio {results['speed_ratio']:.2f}x (target >= 1.5x on CPU)")
+    print(f"  peak RSS ratio {results['rss_ratio']:.2f}")
+    if "gpu_memory_ratio" in results:
+        print(f"  GPU memory ratio {results['gpu_memory_ratio']:.2f} (target <= 0.6)")
+
+
+if __name__ == "__main__":
+    main()

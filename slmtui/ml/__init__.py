@@ -1,0 +1,1 @@
+"""Training-side code: imports torch and transformers, so it is only imported in child processes."""

@@ -1,0 +1,15 @@
+"""Fixtures for the ml tests: a tiny random llama that has the real SmolLM2 tokenizer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from slmtui.ml.base import make_tiny_llama
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local Hugging Face folder (2 layers, width 64) made once per test session."""
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny-base") / "model")

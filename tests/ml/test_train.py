@@ -1,0 +1,275 @@
+"""The training job, run for real on a tiny random llama with the real SmolLM2 tokenizer."""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from slmtui.core.training import RunFolder, TrainEvent, follow, start_training, stop_training
+from slmtui.ml import train as trainer
+
+TEXT = (
+    "Slack water at the causeway, and the oystercatchers arguing over the weed. "
+    "The kettle on, the wireless low, the Minister standing in the burn like a rebuke. "
+)
+
+
+@pytest.fixture(scope="module")
+def learnable_base(tmp_path_factory, tiny_base) -> Path:
+    """The tiny llama with embeddings ten times larger than the default init.
+
+    At std 0.02 a width-64 model's logits cannot leave about +-1 (the final norm fixes the hidden
+    size), so no adapter could make it confident; scaled, its loss can visibly fall in 12 steps.
+    """
+    from slmtui.ml.base import load_base
+
+    model, tokenizer = load_base(tiny_base)
+    with torch.no_grad():
+        model.get_input_embeddings().weight.mul_(10.0)
+    folder = tmp_path_factory.mktemp("learnable") / "model"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def make_run(tmp_path: Path, base: Path, train_examples: list[dict], **train) -> RunFolder:
+    run = tmp_path / "run"
+    (run / "dataset").mkdir(parents=True)
+    with (run / "dataset" / "train.jsonl").open("w") as handle:
+        for example in train_examples:
+            handle.write(json.dumps(example) + "\n")
+    val = [{"kind": "raw", "text": TEXT * 3, "chunk": "v1"}]
+    (run / "dataset" / "val.jsonl").write_text("\n".join(json.dumps(v) for v in val) + "\n")
+    settings = {"preset": "cpu-quick", "seq_len": 128, "batch_tokens": 512, "max_steps": 12,
+                "learning_rate": 2e-2, "lora_r": 8, **train}  # fmt: skip
+    plan = {"base": str(base), "cache_root": str(tmp_path / "cache"),
+            "dataset_dir": str(run / "dataset"), "train": settings}  # fmt: skip
+    (run / "run.json").write_text(json.dumps(plan))
+    return RunFolder(run)
+
+
+def repeated_text_examples(count: int = 40) -> list[dict]:
+    return [{"kind": "raw", "text": TEXT * 2, "chunk": f"c{i}"} for i in range(count)]
+
+
+def run_to_end(run: RunFolder, **options) -> list[TrainEvent]:
+    process = start_training(run, **options)
+    events = list(follow(run, process))
+    assert process.returncode in (0, 1)
+    return events
+
+
+def test_loss_falls_on_repeated_text_and_adapter_is_saved(tmp_path, learnable_base):
+    run = make_run(tmp_path, learnable_base, repeated_text_examples())
+    events = run_to_end(run)
+    kinds = [event.kind for event in events]
+    assert kinds[0] == "started" and kinds[-1] == "finished", events[-1]
+    steps = [event.data for event in events if event.kind == "step"]
+    assert len(steps) == 12
+    assert steps[-1]["loss"] < 0.8 * steps[0]["loss"]
+    assert all(step["tokens_per_s"] > 0 for step in steps)
+    finished = events[-1].data
+    assert finished["val_ppl"] < finished["val_ppl_base"]
+    assert (run.adapter / "adapter_model.safetensors").is_file()
+    metrics = json.loads((run.path / "metrics.json").read_text())
+    assert metrics["val_loss"] == pytest.approx(finished["val_loss"])
+    recorded = (run.path / "events.jsonl").read_text().splitlines()
+    assert [TrainEvent.parse(line) for line in recorded] == events
+    assert run.finished and not run.resumable
+
+
+def test_dry_run_prints_the_plan_only(tmp_path, tiny_base):
+    run = make_run(tmp_path, tiny_base, repeated_text_examples())
+    events = run_to_end(run, dry_run=True)
+    assert [event.kind for event in events] == ["started"]
+    plan = events[0].data
+    assert plan["dry_run"] and plan["steps"] == 12 and plan["estimated_seconds"] > 0
+    assert plan["device"] == "cpu" and plan["trainable_params"] > 0
+    assert not run.adapter.exists()
+
+
+def test_sigterm_checkpoints_and_resume_ends_like_an_uninterrupted_run(tmp_path, tiny_base):
+    examples = repeated_text_examples()
+    whole = make_run(tmp_path / "whole", tiny_base, examples, max_steps=16, checkpoint_every=100)
+    reference = [e.data["loss"] for e in run_to_end(whole) if e.kind == "step"]
+
+    split = make_run(tmp_path / "split", tiny_base, examples, max_steps=16, checkpoint_every=100)
+    process = start_training(split)
+    first: list[TrainEvent] = []
+    for event in follow(split, process):
+        first.append(event)
+        if event.kind == "step" and event.data["step"] == 5:
+            stop_training(process)
+    assert process.returncode == 0
+    assert first[-1].kind == "finished" and first[-1].data["stopped"]
+    stopped_at = first[-1].data["step"]
+    assert any(e.kind == "checkpoint" and e.data["step"] == stopped_at for e in first)
+    assert split.resumable
+
+    second = run_to_end(split, resume=True)
+    assert second[0].data["start_step"] == stopped_at
+    assert second[-1].kind == "finished" and not second[-1].data["stopped"]
+    losses = [e.data["loss"] for e in first + second if e.kind == "step"]
+    assert len(losses) == 16
+    assert losses == pytest.approx(reference, rel=1e-3)
+
+
+def test_no_data_and_too_little_data_fail_with_a_reason(tmp_path, tiny_base):
+    empty = make_run(tmp_path / "empty", tiny_base, [])
+    events = run_to_end(empty)
+    assert events[-1].kind == "failed"
+    assert "No training data" in events[-1].data["reason"]
+    little = make_run(tmp_path / "little", tiny_base, [{"kind": "raw", "text": "Too short."}])
+    events = run_to_end(little)
+    assert "Too little data" in events[-1].data["reason"]
+
+
+def test_gpu_preset_without_cuda_fails_clearly(tmp_path, tiny_base):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    run = make_run(tmp_path, tiny_base, repeated_text_examples(), preset="gpu")
+    events = run_to_end(run)
+    assert events[-1].kind == "failed" and "needs CUDA" in events[-1].data["reason"]
+
+
+def test_chat_examples_learn_only_the_reply(tiny_base):
+    from slmtui.ml.base import load_base
+
+    _, tokenizer = load_base(tiny_base)
+    example = {"kind": "continue", "messages": [
+        {"role": "user", "content": "Continue this in my voice: The tide"},
+        {"role": "assistant", "content": "came in over the slip."},
+    ]}  # fmt: skip
+    ids, labels = trainer.encode_example(example, tokenizer, 512)
+    learned = [token for token, label in zip(ids, labels, strict=True) if label != trainer.IGNORE]
+    assert tokenizer.decode(learned) == "came in over the slip.<|im_end|>"
+    assert learned[-1] == tokenizer.eos_token_id
+    raw_ids, raw_labels = trainer.encode_example({"text": "The tide."}, tokenizer, 512)
+    assert raw_ids == raw_labels and raw_ids[-1] == tokenizer.eos_token_id
+
+
+def test_packed_examples_do_not_see_each_other(tiny_base):
+    from peft import LoraConfig, get_peft_model
+
+    from slmtui.ml.base import load_base
+
+    model, tokenizer = load_base(tiny_base)
+    model = get_peft_model(model, LoraConfig(r=4, target_modules=trainer.LORA_TARGETS))
+    model.eval()
+    first = trainer.encode_example({"text": TEXT}, tokenizer, 256)
+    second = trainer.encode_example({"text": "A different piece about bees. " * 3}, tokenizer, 256)
+    packed = trainer.pack([first, second], 256, tokenizer.pad_token_id)
+    assert packed.input_ids.shape == (1, 256)
+    no_autocast = trainer.contextlib.nullcontext
+    with torch.no_grad():
+        together, n = trainer.batch_loss(
+            model, packed.input_ids, packed.labels, packed.position_ids, no_autocast
+        )
+        apart, m = 0.0, 0
+        for ids, labels in (first, second):
+            alone = trainer.pack([(ids, labels)], len(ids), tokenizer.pad_token_id)
+            loss, k = trainer.batch_loss(
+                model, alone.input_ids, alone.labels, alone.position_ids, no_autocast
+            )
+            apart, m = apart + float(loss), m + k
+    # Packing loses only the one label across the boundary, and nothing leaks between examples.
+    assert n == m
+    assert float(together) == pytest.approx(apart, rel=1e-4)
+
+
+def test_pack_has_little_padding():
+    examples = [([1] * n, [1] * n) for n in (100, 30, 60, 20, 90, 10, 40)]
+    packed = trainer.pack(examples, 128, 0)
+    assert packed.input_ids.shape[0] == 3
+    assert packed.real_tokens == 350
+    assert int((packed.position_ids == 0).sum()) >= 7
+
+
+def test_failed_checkpoint_save_keeps_the_previous_one(tmp_path, tiny_base, monkeypatch):
+    from peft import LoraConfig, get_peft_model
+
+    from slmtui.ml.base import load_base
+
+    model, _ = load_base(tiny_base)
+    model = get_peft_model(model, LoraConfig(r=4, target_modules=trainer.LORA_TARGETS))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad])
+    first = trainer.save_checkpoint(tmp_path, model, optimizer, 10, {})
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(trainer.torch, "save", disk_full)
+    with pytest.raises(
+        trainer.TrainingError, match="previous checkpoint \\(step-000010\\) is intact"
+    ):
+        trainer.save_checkpoint(tmp_path, model, optimizer, 20, {})
+    assert trainer.latest_checkpoint(tmp_path) == first
+    assert not list((tmp_path / "checkpoints").glob(".*tmp"))
+
+
+def test_lr_schedule_warms_up_and_decays():
+    values = [trainer.lr_at(step, 100, 1.0) for step in range(100)]
+    assert values[0] < values[4] == pytest.approx(1.0)
+    assert values[-1] == pytest.approx(0.1, abs=0.01)
+    assert all(not math.isnan(v) for v in values)
+
+
+def test_two_process_data_parallel_on_cpu(tmp_path, tiny_base):
+    run = make_run(tmp_path, tiny_base, repeated_text_examples(), max_steps=6)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                "--master_port", "29533", "-m"]  # fmt: skip
+    events = run_to_end(run, launcher=launcher)
+    assert events[0].data["world_size"] == 2
+    assert events[-1].kind == "finished", events[-1]
+    steps = [e.data["loss"] for e in events if e.kind == "step"]
+    assert len(steps) == 6 and steps[-1] < steps[0]
+    assert (run.adapter / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.skipif(
+    shutil.which("accelerate") is None
+    and not Path(sys.executable).with_name("accelerate").exists(),
+    reason="accelerate CLI not installed",
+)
+def test_runs_under_accelerate_launch(tmp_path, tiny_base):
+    run = make_run(tmp_path, tiny_base, repeated_text_examples(), max_steps=4)
+    accelerate = str(Path(sys.executable).with_name("accelerate"))
+    # On a machine without GPUs, --multi_gpu starts plain torch.distributed CPU processes (gloo).
+    launcher = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
+                "29534", "-m"]  # fmt: skip
+    events = run_to_end(run, launcher=launcher)
+    assert events[-1].kind == "finished", (
+        events[-1],
+        (run.path / "stderr.log").read_text()[-2000:],
+    )
+    assert events[0].data["world_size"] == 2
+
+
+def test_event_lines_round_trip_and_read_well():
+    samples = [
+        TrainEvent("started", {"preset": "cpu-quick", "device": "cpu", "dtype": "bfloat16",
+                               "steps": 40, "tokens_per_step": 4096, "examples": 120,
+                               "train_tokens": 41000, "padding_share": 0.01,
+                               "trainable_params": 4884480, "estimated_seconds": 200}),
+        TrainEvent("step", {"step": 3, "steps": 40, "loss": 2.5, "lr": 1e-3,
+                            "tokens_per_s": 1800.0, "memory_mb": 900.0, "eta_s": 75}),
+        TrainEvent("eval", {"step": 0, "which": "base", "val_loss": 3.0, "val_ppl": 20.1}),
+        TrainEvent("checkpoint", {"step": 10, "path": "/x"}),
+        TrainEvent("finished", {"step": 40, "steps": 40, "stopped": False, "seconds": 190,
+                                "val_ppl_base": 20.0, "val_ppl": 12.0, "val_loss": 2.48}),
+        TrainEvent("failed", {"reason": "Out of memory."}),
+    ]  # fmt: skip
+    for event in samples:
+        assert TrainEvent.parse(event.to_line()) == event
+        assert event.describe()
+    assert "40% lower" in samples[4].describe()
+    assert TrainEvent.parse("Loading weights...") is None
+    assert TrainEvent.parse('{"event": "bogus"}') is None
