@@ -261,7 +261,9 @@ def prepare_run(workspace: Workspace, config, args: argparse.Namespace, say):
             generator.key if generator else "none",
             progress=progress,
         )
-    kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(build.stats["kinds"].items()))
+    kinds = ", ".join(
+        f"{count} {kind}" for kind, count in sorted(build.stats["kinds"].items()) if count
+    )
     say(f"Dataset {build.hash[:12]}: {kinds}; {build.stats['val']} validation examples")
     return run
 

@@ -36,6 +36,7 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerFast,
 )
+from transformers.utils.quantization_config import QuantizationConfigMixin
 
 from slmtui.core.tokenizer import (
     DEFAULT_BASE,
@@ -113,7 +114,7 @@ def load_base(
     *,
     dtype: torch.dtype = torch.float32,
     device: str = "cpu",
-    quantization: object | None = None,
+    quantization: QuantizationConfigMixin | None = None,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
     """The model and tokenizer from a folder that resolve_base returned.
 

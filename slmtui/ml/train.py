@@ -186,14 +186,25 @@ def pack(examples: list[tuple[list[int], list[int]]], seq_len: int, pad_id: int)
 
 
 def load_examples(plan: Plan, tokenizer, seq_len: int) -> tuple[list, list]:
+    """Encoded train and validation examples.
+
+    Continuing from an earlier adapter, the run learns the chunks that are new since that run's
+    dataset, plus a replay sample of the old ones (replay_fraction of the new count), so the
+    adapter picks up new writing without drifting away from the old.
+    """
     train = read_jsonl(plan.dataset_dir / "train.jsonl")
-    if plan.replay_dir is not None and plan.train.replay_fraction > 0:
+    if plan.replay_dir is not None:
         old = read_jsonl(plan.replay_dir / "train.jsonl")
-        new_chunks = {example.get("chunk") for example in train}
-        old = [example for example in old if example.get("chunk") not in new_chunks]
+        old_chunks = {example.get("chunk") for example in old}
+        new = [example for example in train if example.get("chunk") not in old_chunks]
+        if not new:
+            raise TrainingError(
+                "Nothing new to learn since the last run: add writing to writing/, "
+                "or train again from scratch (`slmtui train --from-scratch`)."
+            )
         rng = random.Random(plan.train.seed)
-        count = min(len(old), int(len(train) * plan.train.replay_fraction))
-        train += rng.sample(old, count)
+        count = min(len(old), math.ceil(len(new) * plan.train.replay_fraction))
+        train = new + rng.sample(old, count)
     val = read_jsonl(plan.dataset_dir / "val.jsonl")
     encode = [encode_example(example, tokenizer, seq_len) for example in train]
     return encode, [encode_example(example, tokenizer, seq_len) for example in val]
@@ -399,7 +410,7 @@ def run(args: argparse.Namespace) -> int:
         raise TrainingError(
             "No training data: put writing in writing/ and run `slmtui ingest`, then train."
         )
-    if train_tokens < MIN_TRAIN_TOKENS:
+    if plan.init_adapter is None and train_tokens < MIN_TRAIN_TOKENS:
         raise TrainingError(
             f"Too little data: {train_tokens:,} tokens of training text; at least "
             f"{MIN_TRAIN_TOKENS:,} are needed (about {MIN_TRAIN_TOKENS * 3 // 4:,} words)."
@@ -411,6 +422,9 @@ def run(args: argparse.Namespace) -> int:
     sequences_per_step = max(1, preset.batch_tokens // preset.seq_len)
     accumulation = max(1, math.ceil(sequences_per_step / (micro_batch * WORLD)))
     steps = preset.max_steps
+    if plan.init_adapter is not None:
+        # Continuing on a little new writing: a few passes over it, not the preset's full run.
+        steps = min(steps, max(1, math.ceil(3 * train_tokens / preset.batch_tokens)))
     trainable = [p for p in model.parameters() if p.requires_grad]
     total_params = sum(p.numel() for p in model.parameters())
     tokens_per_step = sequences_per_step * preset.seq_len

@@ -273,3 +273,27 @@ def test_event_lines_round_trip_and_read_well():
     assert "40% lower" in samples[4].describe()
     assert TrainEvent.parse("Loading weights...") is None
     assert TrainEvent.parse('{"event": "bogus"}') is None
+
+
+def test_incremental_retrain_learns_new_chunks_plus_a_replay_sample(tmp_path, learnable_base):
+    old = repeated_text_examples(40)
+    first = make_run(tmp_path / "first", learnable_base, old, max_steps=4)
+    assert run_to_end(first)[-1].kind == "finished"
+
+    new = [{"kind": "raw", "text": "Bees in the heather, and the honey late. " * 6,
+            "chunk": f"n{i}"} for i in range(10)]  # fmt: skip
+    second = make_run(tmp_path / "second", learnable_base, old + new, replay_fraction=0.5)
+    plan = json.loads((second.path / "run.json").read_text())
+    plan |= {"init_adapter": str(first.adapter), "replay_dir": str(first.dataset)}
+    (second.path / "run.json").write_text(json.dumps(plan))
+    events = run_to_end(second)
+    assert events[-1].kind == "finished", events[-1]
+    assert events[0].data["examples"] == 10 + 5
+    # A few passes over the new writing, not the preset's whole run.
+    assert events[0].data["steps"] <= 12
+
+    unchanged = make_run(tmp_path / "third", learnable_base, old)
+    plan = json.loads((unchanged.path / "run.json").read_text())
+    plan |= {"init_adapter": str(first.adapter), "replay_dir": str(first.dataset)}
+    (unchanged.path / "run.json").write_text(json.dumps(plan))
+    assert "Nothing new to learn" in run_to_end(unchanged)[-1].data["reason"]
