@@ -23,6 +23,7 @@ def loaded_after_import(module: str) -> set[str]:
         "slmtui.core.watcher",
         "slmtui.core.extract",
         "slmtui.core.store",
+        "slmtui.core.dataset",
         "slmtui.cli",
         "slmtui.config",
         "slmtui.workspace",
@@ -39,3 +40,8 @@ def test_tui_does_not_load_torch():
     loaded = loaded_after_import("slmtui.tui.app")
     assert "textual" in loaded
     assert "torch" not in loaded and "transformers" not in loaded
+
+
+@pytest.mark.parametrize("module", ["slmtui.core.dataset", "slmtui.chat.generate"])
+def test_llama_cpp_loads_only_when_a_model_is_used(module):
+    assert "llama_cpp" not in loaded_after_import(module)

@@ -16,6 +16,11 @@ chunk, kind and generator in the store, so only new chunks cost generation time;
 writes goes through a filter, and a rejected generation falls back to a "continue" example.
 Validation examples are every validation chunk as raw text, for perplexity on held-out writing.
 
+The request prompt is shaped for the bundled SmolLM2-135M: asked directly for "the request this
+passage answers", it talks about the passage ("A person might have asked...") nearly every time;
+asked what the text is about, in the form of a request, most replies are usable, and the ones
+phrased as descriptions ("The text is about X") are turned into the request they imply.
+
 A build writes train.jsonl, val.jsonl and manifest.json (temporary names, then renames) and has a
 hash over its example lines: the identity of the snapshot a training run used.
 """
@@ -56,8 +61,10 @@ CONTINUE_INSTRUCTIONS = (
 )
 REWRITE_INSTRUCTION = "Rewrite this in my voice:"
 
-# SmolLM2-135M loses the thread in long prompts: the passage shown to it is cut to this.
+# SmolLM2-135M loses the thread in long prompts: the passage shown to it is cut to this
+# (characters too, for text without spaces between words).
 PROMPT_WORDS = 250
+PROMPT_CHARS = 2000
 MIN_WORDS = 3
 MAX_WORDS = 80
 
@@ -65,8 +72,8 @@ BACKTRANSLATE_PROMPT = """\
 {passage}
 
 ---
-The text above is the answer to a request. What request might a person have made that this \
-passage answers? Reply with the request only."""
+What is the text above about? Reply with one short request for it, such as "Write about ..." \
+or "Describe ...", and nothing else."""
 
 REWRITE_PROMPT = """\
 {passage}
@@ -177,12 +184,17 @@ def split_for_continue(text: str, low: float = 0.3, high: float = 0.4) -> tuple[
 # -- prompts and the filter ---------------------------------------------------------------------
 
 
-def truncate_words(text: str, limit: int = PROMPT_WORDS) -> str:
-    """The text cut after `limit` words (keeping its line breaks), with an ellipsis if cut."""
+def truncate_words(text: str, limit: int = PROMPT_WORDS, max_chars: int = PROMPT_CHARS) -> str:
+    """The text cut after `limit` words or `max_chars` characters, with an ellipsis if cut."""
+    text = text.strip()
     matches = list(re.finditer(r"\S+", text))
-    if len(matches) <= limit:
-        return text.strip()
-    return text[: matches[limit - 1].end()].strip() + " …"
+    end = matches[limit - 1].end() if len(matches) > limit else len(text)
+    if end > max_chars:
+        end = max_chars
+        space = text.rfind(" ", 0, end)
+        if space > max_chars // 2:
+            end = space
+    return text if end >= len(text) else text[:end].strip() + " …"
 
 
 def prompt_for(kind: str, passage: str) -> str:
@@ -199,16 +211,61 @@ _REQUEST_IS_TO = re.compile(
     r"^(?:the|my|a|their)\s+request\s+(?:is|was|would be|could be|might be)\s+(?:to\s+)?(\w)",
     re.IGNORECASE,
 )
+_SUBJECT = r"^\W*(?:the|this)\s+(?:text|passage|piece|excerpt|story|writing)(?:\s+above)?\s+"
+# Small models answer "what is this about" more readily than they write a request: turn their
+# description into the request it implies ("The text is about X" -> "Write about X").
+_DESCRIPTIONS = (
+    (
+        re.compile(_SUBJECT + r"(?:is|was)\s+(?:mainly\s+|mostly\s+|all\s+)?about\s+", re.I),
+        "Write about ",
+    ),
+    (
+        re.compile(
+            _SUBJECT
+            + r"(?:is|was)\s+(an?\s+[^,.;:]{1,50}?\s+(?:about|of|on|from|to|describing)\s+)",
+            re.I,
+        ),
+        "Write {0}",
+    ),
+    (re.compile(_SUBJECT + r"(describes|tells|recounts|explains)\s+", re.I), "{0} "),
+)
+# "Write about a story about X" reads better as "Write a story about X".
+_FORM_ABOUT = re.compile(
+    r"^Write about ((?:a|an|the)\s+(?:short\s+)?(?:story|scene|tale|letter|poem|journal entry|"
+    r"diary entry|account|moment|day|note)\s+(?:about|of|in|where|from|to|on))\s+"
+)
+_NOT_A_SENTENCE_END = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|St|Mt|vs|etc|e\.g|i\.e)\.$", re.IGNORECASE)
+_VERBS = {"describes": "Describe", "tells": "Tell", "recounts": "Recount", "explains": "Explain"}
 _QUOTES = {'"': '"', "“": "”", "'": "'", "‘": "’", "«": "»"}
 
 
-def clean_generation(text: str) -> str:
-    """What a model wrote, less labels ("Request:"), wrapping quotes and extra spaces."""
+def _first_sentence(text: str) -> str:
+    for match in re.finditer(r"[.!?](?=\s)", text):
+        if not _NOT_A_SENTENCE_END.search(text[: match.end()]):
+            return text[: match.end()]
+    return text
+
+
+def clean_generation(text: str, kind: str = "backtranslate") -> str:
+    """What a model wrote, tidied: labels ("Request:"), wrapping quotes and extra spaces go.
+
+    A request that came back as a description ("The text is about X") becomes the request it
+    implies ("Write about X"); a retelling cut off by the token limit loses its unfinished
+    last sentence.
+    """
     text = (text or "").strip()
     text = _LABEL.sub("", text, count=1).strip()
-    match = _REQUEST_IS_TO.match(text)
-    if match:
-        text = match.group(1).upper() + text[match.end() :]
+    if kind == "backtranslate":
+        for pattern, replacement in _DESCRIPTIONS:
+            match = pattern.match(text)
+            if match:
+                words = [_VERBS.get(group.lower(), group) for group in match.groups()]
+                rest = _first_sentence(text[match.end() :])
+                text = _FORM_ABOUT.sub(r"Write \1 ", replacement.format(*words) + rest, count=1)
+                break
+        match = _REQUEST_IS_TO.match(text)
+        if match:
+            text = match.group(1).upper() + text[match.end() :]
     if len(text) >= 2 and text[0] in _QUOTES:
         close = _QUOTES[text[0]]
         body = text[1:]
@@ -217,7 +274,12 @@ def clean_generation(text: str) -> str:
         elif len(body) >= 2 and body[-2] == close and body[-1] in ".!?" and close not in body[:-2]:
             text = body[:-2].strip()
     text = re.sub(r"[ \t]+", " ", text)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+    text = re.sub(r"\n{3,}", "\n\n", text).strip()
+    if kind == "rewrite" and not re.search(r"[.!?…][\"'”’)]*$", text):
+        ends = [m.end() for m in re.finditer(r"[.!?…][\"'”’)]*(?=\s)", text)]
+        if ends:
+            text = text[: ends[-1]]
+    return text
 
 
 _SPECIAL_TOKENS = re.compile(
@@ -237,6 +299,34 @@ _ABOUT_THE_PASSAGE = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[\w']+")
+# How a request or question opens; a backtranslation that opens otherwise is not a request.
+_REQUEST_OPENERS = frozenset((
+    "write", "draft", "compose", "create", "make", "pen", "jot", "put", "give", "tell", "share",
+    "describe", "explain", "recount", "recall", "remember", "imagine", "picture", "summarise",
+    "summarize", "list", "suggest", "send", "reply", "respond", "answer", "help", "show", "let",
+    "walk", "talk", "paint", "sketch", "capture", "finish", "continue", "start", "begin", "note",
+    "please", "kindly", "can", "could", "would", "will", "should", "may", "might", "shall", "do",
+    "does", "did", "is", "are", "was", "were", "have", "has", "what", "how", "why", "when",
+    "where", "who", "whom", "whose", "which",
+))  # fmt: skip
+_FIRST_PERSON_REQUEST = re.compile(
+    r"^\W*i(?:'d|\s+would|\s+want|\s+need|\s+wish|\s+am\s+looking|'m\s+looking)\b", re.IGNORECASE
+)
+# Words every request may use; a request must share some other word with its passage.
+_REQUEST_WORDS = frozenset((
+    "write", "draft", "compose", "create", "make", "tell", "share", "describe", "explain", "about",
+    "what", "how", "why", "when", "where", "who", "which", "that", "this", "with", "from", "your",
+    "their", "there", "them", "they", "have", "been", "were", "would", "could", "should", "please",
+    "some", "something", "anything", "everything", "piece", "short", "long", "letter", "note",
+    "entry", "journal", "diary", "story", "essay", "post", "blog", "poem", "paragraph", "page",
+    "text", "passage", "question", "answer", "request", "words", "sentence", "reply", "email",
+    "message", "account", "describing", "explaining", "telling", "writing", "day", "life", "time",
+    "thing", "things", "best", "good", "like", "into", "over", "just", "more", "most", "very",
+    "much", "many", "also", "even", "only", "then", "than", "what's",
+    "the", "and", "for", "you", "but", "not", "are", "was", "his", "her", "she", "him", "has",
+    "had", "who", "any", "all", "can", "our", "its", "one", "out", "how", "why", "get", "got",
+    "let", "may", "say", "see", "use", "way", "new", "too", "two", "way", "did", "does", "off",
+))  # fmt: skip
 
 
 def _words(text: str) -> list[str]:
@@ -262,8 +352,9 @@ def check_generation(
     """Why a (cleaned) generation is unusable, or None when it is fine.
 
     Rejects empty, too short or long, looping, copied (from the passage or the prompt), chatbot
-    boilerplate, chat special tokens, and, for requests, text that describes the passage instead
-    of asking for it.
+    boilerplate and chat special tokens; a request must also open like a request or question,
+    not talk about "the text", and share at least one content word with its passage (tiny models
+    otherwise answer with an unrelated stock request).
     """
     if not text.strip():
         return "empty"
@@ -277,27 +368,54 @@ def check_generation(
     if len(words) > MAX_WORDS:
         return f"too long (over {MAX_WORDS} words)"
     trigrams = Counter(_shingles(words, 3))
-    if trigrams and trigrams.most_common(1)[0][1] >= 3:
+    fourgrams = Counter(_shingles(words, 4))
+    if (trigrams and trigrams.most_common(1)[0][1] >= 3) or (
+        fourgrams and fourgrams.most_common(1)[0][1] >= 2
+    ):
         return "repeats itself"
     counts = Counter(words)
     for word, count in counts.most_common(3):
-        if (len(word) >= 4 and count >= 4 and count >= 0.15 * len(words)) or (
-            count >= 6 and count >= 0.3 * len(words)
+        if (
+            (count >= 3 and count >= 0.5 * len(words))
+            or (len(word) >= 4 and count >= 4 and count >= 0.15 * len(words))
+            or (count >= 6 and count >= 0.3 * len(words))
         ):
             return f"repeats '{word}'"
     n = min(4, len(words))
     own = _shingles(words, n)
     source = set(_shingles(_words(passage), n))
     shared = sum(shingle in source for shingle in own) / len(own)
-    if shared >= 0.5 or (kind == "backtranslate" and _longest_shared_run(words, source, n) >= 12):
+    if kind == "backtranslate":
+        # A request may name the passage's title; it may not be a stretch of the passage.
+        copied = _longest_shared_run(words, source, n) >= 10 or (len(words) >= 8 and shared >= 0.8)
+    else:
+        copied = shared >= 0.5
+    if copied:
         return "copies the passage"
     if prompt:
         instructions = set(_shingles(_words(prompt.replace(truncate_words(passage), "")), n))
         if sum(shingle in instructions for shingle in own) / len(own) >= 0.5:
             return "copies the prompt"
-    if kind == "backtranslate" and _ABOUT_THE_PASSAGE.search(text):
-        return "describes the passage instead of asking for it"
+    if kind == "backtranslate":
+        if _ABOUT_THE_PASSAGE.search(text):
+            return "describes the passage instead of asking for it"
+        opener = words[0].split("'")[0]
+        if opener not in _REQUEST_OPENERS and not _FIRST_PERSON_REQUEST.match(text):
+            return "does not read as a request"
+        passage_words = {_stem(word) for word in _words(passage)}
+        content = [word for word in words if len(word) >= 3 and word not in _REQUEST_WORDS]
+        if not any(_stem(word) in passage_words for word in content):
+            return "not about the passage"
     return None
+
+
+def _stem(word: str) -> str:
+    """A crude stem, so that 'bees' matches 'bee' and 'hives' matches 'hive'."""
+    word = word.removesuffix("'s")
+    for suffix in ("ing", "ies", "es", "ed", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
 
 
 # -- building -----------------------------------------------------------------------------------
@@ -371,7 +489,7 @@ def build_dataset(
             prompt = prompt_for(kind, chunk.text)
             output = str(generator(prompt) or "")
             reason = check_generation(
-                clean_generation(output), chunk.text, kind=kind, prompt=prompt
+                clean_generation(output, kind), chunk.text, kind=kind, prompt=prompt
             )
             store.cache_prompt(
                 chunk.hash, kind, generator_key, output, accepted=reason is None, reason=reason
@@ -396,7 +514,7 @@ def build_dataset(
                 cached += (chunk.hash, kind) not in fresh
                 # The verdict is taken again, so a better filter needs no new generations.
                 prompt = prompt_for(kind, chunk.text)
-                text = clean_generation(entry.output)
+                text = clean_generation(entry.output, kind)
                 reason = check_generation(text, chunk.text, kind=kind, prompt=prompt)
                 if reason is None:
                     user = text if kind == "backtranslate" else f"{REWRITE_INSTRUCTION}\n\n{text}"

@@ -81,7 +81,7 @@ def detect_hardware() -> Hardware:
 
 PRESETS = {
     # A few minutes on a 2-core laptop CPU over the samples (about 45,000 tokens).
-    "cpu-quick": dict(seq_len=512, batch_tokens=4096, micro_batch=4, max_steps=40,
+    "cpu-quick": dict(seq_len=512, batch_tokens=2048, micro_batch=2, max_steps=30,
                       learning_rate=1e-3),
     "cpu-full": dict(seq_len=512, batch_tokens=8192, micro_batch=4, max_steps=200,
                      learning_rate=5e-4),
@@ -105,10 +105,14 @@ def choose_preset(config: TrainConfig, hardware: Hardware) -> Preset:
         override = getattr(config, key)
         if override:
             values[key] = override
-    values["micro_batch"] = max(
-        1, min(values["micro_batch"], values["batch_tokens"] // values["seq_len"])
-    )
     device = "cuda" if name == "gpu" else "cpu"
+    # Memory decides how many sequences go through at once; gradient accumulation makes up the
+    # rest of the step, so what the optimizer sees does not depend on the machine.
+    memory_gb = hardware.vram_gb if device == "cuda" else hardware.ram_gb
+    fits = 16 if memory_gb >= 20 else 8 if memory_gb >= 10 else 4 if memory_gb >= 6 else 2
+    values["micro_batch"] = max(
+        1, min(values["micro_batch"], fits, values["batch_tokens"] // values["seq_len"])
+    )
     return Preset(
         name=name,
         device=device,

@@ -1,0 +1,51 @@
+"""`slmtui train` from the command line, on a workspace whose base is the tiny llama."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from slmtui.workspace import Workspace
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+def slmtui(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "slmtui.cli", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+def tiny_workspace(tmp_path: Path, base: Path) -> Workspace:
+    workspace = Workspace.init(tmp_path / "ws")
+    shutil.copytree(SAMPLES / "essays", workspace.writing / "essays")
+    shutil.copytree(SAMPLES / "journal", workspace.writing / "journal")
+    text = workspace.config_path.read_text().replace('base = "default"', f'base = "{base}"')
+    workspace.config_path.write_text(text)
+    return workspace
+
+
+def test_train_json_events_then_dry_run_and_resume_errors(tmp_path, tiny_base):
+    workspace = tiny_workspace(tmp_path, tiny_base)
+    root = str(workspace.root)
+    done = slmtui("-w", root, "train", "--no-generate", "--max-steps", "2", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    assert events[0]["event"] == "started"
+    assert events[-1]["event"] == "finished" and events[-1]["steps"] == 2
+    assert "Dataset" in done.stderr and "continue" in done.stderr
+    runs = sorted(workspace.runs.iterdir())
+    assert len(runs) == 1 and (runs[0] / "adapter" / "adapter_config.json").is_file()
+    manifest = json.loads((runs[0] / "dataset" / "manifest.json").read_text())
+    assert manifest["stats"]["train"] == events[0]["examples"]
+
+    plan = slmtui("-w", root, "train", "--no-generate", "--dry-run", "--from-scratch")
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    assert "dry run: cpu-quick preset on cpu" in plan.stdout and "estimated" in plan.stdout
+    assert len(list(workspace.runs.iterdir())) == 1  # the dry run left nothing behind
+
+    nothing = slmtui("-w", root, "train", "--resume")
+    assert nothing.returncode == 2 and "no stopped run to resume" in nothing.stderr
