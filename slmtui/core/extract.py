@@ -281,12 +281,17 @@ def format_of(path: Path) -> str | None:
     return None
 
 
+def unsupported_reason(path: Path) -> str:
+    """Why a file of this format is not read, naming the formats that are."""
+    supported = " ".join(sorted(READERS))
+    return f"unsupported format '{path.suffix.lower()}' (slmtui reads {supported})"
+
+
 def extract(path: Path, data: bytes, options: ExtractOptions | None = None) -> str:
     """The raw text of one file (normalisation is the caller's next step)."""
     options = options or ExtractOptions()
     suffix = path.suffix.lower()
     if suffix not in READERS and suffix:
-        supported = " ".join(sorted(READERS))
-        raise SkipFile(f"unsupported format '{suffix}' (slmtui reads {supported})")
+        raise SkipFile(unsupported_reason(path))
     reader = READERS[suffix][1] if suffix else read_plain
     return reader(data, path, options)

@@ -22,7 +22,13 @@ from tokenizers import Tokenizer
 from slmtui.config import Config
 from slmtui.core import dedupe
 from slmtui.core.chunking import chunk_paragraphs, encode_paragraphs, paragraphs_of
-from slmtui.core.extract import ExtractOptions, SkipFile, extract, format_of
+from slmtui.core.extract import (
+    ExtractOptions,
+    SkipFile,
+    extract,
+    format_of,
+    unsupported_reason,
+)
 from slmtui.core.normalize import normalize_text
 from slmtui.core.pii import scrub
 from slmtui.core.store import DocumentRow, NewChunk, Store
@@ -270,7 +276,7 @@ class Ingestor:
         fmt = format_of(path)
         reason = forced_reason or path_skip_reason(rel_path) or self._stat_reason(path, info)
         if reason is None and fmt is None:
-            reason = extract_reason(path)
+            reason = unsupported_reason(path)
         if reason is None and size > self.config.ingest.max_file_mb * 1_000_000:
             reason = (
                 f"larger than the {self.config.ingest.max_file_mb:g} MB limit "
@@ -406,12 +412,3 @@ class _Prepared:
     existing: DocumentRow | None
     chars: int
     paragraphs: list[str]
-
-
-def extract_reason(path: Path) -> str:
-    """The reason text for a format slmtui does not read (shared with the Library screen)."""
-    try:
-        extract(path, b"")
-    except SkipFile as exc:
-        return exc.reason
-    return "unsupported format"

@@ -533,14 +533,6 @@ class Store:
             (chunk_hash, kind, generator_key, output, int(accepted), reason, time.time()),
         )
 
-    def forget_prompts(self, generator_key: str | None = None) -> int:
-        """Drop cached prompts (of one generator, or all); returns how many went."""
-        if generator_key is None:
-            return self.db.execute("DELETE FROM prompt_cache").rowcount
-        return self.db.execute(
-            "DELETE FROM prompt_cache WHERE generator_key = ?", (generator_key,)
-        ).rowcount
-
     def stats(self) -> Stats:
         stats = Stats()
         for status, count in self.db.execute(

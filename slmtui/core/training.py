@@ -121,10 +121,6 @@ class RunFolder:
     def resumable(self) -> bool:
         return not self.finished and (self.path / "checkpoints" / "latest").is_file()
 
-    def metrics(self) -> dict | None:
-        path = self.path / "metrics.json"
-        return json.loads(path.read_text()) if path.is_file() else None
-
 
 def runs(workspace: Workspace) -> list[RunFolder]:
     """Every run folder, oldest first (names sort by time)."""
