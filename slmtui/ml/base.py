@@ -44,11 +44,12 @@ from slmtui.core.tokenizer import (
     bundled_gguf_path,
     tokenizer_from_gguf,
 )
+from slmtui.export.source_info import write_source_info
 
 SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "qwen3")
 # Part of the cache key: bump it when what we write into a cached folder changes, so that folders
 # written by an older slmtui are rebuilt instead of trusted.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: slmtui-source.json records the GGUF's pre-tokenizer name
 # What a hub download may fetch: configs, safetensors weights and tokenizer files; never pickles
 # or code.
 HUB_PATTERNS = ["*.json", "*.safetensors", "tokenizer.model", "merges.txt", "vocab.txt", "*.jinja"]
@@ -76,6 +77,7 @@ class GGUFInfo:
     pad_id: int | None
     add_bos: bool
     chat_template: str | None
+    pre: str  # llama.cpp's pre-tokenizer name, which export must write back
 
 
 def resolve_base(base: str, cache_root: Path | None = None) -> Path:
@@ -189,6 +191,7 @@ def make_tiny_llama(
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    write_source_info(folder, info.pre)
     return folder
 
 
@@ -220,6 +223,7 @@ def read_gguf_info(path: Path) -> GGUFInfo:
         pad_id=field("tokenizer.ggml.padding_token_id"),
         add_bos=bool(field("tokenizer.ggml.add_bos_token", False)),
         chat_template=field("tokenizer.chat_template"),
+        pre=field("tokenizer.ggml.pre", "") or "default",
     )
 
 
@@ -320,6 +324,7 @@ def _convert_gguf(gguf: Path, folder: Path) -> None:
     model.generation_config = _generation_config(info)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    write_source_info(folder, info.pre)
 
 
 def _generation_config(info: GGUFInfo) -> GenerationConfig:

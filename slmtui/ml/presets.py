@@ -80,8 +80,9 @@ def detect_hardware() -> Hardware:
 
 
 PRESETS = {
-    # A few minutes on a 2-core laptop CPU over the samples (about 45,000 tokens).
-    "cpu-quick": dict(seq_len=512, batch_tokens=2048, micro_batch=2, max_steps=30,
+    # A few minutes on a 2-core CPU: about half a pass over the samples (45,000 tokens) at the
+    # 100 real tokens/s measured on a 2-core AVX2 machine in float32 (4 min), faster with bf16.
+    "cpu-quick": dict(seq_len=512, batch_tokens=1024, micro_batch=2, max_steps=24,
                       learning_rate=1e-3),
     "cpu-full": dict(seq_len=512, batch_tokens=8192, micro_batch=4, max_steps=200,
                      learning_rate=5e-4),

@@ -1,0 +1,227 @@
+"""Fixtures for the export tests: tiny random models of each family slmtui writes as GGUF.
+
+Each is made once per session. They share SmolLM2's real tokenizer (from the bundled GGUF via
+make_tiny_llama), except the SentencePiece-style one, whose small tokenizer is trained here on
+the samples corpus the way TinyLlama's is laid out (`▁` spaces, `<0xNN>` byte fallback).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from gguf_parity import copy_tokenizer, randomize
+from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, processors, trainers
+from transformers import (
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+)
+
+from slmtui.export.gguf_convert import convert_to_gguf
+from slmtui.ml.base import make_tiny_llama
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+SMOLLM2_VOCAB = 49152
+QWEN2_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+SMALL = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 2048,
+    "rms_norm_eps": 1e-6,
+}
+
+
+def _use_qwen2_splitter(folder: Path) -> None:
+    """Give tokenizer.json Qwen2's pre-tokenizer (regex split, NFC), as Qwen models ship it.
+
+    transformers loads qwen2 folders with Qwen2's splitter whatever tokenizer.json says, and
+    Qwen3 folders with tokenizer.json's: with this both mean the same, as in the real models.
+    """
+    path = folder / "tokenizer.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["normalizer"] = {"type": "NFC"}
+    data["pre_tokenizer"] = {
+        "type": "Sequence",
+        "pretokenizers": [
+            {
+                "type": "Split",
+                "pattern": {"Regex": QWEN2_SPLIT},
+                "behavior": "Isolated",
+                "invert": False,
+            },
+            {
+                "type": "ByteLevel",
+                "add_prefix_space": False,
+                "trim_offsets": False,
+                "use_regex": False,
+            },
+        ],
+    }
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+def _save(model_cls, config, folder: Path, tokenizer_from: Path | None) -> Path:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = model_cls(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    if tokenizer_from is not None:
+        copy_tokenizer(tokenizer_from, folder)
+        shutil.copy(tokenizer_from / "generation_config.json", folder / "generation_config.json")
+    return randomize(folder)
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """make_tiny_llama's folder as it is: the real SmolLM2 tokenizer and default weights."""
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny-plain") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SmolLM2's shape in miniature (tied embeddings, GQA), with wide random weights."""
+    return randomize(make_tiny_llama(tmp_path_factory.mktemp("tiny-llama") / "model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_f32(tiny_llama: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return convert_to_gguf(
+        tiny_llama, tmp_path_factory.mktemp("gguf") / "tiny-f32.gguf", outtype="f32"
+    ).path
+
+
+@pytest.fixture(scope="session")
+def tiny_llama3(tmp_path_factory: pytest.TempPathFactory, smollm2_tokenizer_folder: Path) -> Path:
+    """Llama 3.x's extras: llama3 rope scaling, untied output, and (as some fine-tunes have)
+    attention biases. The scaling's original context is tiny so that short probes feel it."""
+    config = LlamaConfig(
+        vocab_size=SMOLLM2_VOCAB,
+        **SMALL,
+        attention_bias=True,
+        tie_word_embeddings=False,
+        rope_parameters={
+            "rope_type": "llama3",
+            "rope_theta": 10000.0,
+            "factor": 8.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 16,
+        },
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=2,
+    )
+    folder = tmp_path_factory.mktemp("tiny-llama3") / "model"
+    return _save(LlamaForCausalLM, config, folder, smollm2_tokenizer_folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2(tmp_path_factory: pytest.TempPathFactory, smollm2_tokenizer_folder: Path) -> Path:
+    """Qwen2 in miniature (q/k/v biases) with SmolLM2's vocabulary and Qwen2's splitter."""
+    config = Qwen2Config(
+        vocab_size=SMOLLM2_VOCAB,
+        **SMALL,
+        tie_word_embeddings=True,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=2,
+    )
+    folder = tmp_path_factory.mktemp("tiny-qwen2") / "model"
+    _save(Qwen2ForCausalLM, config, folder, smollm2_tokenizer_folder)
+    _use_qwen2_splitter(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3(tmp_path_factory: pytest.TempPathFactory, smollm2_tokenizer_folder: Path) -> Path:
+    """Qwen3 in miniature: q/k norms and a head size (32) that is not hidden/heads (16)."""
+    config = Qwen3Config(
+        vocab_size=SMOLLM2_VOCAB,
+        **SMALL,
+        head_dim=32,
+        tie_word_embeddings=True,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=2,
+    )
+    folder = tmp_path_factory.mktemp("tiny-qwen3") / "model"
+    _save(Qwen3ForCausalLM, config, folder, smollm2_tokenizer_folder)
+    _use_qwen2_splitter(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_sentencepiece(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A TinyLlama-style model: SentencePiece-like BPE tokenizer, BOS added, untied output."""
+    folder = tmp_path_factory.mktemp("tiny-spm") / "model"
+    folder.mkdir()
+    tokenizer = _sentencepiece_style_tokenizer()
+    tokenizer.save_pretrained(folder)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        **{**SMALL, "num_key_value_heads": 4},
+        tie_word_embeddings=False,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    return _save(LlamaForCausalLM, config, folder, None)
+
+
+def _sentencepiece_style_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
+    """BPE over `▁`-joined text with byte fallback, laid out like TinyLlama's tokenizer.json:
+    <unk> <s> </s>, then the 256 byte tokens, then the learned pieces."""
+    texts = [p.read_text(encoding="utf-8") for p in sorted(SAMPLES.rglob("*.txt"))]
+    spaces = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    learner = Tokenizer(models.BPE())
+    learner.normalizer = spaces
+    learner.train_from_iterator(
+        texts, trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False)
+    )
+    learned = json.loads(learner.to_str())["model"]
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2} | {f"<0x{i:02X}>": 3 + i for i in range(256)}
+    for token, _ in sorted(learned["vocab"].items(), key=lambda item: item[1]):
+        vocab.setdefault(token, len(vocab))
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in learned["merges"]]
+    core = Tokenizer(
+        models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True, fuse_unk=True)
+    )
+    core.normalizer = spaces
+    core.decoder = decoders.Sequence(
+        [
+            decoders.Replace("▁", " "),
+            decoders.ByteFallback(),
+            decoders.Fuse(),
+            decoders.Strip(" ", 1, 0),
+        ]
+    )
+    core.add_special_tokens(
+        [AddedToken(t, special=True, normalized=False) for t in ("<unk>", "<s>", "</s>")]
+    )
+    core.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        clean_up_tokenization_spaces=False,
+    )
