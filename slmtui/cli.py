@@ -17,13 +17,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from slmtui import __version__
+from slmtui.chat.targets import TargetError
 from slmtui.config import ConfigError, with_changes
+from slmtui.core.exporting import QUANTS
+from slmtui.core.registry import RegistryError
 from slmtui.core.store import Stats, StoreError
 from slmtui.core.tokenizer import TokenizerError
 from slmtui.workspace import Workspace, WorkspaceError
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-USER_ERRORS = (WorkspaceError, ConfigError, TokenizerError, StoreError)
+USER_ERRORS = (
+    WorkspaceError, ConfigError, TokenizerError, StoreError, RegistryError, TargetError
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +68,36 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip prompt generation by the base model (chat pairs become 'continue' pairs)",
     )
+
+    export = commands.add_parser(
+        "export", help="merge, convert to GGUF, quantize, verify and publish the last run"
+    )
+    export.add_argument("--quant", type=str.upper, choices=QUANTS, default="Q8_0")
+    export.add_argument("--run", help="the run folder name to export (default: the newest)")
+    export.add_argument("--json", action="store_true", help="the raw JSON-lines events")
+    export.add_argument(
+        "--skip-chat-check",
+        action="store_true",
+        help="publish even if a greedy chat reply does not stop (only for untrained test models)",
+    )
+
+    models = commands.add_parser("models", help="list published versions, or change them")
+    models.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    actions = models.add_subparsers(dest="action", metavar="ACTION")
+    actions.add_parser("activate", help="make VERSION the one chat uses").add_argument("version")
+    delete = actions.add_parser("delete", help="remove VERSION")
+    delete.add_argument("version")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    actions.add_parser("rollback", help="make the version before the active one active")
+
+    chat = commands.add_parser("chat", help="talk to the model in the terminal")
+    chat.add_argument(
+        "--model", help="a version (v3), 'base', or 'adapter' (default: the newest trained)"
+    )
+    chat.add_argument("--prompt", help="print the reply to this message and exit")
+    chat.add_argument("--system", help="a system prompt")
+    chat.add_argument("--temperature", type=float, default=0.7)
+    chat.add_argument("--max-tokens", type=int, default=256)
     return parser
 
 
@@ -76,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         "watch": cmd_watch,
         "status": cmd_status,
         "train": cmd_train,
+        "export": cmd_export,
+        "models": cmd_models,
+        "chat": cmd_chat,
     }
     try:
         return handlers[args.command](args)
@@ -279,6 +317,110 @@ def prompt_generator(config):
     if base.endswith(".gguf") and Path(base).is_file():
         return LlamaGenerator(Path(base))
     return None
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from slmtui.core import exporting, training
+
+    workspace = open_workspace(args)
+    if args.run:
+        run = training.RunFolder(workspace.runs / args.run)
+        if not (run.path / "run.json").is_file():
+            raise WorkspaceError(f"There is no run {args.run!r} in {workspace.runs}.")
+    else:
+        run = training.latest_finished(workspace)
+        if run is None:
+            raise WorkspaceError("No finished training run to export: run `slmtui train` first.")
+    process = exporting.start_export(
+        workspace, run, args.quant, chat_check=not args.skip_chat_check
+    )
+    last = None
+    for event in exporting.follow_export(run, process):
+        last = event
+        print(event.to_line() if args.json else event.describe(), flush=True)
+    return 0 if last is not None and last.kind == "published" else 1
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from slmtui.core.registry import ModelRegistry
+
+    registry = ModelRegistry(open_workspace(args).models)
+    if args.action == "activate":
+        print(f"{registry.activate(args.version).name} is now active")
+        return 0
+    if args.action == "rollback":
+        print(f"rolled back: {registry.rollback().name} is now active")
+        return 0
+    if args.action == "delete":
+        version = registry.get(args.version)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise RegistryError(f"Deleting {version.name} needs --yes when not interactive.")
+            answer = input(f"Delete {version.name} ({version.gguf.name})? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("kept")
+                return 1
+        active = registry.delete(version.name)
+        print(f"deleted {version.name}; active: {active.name if active else 'none'}")
+        return 0
+    active = registry.active()
+    versions = registry.versions()
+    if args.json:
+        rows = [
+            {**v.card, "active": active is not None and v.name == active.name, "path": str(v.path)}
+            for v in versions
+        ]
+        print(json.dumps({"active": active.name if active else None, "versions": rows}))
+        return 0
+    if not versions:
+        print("No published models yet: train, then `slmtui export`.")
+    for version in versions:
+        metrics = version.card.get("metrics") or {}
+        ppl = (
+            f"ppl {metrics['val_ppl_base']:.2f} -> {metrics['val_ppl']:.2f}"
+            if metrics.get("val_ppl") and metrics.get("val_ppl_base")
+            else "ppl not measured"
+        )
+        mark = "*" if active is not None and version.name == active.name else " "
+        print(
+            f"{mark} {version.name:<5} {version.card['quant']:<7} "
+            f"{version.size_bytes / 2**20:7.1f} MiB  {ppl}  from {version.card['run']}"
+        )
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from slmtui.chat.engine import ChatEngine, Sampling
+    from slmtui.chat.targets import resolve_target
+
+    workspace = open_workspace(args)
+    config = workspace.load_config()
+    target = resolve_target(workspace, config.model.base, args.model)
+    sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens)
+    engine = ChatEngine(target)
+    messages = [{"role": "system", "content": args.system}] if args.system else []
+    if args.prompt is not None:
+        messages.append({"role": "user", "content": args.prompt})
+        for piece in engine.stream(messages, sampling):
+            print(piece, end="", flush=True)
+        print()
+        return 0
+    print(f"Chatting with {target.label}. An empty line or Ctrl-D ends the chat.", flush=True)
+    while True:
+        try:
+            text = input("you> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if not text:
+            return 0
+        messages.append({"role": "user", "content": text})
+        print("model> ", end="", flush=True)
+        reply = "".join(
+            print(piece, end="", flush=True) or piece for piece in engine.stream(messages, sampling)
+        )
+        print(f"\n  ({engine.last.tokens_per_second:.0f} tokens/s)", flush=True)
+        messages.append({"role": "assistant", "content": reply})
 
 
 def format_totals(stats: Stats) -> str:

@@ -31,6 +31,9 @@ class TrainEvent:
     kind: str
     data: dict
 
+    KINDS = EVENT_KINDS
+    JOB = "training"
+
     @classmethod
     def parse(cls, line: str) -> TrainEvent | None:
         """An event from one line of the child's stdout; anything else (a stray print) is None."""
@@ -38,7 +41,7 @@ class TrainEvent:
             data = json.loads(line)
         except json.JSONDecodeError:
             return None
-        if not isinstance(data, dict) or data.get("event") not in EVENT_KINDS:
+        if not isinstance(data, dict) or data.get("event") not in cls.KINDS:
             return None
         kind = data.pop("event")
         return cls(kind, data)
@@ -185,6 +188,11 @@ def start_training(
         command.append("--dry-run")
     if max_steps:
         command += ["--max-steps", str(max_steps)]
+    return start_child(run, command)
+
+
+def start_child(run: RunFolder, command: list[str]) -> subprocess.Popen:
+    """A job process whose stdout carries events and whose stderr goes to RUN_DIR/stderr.log."""
     stderr = (run.path / "stderr.log").open("ab")
     environment = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     try:
@@ -195,12 +203,21 @@ def start_training(
         stderr.close()
 
 
-def follow(run: RunFolder, process: subprocess.Popen) -> Iterator[TrainEvent]:
-    """Events as the child prints them, each also appended to RUN_DIR/events.jsonl."""
+def follow(
+    run: RunFolder,
+    process: subprocess.Popen,
+    event_type: type[TrainEvent] = TrainEvent,
+    record_name: str = "events.jsonl",
+) -> Iterator[TrainEvent]:
+    """Events as the child prints them, each also appended to RUN_DIR/events.jsonl.
+
+    A child that dies without saying why (killed, crashed in native code) still ends the stream
+    with a `failed` event carrying the tail of its stderr.
+    """
     assert process.stdout is not None
-    with (run.path / "events.jsonl").open("a", encoding="utf-8") as record:
+    with (run.path / record_name).open("a", encoding="utf-8") as record:
         for line in process.stdout:
-            event = TrainEvent.parse(line)
+            event = event_type.parse(line)
             if event is None:
                 continue
             record.write(event.to_line() + "\n")
@@ -209,10 +226,10 @@ def follow(run: RunFolder, process: subprocess.Popen) -> Iterator[TrainEvent]:
     code = process.wait()
     if code not in (0, 1):  # 1 already came with a `failed` event
         tail = _tail(run.path / "stderr.log")
-        reason = f"the training process ended with code {code}"
+        reason = f"the {event_type.JOB} process ended with code {code}"
         if code < 0:
-            reason = f"the training process was killed ({signal.Signals(-code).name})"
-        yield TrainEvent("failed", {"reason": reason, "detail": tail})
+            reason = f"the {event_type.JOB} process was killed ({signal.Signals(-code).name})"
+        yield event_type("failed", {"reason": reason, "detail": tail})
 
 
 def stop_training(process: subprocess.Popen) -> None:

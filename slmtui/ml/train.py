@@ -581,11 +581,29 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(run_dir / "adapter", ignore_errors=True)
         adapter_tmp.rename(run_dir / "adapter")
         result["adapter"] = str(run_dir / "adapter")
+        result.update(write_adapter_gguf(run_dir, base_folder))
         metrics_tmp = run_dir / "metrics.json.tmp"
         metrics_tmp.write_text(json.dumps({**result, "preset": preset.as_dict()}, indent=2))
         metrics_tmp.replace(run_dir / "metrics.json")
     emit("finished", **result)
     return 0
+
+
+def write_adapter_gguf(run_dir: Path, base_folder: Path) -> dict:
+    """The adapter as a llama.cpp LoRA GGUF, so chat can use it before any export.
+
+    A failure here does not fail the run: the adapter is saved, and export (which merges) still
+    works; the reason travels with the `finished` event.
+    """
+    from slmtui.export.errors import ConvertError
+    from slmtui.export.lora_gguf import adapter_to_gguf
+
+    try:
+        path = adapter_to_gguf(run_dir / "adapter", base_folder, run_dir / "adapter.gguf")
+    except (ConvertError, OSError) as exc:
+        log.warning("no adapter GGUF: %s", exc)
+        return {"adapter_gguf_error": str(exc)}
+    return {"adapter_gguf": str(path)}
 
 
 def main(argv: list[str] | None = None) -> int:

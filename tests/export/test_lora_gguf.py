@@ -65,7 +65,7 @@ def test_adapter_matches_merged_model(family, request, tmp_path):
 
 @pytest.mark.parametrize("family", ["tiny_llama", "tiny_qwen2"])
 def test_merging_while_converting_matches_peft_merge(family, request, tmp_path):
-    """convert_to_gguf(adapter=...) adds B·A as weights stream past; PEFT's merge is the reference."""
+    """Adding B·A while weights stream to the GGUF equals PEFT's merge_and_unload."""
     base = request.getfixturevalue(family)
     merged = _train_free_adapter(base, tmp_path / "adapter")
     gguf = convert_to_gguf(

@@ -1,0 +1,236 @@
+"""Verify a GGUF before it is published: does llama.cpp run it the way the merged model runs?
+
+Checks, each with a detail a person can read:
+- load: llama.cpp loads the file and does not warn about an unknown pre-tokenizer (which would
+  split text differently from training);
+- tokens: llama.cpp tokenizes the probe texts exactly as the training tokenizer does;
+- logits: next-token logits on the probes against the merged Hugging Face model in float32.
+  F16/F32/BF16: max abs difference <= 0.15 and the same top-1 token at every position (a token
+  the reference scores within 0.01 of its best counts as the same: that is a tie); Q8_0:
+  top-1 agreement >= 98%; smaller quantizations: reported, not required;
+- template: the GGUF's chat template renders a conversation as the training tokenizer does;
+- eos: the GGUF's end-of-sequence token is the turn-end token and llama.cpp ends generation on
+  it; and (for real models) a greedy chat reply stops there by itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PROBES = (
+    "The kettle had gone cold again by the time I remembered it,",
+    "Dear Margaret, thank you for the letter and for the seeds.",
+    "Some mornings the river is louder than the traffic; today it was",
+    "def mean(values):\n    return sum(values) / len(values)",
+    "Café au lait, naïve résumé, 東京 and 🙂: words travel.",
+)
+CONVERSATION = [
+    {"role": "system", "content": "You write like the author."},
+    {"role": "user", "content": "Write two sentences about the sea."},
+    {"role": "assistant", "content": "It was grey. It was always grey."},
+    {"role": "user", "content": "And the harbour?"},
+]
+FULL_PRECISION = ("F32", "F16", "BF16")
+MAX_ABS_FULL = 0.15
+TOP1_Q8 = 0.98
+TIE = 0.01
+PRE_TOKENIZER_WARNINGS = ("GENERATION QUALITY WILL BE DEGRADED", "missing pre-tokenizer")
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class Verification:
+    quant: str
+    checks: list[Check] = field(default_factory=list)
+    max_abs_diff: float | None = None
+    top1_agreement: float | None = None
+    positions: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    @property
+    def reason(self) -> str:
+        """The first failed check, for the message that says why nothing was published."""
+        failed = [check for check in self.checks if not check.passed]
+        return f"{failed[0].name}: {failed[0].detail}" if failed else ""
+
+    def add(self, name: str, passed: bool, detail: str) -> None:
+        self.checks.append(Check(name, bool(passed), detail))
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "passed": self.passed, "reason": self.reason}
+
+
+def verify_gguf(
+    gguf: Path,
+    model,
+    tokenizer,
+    quant: str,
+    *,
+    chat_must_stop: bool = True,
+    lora: Path | None = None,
+) -> Verification:
+    """Run every check of a GGUF against the merged model (float32, eval mode) and its tokenizer.
+
+    `chat_must_stop` is off only for untrained test models, whose greedy replies never end.
+    """
+    from llama_cpp import Llama
+
+    result = Verification(quant=quant.upper())
+    options = {"lora_path": str(lora)} if lora is not None else {}
+    try:
+        llm, log = _with_native_stderr(
+            lambda: Llama(
+                model_path=str(gguf), n_ctx=512, logits_all=True, verbose=True, seed=0, **options
+            )
+        )
+    except (ValueError, RuntimeError) as exc:
+        result.add("load", False, f"llama.cpp could not load the file ({exc})")
+        return result
+    warned = [w for w in PRE_TOKENIZER_WARNINGS if w in log]
+    result.add(
+        "load",
+        not warned,
+        f"llama.cpp warned: {warned[0]}" if warned else "loaded with a known pre-tokenizer",
+    )
+    try:
+        _check_tokens_and_logits(result, llm, model, tokenizer)
+        _check_template(result, llm, tokenizer)
+        _check_eos(result, llm, tokenizer, chat_must_stop)
+    finally:
+        llm.close()
+    return result
+
+
+def _check_tokens_and_logits(result: Verification, llm, model, tokenizer) -> None:
+    mismatched, worst, agree, positions = [], 0.0, 0, 0
+    for text in PROBES:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        theirs = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        if list(theirs) != list(ids):
+            mismatched.append(text)
+            continue
+        with torch.no_grad():
+            reference = model(torch.tensor([ids])).logits[0].float().numpy()
+        llm.reset()
+        llm.eval(ids)
+        found = np.asarray(llm.scores[: len(ids)], dtype=np.float32)
+        worst = max(worst, float(np.abs(found - reference).max()))
+        # A top-1 choice counts as the same when the reference itself rates it within TIE of its
+        # own best: two tokens that close are a tie that F16 rounding may break either way.
+        chosen = reference[np.arange(len(ids)), found.argmax(-1)]
+        agree += int((chosen >= reference.max(-1) - TIE).sum())
+        positions += len(ids)
+    result.add(
+        "tokens",
+        not mismatched,
+        f"llama.cpp splits {len(mismatched)} probe text(s) differently, e.g. {mismatched[0]!r}"
+        if mismatched
+        else f"{len(PROBES)} probe texts tokenized identically",
+    )
+    if not positions:
+        return
+    result.max_abs_diff, result.positions = worst, positions
+    result.top1_agreement = agree / positions
+    summary = (
+        f"max abs logit difference {worst:.3f}, same top-1 token at {agree}/{positions} positions"
+    )
+    if result.quant in FULL_PRECISION:
+        passed = worst <= MAX_ABS_FULL and agree == positions
+        summary += f" (needs <= {MAX_ABS_FULL} and all)"
+    elif result.quant == "Q8_0":
+        passed = result.top1_agreement >= TOP1_Q8
+        summary += f" (needs >= {TOP1_Q8:.0%})"
+    else:
+        passed = True
+        summary += " (reported only at this quantization)"
+    result.add("logits", passed, summary)
+
+
+def _check_template(result: Verification, llm, tokenizer) -> None:
+    template = llm.metadata.get("tokenizer.chat_template")
+    if not template:
+        result.add("template", False, "the GGUF carries no chat template")
+        return
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    rendered = environment.from_string(template).render(
+        messages=CONVERSATION,
+        add_generation_prompt=True,
+        bos_token=tokenizer.bos_token or "",
+        eos_token=tokenizer.eos_token or "",
+    )
+    expected = tokenizer.apply_chat_template(
+        CONVERSATION, add_generation_prompt=True, tokenize=False
+    )
+    result.add(
+        "template",
+        rendered == expected,
+        "the chat template renders as in training"
+        if rendered == expected
+        else "the GGUF's chat template renders a conversation differently from training",
+    )
+
+
+def _check_eos(result: Verification, llm, tokenizer, chat_must_stop: bool) -> None:
+    import llama_cpp
+
+    eos = llm.token_eos()
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    is_end = bool(llama_cpp.llama_vocab_is_eog(vocab, eos))
+    right = eos == tokenizer.eos_token_id and is_end
+    result.add(
+        "eos",
+        right,
+        f"end of turn is {tokenizer.eos_token!r} (id {eos})"
+        if right
+        else f"the GGUF's eos is id {eos}, training's turn end is {tokenizer.eos_token_id}",
+    )
+    if not chat_must_stop:
+        return
+    llm.reset()
+    reply = llm.create_chat_completion(
+        messages=[{"role": "user", "content": "Say hello in one short sentence."}],
+        temperature=0.0,
+        max_tokens=200,
+        seed=0,
+    )
+    reason = reply["choices"][0]["finish_reason"]
+    result.add(
+        "stops",
+        reason == "stop",
+        "a greedy chat reply ended at the turn-end token"
+        if reason == "stop"
+        else "a greedy chat reply ran to 200 tokens without ending",
+    )
+
+
+def _with_native_stderr(make):
+    """Call `make()` while capturing what native code writes to file descriptor 2."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            value = make()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        return value, capture.read().decode("utf-8", errors="replace")
