@@ -54,7 +54,8 @@ def run_ours(folder: Path, dataset: Path, steps: int) -> dict:
     plan = {
         "base": "default",
         "dataset_dir": str(dataset),
-        "train": {"lora_r": 16, "lora_alpha": 32.0, "lora_dropout": 0.05, "max_steps": steps,
+        "train": {"lora_r": 16, "lora_alpha": 32.0, "lora_dropout": 0.0, "max_steps": steps,
+                  "batch_tokens": 2048,
                   "checkpoint_every": 10_000},
     }  # fmt: skip
     (run / "run.json").write_text(json.dumps(plan))
@@ -95,7 +96,7 @@ from slmtui.ml.train import encode_example, read_jsonl
 dataset_dir, out_dir, steps, warmup = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 model, tokenizer = load_base(resolve_base("default"))
 targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, task_type="CAUSAL_LM",
+lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, task_type="CAUSAL_LM",
     target_modules=targets)
 model = get_peft_model(model, lora)
 rows = []

@@ -122,7 +122,12 @@ class TrainConfig:
     )
     lora_r: int = setting(16, "LoRA rank.", minimum=1, maximum=1024)
     lora_alpha: float = setting(32.0, "LoRA alpha (scale = alpha / r).", minimum=0.0)
-    lora_dropout: float = setting(0.05, "Dropout on the LoRA path.", minimum=0.0, maximum=0.9)
+    lora_dropout: float = setting(
+        0.0,
+        "Dropout on the LoRA path; 0 skips the dropout mask, about 10% faster on a CPU.",
+        minimum=0.0,
+        maximum=0.9,
+    )
     seq_len: int = setting(
         0, "Tokens per packed sequence; 0 means the preset's.", minimum=0, maximum=65536
     )

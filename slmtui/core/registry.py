@@ -106,8 +106,9 @@ class ModelRegistry:
         staging = Path(staging)
         if not (staging / card["gguf"]).is_file():
             raise RegistryError(f"{staging} holds no {card['gguf']}; nothing to publish.")
+        number = max((v.number for v in self.versions()), default=0)
         for _attempt in range(100):
-            number = max((v.number for v in self.versions()), default=0) + 1
+            number += 1
             name = f"v{number}"
             full_card = {**card, "version": name, "published": time.time()}
             _write_atomic(staging / CARD_NAME, json.dumps(full_card, indent=2) + "\n")

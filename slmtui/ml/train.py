@@ -39,6 +39,8 @@ log = logging.getLogger("slmtui.train")
 IGNORE = -100
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 MIN_TRAIN_TOKENS = 2000
+# Gaps in a packed row shorter than this stay padding: a piece of text this short teaches little.
+MIN_PIECE = 32
 
 
 class TrainingError(RuntimeError):
@@ -147,23 +149,56 @@ class Packed:
     label_counts: torch.Tensor  # label tokens per sequence (after the shift)
 
 
-def pack(examples: list[tuple[list[int], list[int]]], seq_len: int, pad_id: int) -> Packed:
-    """First-fit-decreasing packing: nearly no padding, no attention across examples.
+def pack(
+    examples: list[tuple[list[int], list[int]]],
+    seq_len: int,
+    pad_id: int,
+    *,
+    split_raw: bool = True,
+) -> Packed:
+    """Examples packed into rows of seq_len tokens: almost no padding, no attention across them.
 
+    Chat examples (those with unlabelled prompt tokens) are placed whole, first-fit-decreasing.
+    Raw continuation text is placed whole where it fits and otherwise, with `split_raw`, cut
+    into pieces that fill the gaps left in the rows: plain text can be learned from any point,
+    and a 512-token row would otherwise carry about a fifth padding on the samples.
     transformers builds a block-diagonal causal mask from position ids that restart at zero when
-    no attention mask is given, so packed examples cannot see each other.
+    no attention mask is given, so packed examples (and pieces) cannot see each other.
     """
     bins: list[list[tuple[list[int], list[int]]]] = []
     room: list[int] = []
-    for ids, labels in sorted(examples, key=lambda item: -len(item[0])):
+
+    def place(item: tuple[list[int], list[int]]) -> bool:
         for index, free in enumerate(room):
-            if len(ids) <= free:
-                bins[index].append((ids, labels))
-                room[index] -= len(ids)
-                break
-        else:
-            bins.append([(ids, labels)])
-            room.append(seq_len - len(ids))
+            if len(item[0]) <= free:
+                bins[index].append(item)
+                room[index] -= len(item[0])
+                return True
+        return False
+
+    def open_bin(item: tuple[list[int], list[int]]) -> None:
+        bins.append([item])
+        room.append(seq_len - len(item[0]))
+
+    ordered = sorted(examples, key=lambda item: -len(item[0]))
+    whole = [item for item in ordered if not split_raw or IGNORE in item[1]]
+    raw = [item for item in ordered if split_raw and IGNORE not in item[1]]
+    for item in whole:
+        if not place(item):
+            open_bin(item)
+    for ids, labels in raw:
+        if place((ids, labels)):
+            continue
+        while ids:
+            gap = max(range(len(room)), key=room.__getitem__, default=None)
+            if gap is None or room[gap] < MIN_PIECE:
+                open_bin((ids[:seq_len], labels[:seq_len]))
+                ids, labels = ids[seq_len:], labels[seq_len:]
+                continue
+            free = room[gap]
+            bins[gap].append((ids[:free], labels[:free]))
+            room[gap] -= len(ids[:free])
+            ids, labels = ids[free:], labels[free:]
     rows_ids, rows_labels, rows_pos = [], [], []
     for content, free in zip(bins, room, strict=True):
         ids = [token for item, _ in content for token in item] + [pad_id] * free
@@ -416,7 +451,12 @@ def run(args: argparse.Namespace) -> int:
             f"{MIN_TRAIN_TOKENS:,} are needed (about {MIN_TRAIN_TOKENS * 3 // 4:,} words)."
         )
     train = pack(train_examples, preset.seq_len, tokenizer.pad_token_id)
-    val = pack(val_examples, preset.seq_len, tokenizer.pad_token_id) if val_examples else None
+    # Validation examples stay whole, so the perplexity measures the text as it was written.
+    val = (
+        pack(val_examples, preset.seq_len, tokenizer.pad_token_id, split_raw=False)
+        if val_examples
+        else None
+    )
 
     micro_batch = preset.micro_batch
     sequences_per_step = max(1, preset.batch_tokens // preset.seq_len)

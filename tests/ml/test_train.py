@@ -192,6 +192,23 @@ def test_pack_has_little_padding():
     assert int((packed.position_ids == 0).sum()) >= 7
 
 
+def test_raw_text_fills_the_gaps_chat_examples_stay_whole():
+    """Rows of 100: chat examples of 60 leave gaps of 40 that pieces of raw text fill."""
+    chat = [(list(range(100, 160)), [trainer.IGNORE] * 20 + list(range(120, 160)))] * 3
+    raw = [([7] * 80, [7] * 80), ([8] * 50, [8] * 50)]
+    packed = trainer.pack(chat + raw, 100, 0)
+    assert packed.input_ids.shape == (4, 100)  # 310 tokens; whole examples alone need 5 rows
+    assert packed.real_tokens == 310
+    whole_chats = 0
+    for row, positions in zip(packed.input_ids.tolist(), packed.position_ids, strict=True):
+        for start in (positions == 0).nonzero().flatten().tolist():
+            whole_chats += row[start : start + 60] == list(range(100, 160))
+    assert whole_chats == 3  # chat examples are never cut
+    flat = packed.input_ids.flatten().tolist()
+    assert flat.count(7) == 80 and flat.count(8) == 50
+    assert trainer.pack(chat + raw, 100, 0, split_raw=False).input_ids.shape == (5, 100)
+
+
 def test_failed_checkpoint_save_keeps_the_previous_one(tmp_path, tiny_base, monkeypatch):
     from peft import LoraConfig, get_peft_model
 
