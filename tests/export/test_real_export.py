@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml"))
-from test_train_cli import SAMPLES, slmtui  # noqa: E402
+from test_train_cli import SAMPLES, slmtui
 
-from slmtui.core.registry import ModelRegistry  # noqa: E402
-from slmtui.workspace import Workspace  # noqa: E402
+from slmtui.core.registry import ModelRegistry
+from slmtui.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 
