@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -87,5 +88,13 @@ def test_chat_prompt_uses_the_adapter_then_a_version(trained):
     base = slmtui("-w", root, "chat", "--model", "base", "--prompt", "Hello there",
                   "--max-tokens", "8", "--temperature", "0")  # fmt: skip
     assert base.returncode == 0, base.stderr[-3000:]
+    talk = subprocess.run(
+        [sys.executable, "-m", "slmtui.cli", "-w", root, "chat", "--model", "base",
+         "--max-tokens", "6", "--temperature", "0"],
+        input="Hello\nAnd again\n\n", capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert talk.returncode == 0, talk.stderr[-3000:]
+    assert "Chatting with base" in talk.stdout
+    assert talk.stdout.count("model> ") == 2 and talk.stdout.count("tokens/s") == 2
     missing = slmtui("-w", root, "chat", "--model", "v99", "--prompt", "hi")
     assert missing.returncode == 2 and "no model version 'v99'" in missing.stderr
