@@ -1,9 +1,9 @@
 """Export speed: merge a LoRA into SmolLM2-135M and write an F16 GGUF, against copying bytes.
 
 The floor is the cheapest thing that could produce the output: copying a file of the same size
-on the same disk. slmtui's export merges while converting (alpha/r · B·A added to each weight
-as it streams from the safetensors file to the GGUF), so it should cost a small multiple of that
-floor, and hold little more than one tensor in memory at a time.
+on the same disk, synced as the export syncs its file. slmtui's export merges while converting
+(alpha/r · B·A added to each weight as it streams from the safetensors file to the GGUF), so it
+should cost a small multiple of that floor, and hold little more than one tensor in memory.
 
 Each side runs in a fresh process, three times; the median is reported. Targets: <= 3x the
 copy floor, peak RSS <= 2x the model's size.
@@ -48,9 +48,11 @@ print(json.dumps({"seconds": seconds, "bytes": result.bytes, "peak_rss_mb": int(
 """
 
 COPY = r"""
-import json, shutil, sys, time
+import json, os, shutil, sys, time
 started = time.perf_counter()
 shutil.copyfile(sys.argv[1], sys.argv[2])
+with open(sys.argv[2], "rb") as handle:
+    os.fsync(handle.fileno())  # the export syncs its file before the rename; so does the floor
 print(json.dumps({"seconds": time.perf_counter() - started}))
 """
 

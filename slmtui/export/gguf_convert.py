@@ -151,7 +151,8 @@ def _load(spec: ModelSpec, slot: _Slot, lora: LoraWeights | None) -> np.ndarray:
     array = read_tensor(slot.source)
     module = slot.source.name.removesuffix(".weight")
     if lora is not None and module in lora.pairs:
-        array = np.asarray(array, dtype=np.float32) + lora.delta(module)
+        merged = np.array(array, dtype=np.float32)  # a private float32 copy, added to in place
+        array = np.add(merged, lora.delta(module), out=merged)
     return spec.to_gguf_rows(slot.source.name, array)
 
 

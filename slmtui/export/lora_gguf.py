@@ -80,13 +80,13 @@ class LoraWeights:
 
     alpha: float
     pairs: dict[str, _Pair]  # by Hugging Face module name
+    arrays: dict[str, np.ndarray]  # every A and B, read once: an adapter is a few megabytes
 
     def delta(self, module: str) -> np.ndarray:
         """alpha/r · B·A, what PEFT's merge adds to the module's weight (rows in HF order)."""
         pair = self.pairs[module]
-        a = np.asarray(read_tensor(pair.a), dtype=np.float32)
-        b = np.asarray(read_tensor(pair.b), dtype=np.float32)
-        return (self.alpha / a.shape[0]) * (b @ a)
+        a, b = self.arrays[pair.a.name], self.arrays[pair.b.name]
+        return b @ ((self.alpha / a.shape[0]) * a)  # scale the small matrix, not the product
 
 
 def read_lora(adapter_dir: Path, base_folder: Path) -> LoraWeights:
@@ -103,7 +103,12 @@ def read_lora(adapter_dir: Path, base_folder: Path) -> LoraWeights:
     pairs = _pairs(list_tensors([weights]))
     for pair in pairs:
         _check_shapes(pair, base_shapes.get(f"{pair.module}.weight"))
-    return LoraWeights(alpha, {pair.module: pair for pair in pairs})
+    arrays = {
+        ref.name: np.ascontiguousarray(read_tensor(ref), dtype=np.float32)
+        for pair in pairs
+        for ref in (pair.a, pair.b)
+    }
+    return LoraWeights(alpha, {pair.module: pair for pair in pairs}, arrays)
 
 
 def _check_config(adapter_dir: Path) -> float:

@@ -9,6 +9,7 @@ tensors are read as raw 16-bit words and widened to float32 by a shift, without 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import struct
@@ -80,14 +81,24 @@ def list_tensors(files: Iterable[Path]) -> list[TensorRef]:
 def read_tensor(ref: TensorRef) -> np.ndarray:
     """The tensor's data as float16/float32/float64 (BF16 widened to float32), in memory."""
     if ref.dtype in _NUMPY_DTYPES:
-        with safe_open(str(ref.file), framework="np") as handle:
-            return handle.get_tensor(ref.name)
+        stat = ref.file.stat()
+        return _open(str(ref.file), stat.st_mtime_ns, stat.st_size).get_tensor(ref.name)
     if ref.dtype == "BF16":
         return _read_bf16(ref)
     raise ConvertError(
         f"Tensor {ref.name!r} in {ref.file.name} is stored as {ref.dtype}; slmtui converts only "
         "F32, F16 and BF16 weights. Save an unquantized (merged) model first."
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _open(path: str, mtime_ns: int, size: int):
+    """One open handle per weights file (opening parses the whole header; once is enough).
+
+    The modification time and size are part of the key, so a file rewritten in place is opened
+    afresh rather than read through a stale handle.
+    """
+    return safe_open(path, framework="np")
 
 
 def _header(path: Path) -> tuple[int, dict]:
