@@ -72,7 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser(
         "export", help="merge, convert to GGUF, quantize, verify and publish the last run"
     )
-    export.add_argument("--quant", type=str.upper, choices=QUANTS, default="Q8_0")
+    export.add_argument(
+        "--quant",
+        type=str.upper,
+        choices=QUANTS,
+        default="F16",
+        help="F16 (default: exact, and small for a 135M model), Q8_0 or Q4_K_M",
+    )
     export.add_argument("--run", help="the run folder name to export (default: the newest)")
     export.add_argument("--json", action="store_true", help="the raw JSON-lines events")
     export.add_argument(

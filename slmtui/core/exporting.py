@@ -43,7 +43,7 @@ class ExportEvent(TrainEvent):
 
 
 def start_export(
-    workspace: Workspace, run: RunFolder, quant: str = "Q8_0", *, chat_check: bool = True
+    workspace: Workspace, run: RunFolder, quant: str = "F16", *, chat_check: bool = True
 ) -> subprocess.Popen:
     workspace.ensure_state()
     command = [

@@ -1,4 +1,4 @@
-"""The export job: `python -m slmtui.ml.export RUN_DIR MODELS_DIR [--quant Q8_0]`.
+"""The export job: `python -m slmtui.ml.export RUN_DIR MODELS_DIR [--quant F16|Q8_0|Q4_K_M]`.
 
 Read it top to bottom: merge the run's LoRA into the full-precision base while writing an F16
 GGUF (our converter adds B·A to each weight as it streams past), quantize it with llama.cpp's
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m slmtui.ml.export")
     parser.add_argument("run_dir")
     parser.add_argument("models_dir")
-    parser.add_argument("--quant", default="Q8_0", type=str.upper, choices=QUANTS)
+    parser.add_argument("--quant", default="F16", type=str.upper, choices=QUANTS)
     parser.add_argument(
         "--no-chat-check",
         action="store_true",

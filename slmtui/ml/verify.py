@@ -24,12 +24,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# About 400 positions: a top-1 agreement of 98% must mean something more than "one miss in 80".
 PROBES = (
-    "The kettle had gone cold again by the time I remembered it,",
-    "Dear Margaret, thank you for the letter and for the seeds.",
-    "Some mornings the river is louder than the traffic; today it was",
-    "def mean(values):\n    return sum(values) / len(values)",
-    "Café au lait, naïve résumé, 東京 and 🙂: words travel.",
+    "The kettle had gone cold again by the time I remembered it, and the light in the kitchen "
+    "had moved from the table to the floor, the way it does in November when the afternoon "
+    "gives up early and nobody has thought to put the lamp on.",
+    "Dear Margaret, thank you for the letter and for the seeds. The beans came up in a week, "
+    "which I put down to your good luck rather than my gardening, and the sweet peas are "
+    "climbing the fence as if they had somewhere to be.",
+    "Some mornings the river is louder than the traffic; today it was the other way round. I "
+    "walked along the towpath anyway, past the boats with their chimneys smoking, and counted "
+    "herons until I lost count somewhere after six.",
+    "What I wanted to say at the meeting, and did not, was that a town is not its car parks. "
+    "It is the people who stop to talk outside the baker's, and the bench by the war memorial "
+    "where nobody sits because the council painted it in May.",
+    "def mean(values):\n    if not values:\n        raise ValueError('no values')\n"
+    "    return sum(values) / len(values)\n\nprint(mean([3, 4, 5]))",
+    "Café au lait, naïve résumé, 東京 and 🙂: words travel further than the people who use "
+    "them, and come back changed, like a coat lent to a cousin.",
+    "Question: what is the best way to keep a notebook? Answer: keep it badly, keep it often, "
+    "and never read it back until at least a year has gone by.",
+    "It rained all through the night and into the morning. By ten the garden was a lake, the "
+    "cat refused to go out, and I had read the same page of the same book four times.",
 )
 CONVERSATION = [
     {"role": "system", "content": "You write like the author."},
