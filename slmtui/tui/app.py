@@ -3,39 +3,62 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
+from functools import partial
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from slmtui.config import Config
 from slmtui.core.ingest import IngestReport
 from slmtui.core.watcher import LiveIngest
-from slmtui.tui.messages import IngestFailed, IngestReported
+from slmtui.tui.messages import IngestFailed, IngestReported, ModelPublished, TrainingFinished
+from slmtui.tui.screens.chat import ChatScreen
+from slmtui.tui.screens.compare import CompareScreen
 from slmtui.tui.screens.library import LibraryScreen
+from slmtui.tui.screens.models import ModelsScreen
+from slmtui.tui.screens.train import TrainScreen
 from slmtui.tui.themes import load_themes
+from slmtui.tui.ui_state import UIState
 from slmtui.workspace import Workspace
 
 HELP = """\
 [b]slmtui[/b]: your writing in, a model that writes like you out.
 
-  [b]l[/b]        Library: the files in writing/ and the dataset
+  [b]l[/b]        Library: files in writing/ and the dataset ([b]f5[/b] reload)
   [b]enter[/b]    open a file to see its chunks ([b]esc[/b] back)
-  [b]f5[/b]       reload the Library from the store
-  [b]ctrl+p[/b]   command palette
+  [b]t[/b]        Train: [b]s[/b] start · [b]R[/b] resume · [b]x[/b]/[b]esc[/b] stop
+  [b]r[/b]        retrain now, from any screen
+  [b]m[/b]        Models: [b]e[/b] export · [b]enter[/b] use · [b]b[/b] roll back · [b]d[/b] delete
+  [b]c[/b]        Chat with the newest model: [b]enter[/b] send · [b]esc[/b] stop or back
+             [b]ctrl+n[/b] new · [b]ctrl+o[/b] open · [b]ctrl+s[/b] settings
+             [b]ctrl+y[/b] copy the last answer · [b]ctrl+t[/b] pick the model
+  [b]v[/b]        Compare the base and the newest model on one prompt
+  [b]ctrl+p[/b]   command palette (themes too)
   [b]?[/b]        this help
   [b]ctrl+q[/b]   quit
 
-Files are read as soon as they are saved in writing/.
-Press any key to close."""
+Files in writing/ are read as soon as they are saved. Any key closes."""
+
+
+PALETTE = [
+    ("show_library", "Library", "Files in writing/ and the dataset (l)"),
+    ("show_train", "Train", "Start, stop and resume training (t)"),
+    ("retrain", "Retrain", "Start a new training run now (r)"),
+    ("show_models", "Models", "Published versions, export, activate, delete (m)"),
+    ("show_chat", "Chat", "Chat with the newest model (c)"),
+    ("show_compare", "Compare", "One prompt to the base and the newest model (v)"),
+    ("help", "Help", "Every key (?)"),
+]
 
 
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > Static {
-        width: 64; height: auto; padding: 1 2;
+        width: 76; max-width: 100%; height: auto; padding: 1 1;
         border: round $accent; background: $surface;
     }
     """
@@ -51,6 +74,11 @@ class SlmtuiApp(App[None]):
     TITLE = "slmtui"
     BINDINGS = [
         Binding("l", "show_library", "Library"),
+        Binding("t", "show_train", "Train"),
+        Binding("m", "show_models", "Models"),
+        Binding("c", "show_chat", "Chat"),
+        Binding("v", "show_compare", "Compare"),
+        Binding("r", "retrain", "Retrain"),
         Binding("question_mark", "help", "Help"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
@@ -64,13 +92,28 @@ class SlmtuiApp(App[None]):
         self._first_report = True
         for theme in load_themes():
             self.register_theme(theme)
-        if config.ui.theme in self.available_themes:
-            self.theme = config.ui.theme
+        chosen = UIState.load(workspace.state).theme
+        for name in (chosen, config.ui.theme):
+            if name in self.available_themes:
+                self.theme = name
+                break
+
+    def _remember_theme(self, theme) -> None:
+        """A theme picked in the app (ctrl+p, theme) is the one the next start uses."""
+        if UIState.load(self.workspace.state).theme != theme.name:
+            UIState(theme=theme.name).save(self.workspace.state)
 
     def on_mount(self) -> None:
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.sub_title = str(self.workspace.root)
         self.library = LibraryScreen()
-        self.push_screen(self.library)
+        # Installed screens live on when another is shown, so a loaded chat model stays loaded.
+        self.install_screen(self.library, "library")
+        self.install_screen(ChatScreen(), "chat")
+        self.install_screen(TrainScreen(), "train")
+        self.install_screen(ModelsScreen(), "models")
+        self.install_screen(CompareScreen(), "compare")
+        self.push_screen("library")
         if self.watch_enabled:
             self.live = LiveIngest(
                 self.workspace,
@@ -106,9 +149,51 @@ class SlmtuiApp(App[None]):
         self.library.set_state("ingest stopped")
         self.notify(message.reason, title="Ingest failed", severity="error", timeout=10)
 
-    def action_show_library(self) -> None:
-        if self.screen is not self.library:
-            self.switch_screen(self.library)
+    async def action_show_library(self) -> None:
+        await self._show("library")
+
+    async def action_show_train(self) -> None:
+        await self._show("train")
+
+    async def action_retrain(self) -> None:
+        """From anywhere: show Train and start a new run on the writing as it is now."""
+        await self._show("train")
+        self.get_screen("train").action_start()
+
+    def on_training_finished(self, message: TrainingFinished) -> None:
+        self._reload_chat_model()
+
+    def on_model_published(self, message: ModelPublished) -> None:
+        self._reload_chat_model()
+
+    def _reload_chat_model(self) -> None:
+        """The newest or active model changed: chat loads it (if chat was opened)."""
+        chat = self.get_screen("chat")
+        if chat.is_mounted:
+            chat.reload_model()
+
+    async def action_show_models(self) -> None:
+        await self._show("models")
+
+    async def action_show_compare(self) -> None:
+        await self._show("compare")
+
+    async def action_show_chat(self) -> None:
+        await self._show("chat")
+
+    async def _show(self, name: str) -> None:
+        """Show a main screen, closing whatever was opened on top of the current one."""
+        target = self.get_screen(name)
+        while len(self.screen_stack) > 2 and self.screen is not target:
+            await self.pop_screen()
+        if self.screen is not target:
+            await self.switch_screen(name)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Every screen and job in the command palette, beside Textual's own (theme, keys)."""
+        yield from super().get_system_commands(screen)
+        for action, title, help_text in PALETTE:
+            yield SystemCommand(title, help_text, partial(self.run_action, action))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -1,0 +1,306 @@
+"""Chat: talk to the newest model (or a chosen one), replies streamed in as Markdown.
+
+The model loads and answers on worker threads; pieces come back as messages, so the screen stays
+responsive and Esc can stop a reply mid-sentence. Conversations are saved as they go and can be
+reopened with their own system prompt and sampling settings.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, LoadingIndicator, Markdown, Static
+from textual.widgets.markdown import MarkdownStream
+
+from slmtui.chat.engine import ChatEngine, ReplyStats, Sampling
+from slmtui.chat.targets import resolve_target
+from slmtui.core.conversations import (
+    ChatSettings,
+    Conversation,
+    Conversations,
+    Turn,
+    chat_db_path,
+)
+from slmtui.tui.messages import ModelFailed, ModelLoaded, ReplyDone, ReplyFailed, ReplyPiece
+from slmtui.tui.screens.chat_settings import ChatSettingsScreen
+from slmtui.tui.screens.conversation_picker import NEW, ConversationPicker
+from slmtui.tui.screens.model_picker import NEWEST, ModelPicker, chat_choices
+
+
+def describe_reply(stats: ReplyStats) -> str:
+    """The line under a reply: length, speed and why it ended, in words."""
+    parts = [f"{stats.tokens} tokens", f"{stats.tokens_per_second:.1f} tok/s"]
+    if stats.finish_reason == "stopped":
+        parts.append("stopped")
+    elif stats.finish_reason == "length":
+        parts.append("max tokens reached")
+    return " · ".join(parts)
+
+
+def dropped_note(count: int) -> str:
+    turns = "turn" if count == 1 else "turns"
+    return f"⋯ {count} older {turns} left out to fit the context window"
+
+
+class ChatScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "escape", "Stop/Back"),
+        Binding("ctrl+n", "new_conversation", "New"),
+        Binding("ctrl+o", "open_conversation", "Open"),
+        Binding("ctrl+s", "settings", "Settings"),
+        Binding("ctrl+y", "copy_last", "Copy"),
+        Binding("ctrl+t", "pick_model", "Model"),
+    ]
+
+    DEFAULT_CSS = """
+    ChatScreen #model-bar { height: 1; padding: 0 1; background: $panel; }
+    ChatScreen #model-label { width: 1fr; }
+    ChatScreen #model-bar LoadingIndicator { width: 8; height: 1; min-height: 1; }
+    ChatScreen #log { height: 1fr; padding: 0 1; }
+    ChatScreen .turn { margin: 1 0 0 0; padding: 0 1; }
+    ChatScreen .user { border-left: thick $accent; background: $boost; }
+    ChatScreen .assistant { border-left: thick $success; }
+    ChatScreen .turn-stats { color: $text-muted; padding: 0 2; }
+    ChatScreen .dropped { color: $warning; padding: 0 2; }
+    ChatScreen #prompt { dock: bottom; }
+    """
+
+    def __init__(self, target_spec: str | None = None) -> None:
+        super().__init__(name="chat")
+        self.target_spec = target_spec
+        self.engine: ChatEngine | None = None
+        self.conversation: Conversation | None = None
+        self.generating = False
+        self._stop = threading.Event()
+        self._stream: MarkdownStream | None = None
+        self._reply_parts: list[str] = []
+        self._store: Conversations | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="model-bar"):
+            yield Static("loading model…", id="model-label")
+            yield LoadingIndicator()
+        yield VerticalScroll(id="log")
+        yield Input(placeholder="Write a message, enter to send", id="prompt")
+        yield Footer()
+
+    @property
+    def store(self) -> Conversations:
+        if self._store is None:
+            self._store = Conversations(chat_db_path(self.app.workspace.state))
+        return self._store
+
+    def on_mount(self) -> None:
+        self.sub_title = "Chat"
+        recent = self.store.list()
+        self.show_conversation(self.store.get(recent[0].id) if recent else None)
+        self.query_one("#prompt", Input).focus()
+        self.load_model()
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+        if self.engine is not None:
+            self.engine.close()
+        if self._store is not None:
+            self._store.close()
+
+    # The model -------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="chat-load")
+    def load_model(self) -> None:
+        """Find and load the model off the UI thread; the bar shows a spinner meanwhile."""
+        try:
+            target = resolve_target(
+                self.app.workspace, self.app.config.model.base, self.target_spec
+            )
+            engine = ChatEngine(target)
+            engine.load()
+        except Exception as exc:  # any failure is shown; chat without a model cannot go on
+            self.post_message(ModelFailed(str(exc)))
+            return
+        self.engine = engine
+        self.post_message(ModelLoaded(target.label))
+
+    def reload_model(self) -> None:
+        """Pick up a newer model (after training); waits for no reply in progress."""
+        if self.generating:
+            return
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+        self._set_bar("loading model…", loading=True)
+        self.load_model()
+
+    def action_pick_model(self) -> None:
+        if self.generating:
+            return
+
+        def picked(spec: str | None) -> None:
+            if spec is not None:
+                self.target_spec = None if spec == NEWEST else spec
+                self.reload_model()
+
+        self.app.push_screen(ModelPicker(chat_choices(self.app.workspace)), picked)
+
+    def on_model_loaded(self, message: ModelLoaded) -> None:
+        self._set_bar(f"model: {message.label}", loading=False)
+
+    def on_model_failed(self, message: ModelFailed) -> None:
+        self._set_bar(Text(f"no model: {message.reason}", style="red"), loading=False)
+        self.notify(message.reason, title="Chat model not loaded", severity="error", timeout=10)
+
+    def _set_bar(self, label: str | Text, *, loading: bool) -> None:
+        self.query_one("#model-label", Static).update(label)
+        self.query_one("#model-bar LoadingIndicator").display = loading
+
+    # Conversations ---------------------------------------------------------------------------
+
+    def show_conversation(self, conversation: Conversation | None) -> None:
+        """Replace the log with a conversation's turns (None: a fresh, unsaved one)."""
+        self.conversation = conversation
+        log = self.query_one("#log", VerticalScroll)
+        log.remove_children()
+        if conversation is None:
+            log.mount(Static("New conversation. Say something.", classes="turn-stats"))
+            return
+        for turn in conversation.turns:
+            log.mount(Markdown(turn.content, classes=f"turn {turn.role}"))
+        log.scroll_end(animate=False)
+
+    def _settings(self) -> ChatSettings:
+        return self.conversation.settings if self.conversation else ChatSettings()
+
+    def action_new_conversation(self) -> None:
+        if not self.generating:
+            self.show_conversation(None)
+
+    def action_open_conversation(self) -> None:
+        if self.generating:
+            return
+
+        def opened(choice: int | str | None) -> None:
+            if choice == NEW:
+                self.show_conversation(None)
+            elif isinstance(choice, int):
+                self.show_conversation(self.store.get(choice))
+
+        self.app.push_screen(ConversationPicker(self.store.list()), opened)
+
+    def action_settings(self) -> None:
+        def saved(settings: ChatSettings | None) -> None:
+            if settings is None:
+                return
+            if self.conversation is None:
+                self.conversation = self.store.get(self.store.create(settings=settings))
+            else:
+                self.conversation.settings = settings
+                self.store.update_settings(self.conversation.id, settings)
+            self.notify("Saved for this conversation.", title="Settings")
+
+        self.app.push_screen(ChatSettingsScreen(self._settings()), saved)
+
+    # Sending and streaming -------------------------------------------------------------------
+
+    @on(Input.Submitted, "#prompt")
+    def send(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text:
+            return
+        if self.engine is None:
+            self.notify("The model is still loading.", severity="warning")
+            return
+        if self.generating:
+            self.notify("Still answering: esc stops it.", severity="warning")
+            return
+        event.input.value = ""
+        if self.conversation is None:
+            log = self.query_one("#log", VerticalScroll)
+            log.remove_children()
+            self.conversation = self.store.get(self.store.create())
+        turn = Turn("user", text)
+        self.conversation.turns.append(turn)
+        self.store.add_turn(self.conversation.id, turn)
+        log = self.query_one("#log", VerticalScroll)
+        log.mount(Markdown(text, classes="turn user"))
+        reply = Markdown("", classes="turn assistant")
+        log.mount(reply)
+        log.scroll_end(animate=False)
+        self._stream = Markdown.get_stream(reply)
+        self._reply_parts = []
+        self._stop = threading.Event()
+        self.generating = True
+        s = self.conversation.settings
+        sampling = Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens)
+        self.generate(self.conversation.messages(), sampling, self._stop)
+
+    @work(thread=True, exclusive=True, group="chat-reply")
+    def generate(self, messages: list[dict], sampling: Sampling, stop: threading.Event) -> None:
+        engine = self.engine
+        assert engine is not None
+        try:
+            for piece in engine.stream(messages, sampling, stop):
+                self.post_message(ReplyPiece(piece))
+        except Exception as exc:  # shown to the user; the conversation stays usable
+            self.post_message(ReplyFailed(str(exc)))
+            return
+        self.post_message(ReplyDone(engine.last))
+
+    async def on_reply_piece(self, message: ReplyPiece) -> None:
+        self._reply_parts.append(message.text)
+        if self._stream is not None:
+            await self._stream.write(message.text)
+        self.query_one("#log", VerticalScroll).scroll_end(animate=False)
+
+    async def on_reply_done(self, message: ReplyDone) -> None:
+        await self._finish_stream()
+        stats = message.stats
+        text = "".join(self._reply_parts)
+        if self.conversation is not None and text:
+            model = self.engine.target.label if self.engine else ""
+            turn = Turn("assistant", text, model)
+            self.conversation.turns.append(turn)
+            self.store.add_turn(self.conversation.id, turn)
+        log = self.query_one("#log", VerticalScroll)
+        if stats.dropped_turns:
+            await log.mount(Static(dropped_note(stats.dropped_turns), classes="dropped"))
+        await log.mount(Static(describe_reply(stats), classes="turn-stats"))
+        log.scroll_end(animate=False)
+        self.generating = False
+
+    async def on_reply_failed(self, message: ReplyFailed) -> None:
+        await self._finish_stream()
+        self.generating = False
+        self.notify(message.reason, title="Reply failed", severity="error", timeout=10)
+
+    async def _finish_stream(self) -> None:
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+
+    def last_answer(self) -> str | None:
+        if self.conversation is None:
+            return None
+        answers = [t.content for t in self.conversation.turns if t.role == "assistant"]
+        return answers[-1] if answers else None
+
+    def action_copy_last(self) -> None:
+        answer = self.last_answer()
+        if answer is None:
+            self.notify("No answer to copy yet.", severity="warning")
+            return
+        self.app.copy_to_clipboard(answer)
+        self.notify("Last answer copied to the clipboard.")
+
+    async def action_escape(self) -> None:
+        """Stop a reply in progress; otherwise go back to the Library."""
+        if self.generating:
+            self._stop.set()
+        else:
+            await self.app.run_action("show_library")

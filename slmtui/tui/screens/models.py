@@ -1,0 +1,192 @@
+"""Models: the published versions, export of the newest run, and activate/rollback/delete.
+
+Export runs in a child process (merge, convert, quantize, verify) followed by a thread worker;
+only a verified model is published, so a refused export leaves the active model as it was and
+says why.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Log, Static
+
+from slmtui.core import exporting, training
+from slmtui.core.registry import ModelRegistry, ModelVersion, RegistryError
+from slmtui.tui.messages import ExportEventArrived, ExportJobEnded, ModelPublished
+from slmtui.tui.screens.confirm import ConfirmScreen
+
+
+def perplexity_change(card: dict) -> str:
+    """'12.30 → 8.10' from a version card's metrics, or a dash when it has none."""
+    metrics = card.get("metrics") or {}
+    base, tuned = metrics.get("val_ppl_base"), metrics.get("val_ppl")
+    if base is None or tuned is None:
+        return "—"
+    return f"{base:.2f} → {tuned:.2f}"
+
+
+def size_text(size: int) -> str:
+    return f"{size / 2**20:,.1f} MiB"
+
+
+class ModelsScreen(Screen):
+    BINDINGS = [
+        Binding("e", "export", "Export"),
+        Binding("enter", "activate", "Activate"),
+        Binding("b", "rollback", "Rollback"),
+        Binding("d", "delete", "Delete"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    DEFAULT_CSS = """
+    ModelsScreen #versions { height: 1fr; border: round $panel-lighten-2; }
+    ModelsScreen #export-state { height: 1; padding: 0 1; background: $panel; }
+    ModelsScreen #export-log { height: 6; border: none; padding: 0 1; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(name="models")
+        self.exporting = False
+        self.versions: list[ModelVersion] = []
+        # Whether export asks the model to end a greedy reply (off only for untrained test models).
+        self.chat_check = True
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="versions", cursor_type="row", zebra_stripes=True)
+        yield Static("e exports the newest finished run", id="export-state")
+        yield Log(id="export-log", max_lines=200)
+        yield Footer()
+
+    @property
+    def registry(self) -> ModelRegistry:
+        return ModelRegistry(self.app.workspace.models)
+
+    def on_mount(self) -> None:
+        self.sub_title = "Models"
+        table = self.query_one("#versions", DataTable)
+        table.border_title = "Published versions"
+        table.add_column("", key="active", width=1)
+        table.add_column("Version", key="version", width=7)
+        table.add_column("Val perplexity", key="ppl", width=16)
+        table.add_column("Quant", key="quant", width=6)
+        table.add_column("Size", key="size", width=10)
+        table.add_column("Run", key="run")
+        table.focus()
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the registry (a few small files) and redraw the table."""
+        registry = self.registry
+        self.versions = registry.versions()
+        active = registry.active()
+        table = self.query_one("#versions", DataTable)
+        table.clear()
+        for version in reversed(self.versions):
+            is_active = active is not None and active.name == version.name
+            table.add_row(
+                Text("●", style="green") if is_active else "",
+                version.name,
+                perplexity_change(version.card),
+                str(version.card.get("quant", "")),
+                size_text(version.size_bytes),
+                str(version.card.get("run", "")),
+                key=version.name,
+            )
+        table.border_subtitle = (
+            f"{len(self.versions)} versions · active: {active.name if active else 'none'}"
+        )
+
+    def selected(self) -> str | None:
+        table = self.query_one("#versions", DataTable)
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_activate()
+
+    def _registry_action(self, what: str, change) -> None:
+        try:
+            result = change()
+        except RegistryError as exc:
+            self.notify(str(exc), title=f"{what} refused", severity="warning")
+            return
+        self.reload()
+        self.app.post_message(ModelPublished())
+        name = result.name if result is not None else "none"
+        self.notify(f"Active model: {name}", title=what)
+
+    def action_activate(self) -> None:
+        name = self.selected()
+        if name is not None:
+            self._registry_action("Activated", lambda: self.registry.activate(name))
+
+    def action_rollback(self) -> None:
+        self._registry_action("Rolled back", self.registry.rollback)
+
+    def action_delete(self) -> None:
+        name = self.selected()
+        if name is None:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._registry_action("Deleted " + name, lambda: self.registry.delete(name))
+
+        self.app.push_screen(ConfirmScreen(f"Delete {name}? Its GGUF file is removed."), answered)
+
+    async def action_back(self) -> None:
+        await self.app.run_action("show_library")
+
+    def action_export(self) -> None:
+        if self.exporting:
+            self.notify("An export is already running.", severity="warning")
+            return
+        run = training.latest_finished(self.app.workspace)
+        if run is None:
+            self.notify("No finished training run yet: train first (t).", severity="warning")
+            return
+        self.exporting = True
+        self.query_one("#export-log", Log).clear()
+        self.query_one("#export-state", Static).update(f"exporting {run.path.name}…")
+        self.run_export(run)
+
+    @work(thread=True, exclusive=True, group="export")
+    def run_export(self, run: training.RunFolder) -> None:
+        try:
+            # The quantization is the project's default for published models.
+            process = exporting.start_export(self.app.workspace, run, chat_check=self.chat_check)
+            for event in exporting.follow_export(run, process):
+                self.post_message(ExportEventArrived(event))
+        except Exception as exc:  # reported like a refused export
+            failed = exporting.ExportEvent("failed", {"reason": str(exc)})
+            self.post_message(ExportEventArrived(failed))
+        finally:
+            self.post_message(ExportJobEnded())
+
+    def on_export_job_ended(self, message: ExportJobEnded) -> None:
+        self.exporting = False
+
+    def on_export_event_arrived(self, message: ExportEventArrived) -> None:
+        event = message.event
+        self.query_one("#export-log", Log).write_lines(event.describe().splitlines())
+        state = self.query_one("#export-state", Static)
+        if event.kind == "stage":
+            state.update(f"exporting: {event.data.get('stage', '')}")
+        elif event.kind == "published":
+            state.update(f"published {event.data['version']}")
+            self.reload()
+            self.app.post_message(ModelPublished())
+            self.app.notify(event.describe(), title="Model published", timeout=10)
+        elif event.kind == "failed":
+            reason = event.data.get("reason", "unknown reason")
+            state.update(Text(f"refused: {reason}", style="red"))
+            self.app.notify(reason, title="Export refused", severity="error", timeout=15)

@@ -1,0 +1,164 @@
+"""Train: start, stop and resume a LoRA run in a child process, and watch it learn.
+
+The child prints JSON-lines events; a thread worker follows them and posts each one here, so the
+loss plot, speed, ETA and log tail update live while the UI stays responsive. A crash of the child
+arrives as a `failed` event with its reason, and the screen stays usable.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Log, Static
+from textual_plotext import PlotextPlot
+
+from slmtui.core import training
+from slmtui.tui.messages import TrainEventArrived, TrainingFinished, TrainJobEnded
+from slmtui.tui.train_job import prepare_run
+from slmtui.tui.train_progress import TrainProgress
+
+IDLE_HINT = "s start a run · R resume the last stopped one · x or esc stop"
+
+
+class TrainScreen(Screen):
+    BINDINGS = [
+        Binding("s", "start", "Start"),
+        Binding("R", "resume", "Resume"),
+        Binding("x", "stop", "Stop", show=False),
+        Binding("escape", "escape", "Stop/Back"),
+    ]
+
+    DEFAULT_CSS = """
+    TrainScreen #plan { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
+    TrainScreen #loss { height: 1fr; min-height: 6; }
+    TrainScreen #status { height: 1; padding: 0 1; background: $panel; }
+    TrainScreen #log { height: 6; border: none; padding: 0 1; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(name="train")
+        self.progress = TrainProgress()
+        self.process: subprocess.Popen | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(IDLE_HINT, id="plan")
+        yield PlotextPlot(id="loss")
+        yield Static("", id="status")
+        yield Log(id="log", max_lines=200)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "Train"
+        resumable = training.latest_resumable(self.app.workspace)
+        if resumable is not None:
+            self.progress.log.append(f"{resumable.path.name} was stopped: R resumes it")
+        self._render_progress()
+
+    def on_unmount(self) -> None:
+        if self.process is not None:
+            training.stop_training(self.process)
+
+    @property
+    def busy(self) -> bool:
+        return self.progress.state in ("preparing", "running", "stopping")
+
+    def action_start(self) -> None:
+        self._begin(resume=False)
+
+    def action_resume(self) -> None:
+        self._begin(resume=True)
+
+    def _begin(self, *, resume: bool) -> None:
+        if self.busy:
+            self.notify("A run is already in progress.", severity="warning")
+            return
+        self.progress = TrainProgress(state="preparing")
+        self.query_one("#log", Log).clear()
+        self._render_progress()
+        self.run_training(resume)
+
+    @work(thread=True, exclusive=True, group="train")
+    def run_training(self, resume: bool) -> None:
+        """Prepare (or pick the run to resume), start the child, and follow it to the end."""
+        workspace = self.app.workspace
+        try:
+            if resume:
+                run = training.latest_resumable(workspace)
+                if run is None:
+                    raise RuntimeError("There is no stopped run to resume: press s to start one.")
+            else:
+                run = prepare_run(workspace, self.app.config)
+            self.process = training.start_training(run, resume=resume)
+        except Exception as exc:  # shown as a failed run; nothing was started
+            failed = training.TrainEvent("failed", {"reason": str(exc)})
+            self.post_message(TrainEventArrived(failed, run=""))
+            self.post_message(TrainJobEnded())
+            return
+        try:
+            for event in training.follow(run, self.process):
+                self.post_message(TrainEventArrived(event, run=run.path.name))
+        finally:
+            self.process = None
+            self.post_message(TrainJobEnded())
+
+    def on_train_event_arrived(self, message: TrainEventArrived) -> None:
+        event = message.event
+        if message.run:
+            self.progress.run = message.run
+        self.progress.add(event)
+        log = self.query_one("#log", Log)
+        log.write_line(event.describe())
+        if event.kind == "failed" and event.data.get("detail"):
+            log.write_lines(str(event.data["detail"]).splitlines()[-5:])
+        self._render_progress()
+        if event.kind == "finished" and not event.data.get("stopped"):
+            self.app.notify(event.describe(), title="Training finished", timeout=10)
+            self.app.post_message(TrainingFinished(message.run))
+        elif event.kind == "failed":
+            self.app.notify(
+                event.data.get("reason", ""), title="Training failed", severity="error", timeout=15
+            )
+
+    def on_train_job_ended(self, message: TrainJobEnded) -> None:
+        if self.progress.state in ("preparing", "running", "stopping"):
+            self.progress.state = "stopped"
+        self._render_progress()
+
+    def action_stop(self) -> None:
+        if self.process is None or self.progress.state != "running":
+            return
+        self.progress.state = "stopping"
+        training.stop_training(self.process)
+        self._render_progress()
+
+    async def action_escape(self) -> None:
+        if self.progress.state == "running":
+            self.action_stop()
+        else:
+            await self.app.run_action("show_library")
+
+    def _render_progress(self) -> None:
+        p = self.progress
+        title = f"{p.run}: " if p.run else ""
+        self.query_one("#plan", Static).update(title + (p.plan or IDLE_HINT))
+        style = "red" if p.state == "failed" else ""
+        self.query_one("#status", Static).update(Text(p.status(), style=style))
+        log = self.query_one("#log", Log)
+        if not log.line_count and p.log:
+            log.write_lines(list(p.log))
+        plot = self.query_one("#loss", PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.title("loss")
+        plt.xlabel("step")
+        if p.steps:
+            plt.plot(p.steps, p.losses, label="train", marker="braille")
+        if p.val_steps:
+            plt.plot(p.val_steps, p.val_losses, label="validation", marker="dot")
+        plot.refresh()

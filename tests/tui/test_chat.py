@@ -1,0 +1,152 @@
+"""The Chat screen with the real bundled GGUF: send, stream, stop, settings, reopen."""
+
+from __future__ import annotations
+
+from textual.widgets import Input, Markdown, Static
+
+from slmtui.core.conversations import ChatSettings, Conversations, Turn, chat_db_path
+from slmtui.tui.app import create_app
+from slmtui.tui.screens.chat import ChatScreen
+from slmtui.tui.screens.chat_settings import ChatSettingsScreen
+from slmtui.tui.screens.conversation_picker import ConversationPicker
+from slmtui.tui.screens.model_picker import ModelPicker
+from tests.tui.helpers import wait_for
+
+
+def chat_screen(app) -> ChatScreen:
+    screen = app.get_screen("chat")
+    assert isinstance(screen, ChatScreen)
+    return screen
+
+
+def save_settings(workspace, **changes) -> None:
+    """Give the workspace one saved conversation with these settings, so chat reopens it."""
+    with Conversations(chat_db_path(workspace.state)) as store:
+        store.create(settings=ChatSettings(**changes))
+
+
+async def open_chat(pilot, app) -> ChatScreen:
+    await pilot.press("c")
+    chat = chat_screen(app)
+    assert app.screen is chat
+    await wait_for(pilot, lambda: chat.engine is not None)
+    return chat
+
+
+def stats_lines(chat: ChatScreen) -> list[str]:
+    return [str(s.render()) for s in chat.query(".turn-stats")]
+
+
+def reply_finished(chat: ChatScreen) -> bool:
+    lines = stats_lines(chat)
+    return not chat.generating and bool(lines) and "tok/s" in lines[-1]
+
+
+async def test_send_streams_a_reply_and_saves_it(workspace):
+    save_settings(workspace, temperature=0.0, max_tokens=12)
+    app = create_app(workspace, watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        chat = await open_chat(pilot, app)
+        assert "model: base" in str(chat.query_one("#model-label", Static).render())
+        await pilot.press(*"Say hello.")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: reply_finished(chat))
+        assert chat.query_one("#prompt", Input).value == ""
+        replies = chat.query(".assistant")
+        assert len(replies) == 1
+        answer = chat.last_answer()
+        assert answer and answer.strip()
+        assert isinstance(replies.first(), Markdown)
+        assert "tok/s" in stats_lines(chat)[-1]
+
+        await pilot.press("ctrl+y")
+        assert app.clipboard == answer
+
+    with Conversations(chat_db_path(workspace.state)) as store:
+        [saved] = store.list()
+        conversation = store.get(saved.id)
+    assert [t.role for t in conversation.turns] == ["user", "assistant"]
+    assert conversation.title == "Say hello."
+    assert conversation.turns[1].model == "base"
+
+
+async def test_escape_stops_a_long_reply_then_goes_back(workspace):
+    save_settings(workspace, temperature=0.0, max_tokens=2000)
+    app = create_app(workspace, watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        chat = await open_chat(pilot, app)
+        await pilot.press(*"Write a very long story about a heron.")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(chat._reply_parts) >= 3)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not chat.generating)
+        assert "stopped" in stats_lines(chat)[-1]
+        assert app.screen is chat
+        await pilot.press("escape")
+        assert app.screen is app.library
+
+
+async def test_settings_and_reopening_a_conversation(workspace):
+    with Conversations(chat_db_path(workspace.state)) as store:
+        old = store.create()
+        store.add_turn(old, Turn("user", "An old question about herons"))
+        store.add_turn(old, Turn("assistant", "An old **answer**.", "base"))
+    app = create_app(workspace, watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        chat = await open_chat(pilot, app)
+        assert chat.conversation is not None and chat.conversation.id == old
+        assert len(chat.query(".turn")) == 2
+
+        await pilot.press("ctrl+n")
+        assert chat.conversation is None
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, ChatSettingsScreen)
+        top_p = app.screen.query_one("#top_p", Input)
+        top_p.value = "3"
+        top_p.focus()
+        await pilot.press("enter")
+        assert isinstance(app.screen, ChatSettingsScreen)  # refused: out of range
+        top_p.value = "0.5"
+        await pilot.press("enter")
+        assert app.screen is chat
+        assert chat.conversation is not None and chat.conversation.settings.top_p == 0.5
+
+        await pilot.press("ctrl+o")
+        picker = app.screen
+        assert isinstance(picker, ConversationPicker)
+        assert [c.title for c in picker.conversations][-1] == "An old question about herons"
+        picker.query_one("OptionList").highlighted = len(picker.conversations) - 1
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is chat and chat.conversation.id == old
+        assert chat.last_answer() == "An old **answer**."
+
+
+async def test_old_turns_dropped_to_fit_the_context_are_marked(workspace):
+    with Conversations(chat_db_path(workspace.state)) as store:
+        long = store.create(settings=ChatSettings(temperature=0.0, max_tokens=4))
+        store.add_turn(long, Turn("user", "heron " * 1800))
+        store.add_turn(long, Turn("assistant", "Yes.", "base"))
+    app = create_app(workspace, watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        chat = await open_chat(pilot, app)
+        await pilot.press(*"And now?")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: reply_finished(chat))
+        notes = [str(s.render()) for s in chat.query(".dropped")]
+        assert notes == ["⋯ 1 older turn left out to fit the context window"]
+
+
+async def test_picking_a_model_reloads_chat(workspace):
+    app = create_app(workspace, watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        chat = await open_chat(pilot, app)
+        await pilot.press("ctrl+t")
+        picker = app.screen
+        assert isinstance(picker, ModelPicker)
+        assert [spec for spec, _ in picker.choices] == ["newest", "base"]  # nothing trained
+        picker.query_one("OptionList").highlighted = 1
+        await pilot.press("enter")
+        assert app.screen is chat and chat.target_spec == "base"
+        await wait_for(pilot, lambda: chat.engine is not None)
+        assert "model: base" in str(chat.query_one("#model-label", Static).render())

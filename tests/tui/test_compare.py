@@ -1,0 +1,27 @@
+"""Compare: one prompt, two models, two streamed answers."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+from slmtui.tui.app import create_app
+from slmtui.tui.screens.compare import SIDES, CompareScreen
+from tests.tui.helpers import wait_for
+
+
+async def test_one_prompt_two_answers(workspace):
+    app = create_app(workspace, watch=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("v")
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await wait_for(pilot, lambda: len(screen.engines) == 2)
+        assert [screen.query_one(f"#pane-{s}").border_title for s in SIDES] == ["base", "base"]
+        await pilot.press(*"Name a bird.")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not screen.generating)
+        for side in SIDES:
+            assert screen.replies[side].strip()
+            assert "tok/s" in str(screen.query_one(f"#stats-{side}", Static).render())
+        # Same model, same seed: the two sides agree.
+        assert screen.replies["left"] == screen.replies["right"]

@@ -1,0 +1,67 @@
+"""The Models screen: export a tiny trained run, then activate, roll back and delete."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable
+
+from slmtui.core import training
+from slmtui.core.registry import ModelRegistry
+from slmtui.tui.app import create_app
+from slmtui.tui.screens.confirm import ConfirmScreen
+from slmtui.tui.screens.models import ModelsScreen
+from slmtui.tui.train_job import prepare_run
+from tests.tui.conftest import tiny_workspace
+from tests.tui.helpers import wait_for
+
+
+def train_tiny(workspace) -> None:
+    run = prepare_run(workspace, workspace.load_config())
+    events = list(training.follow(run, training.start_training(run)))
+    assert events[-1].kind == "finished", events[-1].describe()
+
+
+async def test_export_then_activate_rollback_and_delete(tmp_path, tiny_base):
+    workspace = tiny_workspace(tmp_path, tiny_base, max_steps=2)
+    train_tiny(workspace)
+    app = create_app(workspace, watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("m")
+        screen = app.screen
+        assert isinstance(screen, ModelsScreen)
+        table = screen.query_one("#versions", DataTable)
+        assert table.row_count == 0
+
+        # A random tiny model never ends a reply, so the full verification refuses it.
+        await pilot.press("e")
+        await wait_for(pilot, lambda: not screen.exporting, timeout=600)
+        state = str(screen.query_one("#export-state").render())
+        assert state.startswith("refused: ") and "stops" in state
+        assert table.row_count == 0 and ModelRegistry(workspace.models).versions() == []
+
+        screen.chat_check = False
+        for expected in (1, 2):
+            await pilot.press("e")
+            await wait_for(pilot, lambda n=expected: table.row_count == n, timeout=600)
+            await wait_for(pilot, lambda: not screen.exporting, timeout=60)
+        registry = ModelRegistry(workspace.models)
+        assert [v.name for v in registry.versions()] == ["v1", "v2"]
+        assert registry.active().name == "v2"
+        assert screen.query_one("#export-log").line_count >= 3
+        assert "→" in str(table.get_row("v2")[2])  # val perplexity base → tuned
+
+        await pilot.press("b")
+        assert registry.active().name == "v1"
+        table.move_cursor(row=table.get_row_index("v2"))
+        await pilot.press("enter")
+        assert registry.active().name == "v2"
+
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert app.screen is screen and len(registry.versions()) == 2
+        await pilot.press("d")
+        await pilot.press("y")
+        await pilot.pause()
+        assert [v.name for v in registry.versions()] == ["v1"]
+        assert registry.active().name == "v1"
+        assert table.row_count == 1

@@ -1,0 +1,59 @@
+"""The Train screen driving the real training child on a tiny model."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+from slmtui.core import training
+from slmtui.tui.app import create_app
+from slmtui.tui.screens.train import TrainScreen
+from tests.tui.helpers import wait_for
+
+
+def status(screen: TrainScreen) -> str:
+    return str(screen.query_one("#status", Static).render())
+
+
+async def test_start_shows_steps_then_stop_leaves_a_resumable_run(train_workspace):
+    app = create_app(train_workspace, watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("t")
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: len(screen.progress.steps) >= 2, timeout=300)
+        assert screen.progress.plan.startswith("training: ")
+        assert "estimated" in str(screen.query_one("#plan", Static).render())
+        assert "tok/s" in status(screen) and "ETA" in status(screen)
+        assert screen.progress.val_losses  # the base model's validation loss at step 0
+        assert screen.query_one("#log").line_count >= 3
+
+        await pilot.press("x")
+        await wait_for(pilot, lambda: screen.progress.state == "stopped", timeout=300)
+        await wait_for(pilot, lambda: screen.process is None, timeout=60)
+        assert training.latest_resumable(train_workspace) is not None
+
+        await pilot.press("R")
+        await wait_for(pilot, lambda: screen.progress.state == "running", timeout=300)
+        assert "resuming at step" in screen.progress.plan
+        await pilot.press("escape")  # esc stops a running job too
+        await wait_for(pilot, lambda: screen.progress.state == "stopped", timeout=300)
+
+
+async def test_a_run_that_cannot_train_shows_why(tmp_path, tiny_base):
+    from tests.tui.conftest import tiny_workspace
+
+    workspace = tiny_workspace(tmp_path, tiny_base, max_steps=2)
+    for path in workspace.writing.rglob("*"):
+        if path.is_file():
+            path.unlink()
+    app = create_app(workspace, watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("r")  # retrain from the Library
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        await wait_for(pilot, lambda: screen.progress.state == "failed", timeout=300)
+        assert screen.progress.reason
+        assert status(screen).startswith("failed: ")
+        await pilot.press("escape")
+        assert app.screen is app.library
