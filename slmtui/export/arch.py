@@ -14,7 +14,6 @@ So both take those facts from here:
 from __future__ import annotations
 
 import functools
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 from gguf import MODEL_ARCH, MODEL_ARCH_NAMES, TensorNameMap, get_tensor_name_map
 
 from slmtui.export.errors import ConvertError
+from slmtui.export.files import read_json_object
 
 # Hugging Face model_type -> llama.cpp architecture.
 ARCHITECTURES: dict[str, MODEL_ARCH] = {
@@ -153,13 +153,7 @@ def read_config(folder: Path) -> dict:
             f"{folder} has no config.json, so it is not a Hugging Face model folder. Point the "
             "export at the folder that save_pretrained() wrote."
         )
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConvertError(f"{path} is not readable JSON: {exc}") from exc
-    if not isinstance(config, dict):
-        raise ConvertError(f"{path} should hold a JSON object.")
-    return config
+    return read_json_object(path)
 
 
 def read_spec(folder: Path) -> ModelSpec:

@@ -1,4 +1,4 @@
-"""Writing an artifact under a temporary name and renaming it into place.
+"""Files the exporter reads and writes: JSON objects in, artifacts written atomically out.
 
 Chat and publishing only ever see a whole file: a conversion that fails or is killed leaves at
 most a hidden temporary file next to the target (removed on failure), and a file that was already
@@ -8,9 +8,12 @@ at the target stays untouched until the new one is complete.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+
+from slmtui.export.errors import ConvertError
 
 
 @contextlib.contextmanager
@@ -31,3 +34,15 @@ def atomic_output(out: Path) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def read_json_object(path: Path, *, advice: str = "") -> dict:
+    """The JSON object in `path`, or a ConvertError naming the file (plus `advice`, if given)."""
+    suffix = f"; {advice}" if advice else ""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConvertError(f"{path} is not readable JSON ({exc}){suffix}.") from exc
+    if not isinstance(data, dict):
+        raise ConvertError(f"{path} should hold a JSON object{suffix}.")
+    return data

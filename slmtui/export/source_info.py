@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from slmtui.export.errors import ConvertError
+from slmtui.export.files import read_json_object
 
 SOURCE_FILE = "slmtui-source.json"
 
@@ -33,10 +33,4 @@ def read_source_info(folder: Path) -> dict:
     path = Path(folder) / SOURCE_FILE
     if not path.is_file():
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConvertError(f"{path} is not readable JSON ({exc}); delete it or fix it.") from exc
-    if not isinstance(data, dict):
-        raise ConvertError(f"{path} should hold a JSON object; delete it or fix it.")
-    return data
+    return read_json_object(path, advice="delete it or fix it")
