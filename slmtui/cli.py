@@ -96,6 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     actions.add_parser("rollback", help="make the version before the active one active")
 
+    evaluate = commands.add_parser(
+        "eval", help="how close a model writes to you: perplexity and style against the base"
+    )
+    evaluate.add_argument(
+        "--model", help="a version (v3) or 'adapter' (default: the newest trained, as in chat)"
+    )
+    evaluate.add_argument(
+        "--prompts", type=int, default=24, help="held-out requests each model answers (24)"
+    )
+    evaluate.add_argument(
+        "--no-previous", action="store_true", help="do not also score the version before it"
+    )
+    evaluate.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
     chat = commands.add_parser("chat", help="talk to the model in the terminal")
     chat.add_argument(
         "--model", help="a version (v3), 'base', or 'adapter' (default: the newest trained)"
@@ -120,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "export": cmd_export,
         "models": cmd_models,
         "chat": cmd_chat,
+        "eval": cmd_eval,
     }
     try:
         return handlers[args.command](args)
@@ -427,6 +442,40 @@ def cmd_chat(args: argparse.Namespace) -> int:
         )
         print(f"\n  ({engine.last.tokens_per_second:.0f} tokens/s)", flush=True)
         messages.append({"role": "assistant", "content": reply})
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from slmtui.eval.evaluate import EvalError, evaluate, save_result
+    from slmtui.eval.heldout import HeldOutError
+    from slmtui.eval.report import describe, write_report
+
+    workspace = open_workspace(args)
+    if args.prompts < 1:
+        raise WorkspaceError("--prompts must be at least 1.")
+
+    def progress(what: str, done: int, total: int) -> None:
+        if not args.json and (done == 0 or done == total):
+            print(f"  {what} {done}/{total}", file=sys.stderr, flush=True)
+
+    try:
+        result = evaluate(
+            workspace,
+            args.model,
+            max_prompts=args.prompts,
+            compare_previous=not args.no_previous,
+            progress=progress,
+        )
+    except (EvalError, HeldOutError) as exc:
+        raise WorkspaceError(str(exc)) from exc
+    saved = save_result(workspace, result)
+    report = write_report(result, saved.parent)
+    if args.json:
+        files = {"json": str(saved), "report": str(report)}
+        print(json.dumps({**result.as_dict(), "files": files}))
+    else:
+        print(describe(result))
+        print(f"\nreport: {report}")
+    return 0
 
 
 def format_totals(stats: Stats) -> str:

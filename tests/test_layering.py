@@ -24,6 +24,9 @@ def loaded_after_import(module: str) -> set[str]:
         "slmtui.core.extract",
         "slmtui.core.store",
         "slmtui.core.dataset",
+        "slmtui.core.stylometry",
+        "slmtui.eval.evaluate",
+        "slmtui.eval.report",
         "slmtui.cli",
         "slmtui.config",
         "slmtui.workspace",
@@ -42,6 +45,8 @@ def test_tui_does_not_load_torch():
     assert "torch" not in loaded and "transformers" not in loaded
 
 
-@pytest.mark.parametrize("module", ["slmtui.core.dataset", "slmtui.chat.generate"])
+@pytest.mark.parametrize(
+    "module", ["slmtui.core.dataset", "slmtui.chat.generate", "slmtui.eval.evaluate"]
+)
 def test_llama_cpp_loads_only_when_a_model_is_used(module):
     assert "llama_cpp" not in loaded_after_import(module)

@@ -1,0 +1,272 @@
+"""One evaluation: a model against the base (and the version before it) on held-out writing.
+
+For each model: perplexity on every held-out chunk, and its answers to the held-out "continue
+this in my voice" requests. The answers are profiled (sentence and paragraph lengths, function
+words, punctuation, vocabulary) and compared with the author's held-out text on the author's own
+scale of variation; the distance says how far each model writes from the author, and the shifts
+say what moved. Base results are cached, so after the first evaluation only the new model costs
+time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from slmtui.chat.engine import ChatTarget
+from slmtui.chat.targets import resolve_target
+from slmtui.core.registry import ModelRegistry
+from slmtui.core.store import Store
+from slmtui.core.stylometry import (
+    CharacteristicWord,
+    FeatureShift,
+    Profile,
+    StyleScale,
+    characteristic_words,
+    feature_shifts,
+    group_distances,
+    profile_texts,
+    rate_per_1000,
+    style_distance,
+)
+from slmtui.eval.generations import GenerationSettings, file_key, generate
+from slmtui.eval.heldout import HeldOut, load_heldout
+from slmtui.eval.perplexity import Perplexity, perplexity
+from slmtui.export.errors import ConvertError
+from slmtui.export.files import atomic_output, read_json_object
+from slmtui.workspace import Workspace
+
+EVAL_JSON = "eval.json"
+SAMPLES_SHOWN = 3
+WORDS_SHOWN = 15
+SHIFTS_SHOWN = 8
+
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+
+
+@dataclass
+class ModelScore:
+    """How one model did: its role is "tuned" (the one evaluated), "base" or "previous"."""
+
+    role: str
+    label: str
+    model_path: str
+    lora_path: str | None
+    perplexity: Perplexity
+    answers: list[str]
+    profile: Profile
+    distance: float
+    group_distances: dict[str, float]
+    author_words_per_1000: float  # how often it uses the author's characteristic words
+
+    def as_dict(self) -> dict:
+        return {
+            "role": self.role,
+            "label": self.label,
+            "model_path": self.model_path,
+            "lora_path": self.lora_path,
+            "val_loss": self.perplexity.loss,
+            "val_ppl": self.perplexity.ppl,
+            "val_tokens": self.perplexity.tokens,
+            "style_distance": self.distance,
+            "group_distances": self.group_distances,
+            "author_words_per_1000": self.author_words_per_1000,
+            "profile": self.profile.as_dict(),
+        }
+
+
+@dataclass
+class EvalResult:
+    tuned: ModelScore
+    base: ModelScore
+    previous: ModelScore | None
+    author: Profile
+    heldout_texts: int
+    prompts: list[dict]  # request and the author's own continuation
+    shifts: list[FeatureShift]
+    words: list[CharacteristicWord]
+    settings: GenerationSettings
+    seconds: float
+    created: float = field(default_factory=time.time)
+
+    @property
+    def ppl_change(self) -> float:
+        """Relative change of perplexity, tuned against base (-0.33: 33% lower)."""
+        return self.tuned.perplexity.ppl / self.base.perplexity.ppl - 1.0
+
+    @property
+    def distance_ratio(self) -> float:
+        """Tuned model's style distance to the author over the base model's (lower is better)."""
+        return self.tuned.distance / self.base.distance if self.base.distance > 0 else 0.0
+
+    def as_dict(self) -> dict:
+        models = [self.tuned, self.base] + ([self.previous] if self.previous else [])
+        return {
+            "format": 1,
+            "created": self.created,
+            "seconds": self.seconds,
+            "model": self.tuned.label,
+            "summary": {
+                "val_ppl_base": self.base.perplexity.ppl,
+                "val_ppl": self.tuned.perplexity.ppl,
+                "val_ppl_previous": self.previous.perplexity.ppl if self.previous else None,
+                "ppl_change": self.ppl_change,
+                "style_distance_base": self.base.distance,
+                "style_distance": self.tuned.distance,
+                "style_distance_previous": self.previous.distance if self.previous else None,
+                "distance_ratio": self.distance_ratio,
+            },
+            "heldout": {"texts": self.heldout_texts, "prompts": len(self.prompts)},
+            "author": self.author.as_dict(),
+            "models": [model.as_dict() for model in models],
+            "shifts": [
+                {**asdict(shift), "moved_closer": shift.moved_closer} for shift in self.shifts
+            ],
+            "characteristic_words": [asdict(word) for word in self.words],
+            "samples": [
+                {
+                    **prompt,
+                    **{model.role: model.answers[index] for model in models},
+                }
+                for index, prompt in enumerate(self.prompts[:SAMPLES_SHOWN])
+            ],
+            "settings": asdict(self.settings),
+        }
+
+
+class EvalError(RuntimeError):
+    """The evaluation cannot run; the message says why and what to do."""
+
+
+def cached_perplexity(cache: Path, target: ChatTarget, heldout: HeldOut) -> Perplexity:
+    """Perplexity from the cache when this model was already scored on this held-out text."""
+    key = "|".join((file_key(target.model_path), file_key(target.lora_path), heldout.text_key))
+    path = cache / "eval" / "perplexity.json"
+    try:
+        known = read_json_object(path) if path.is_file() else {}
+    except ConvertError:
+        known = {}  # a damaged cache is rebuilt
+    if key in known:
+        return Perplexity(**known[key])
+    result = perplexity(target.model_path, heldout.texts, target.lora_path)
+    known[key] = asdict(result)
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(known, indent=1), encoding="utf-8")
+    return result
+
+
+def previous_target(workspace: Workspace, target: ChatTarget) -> ChatTarget | None:
+    """The model the user had before this one: the version before vN, or the active version
+    when the evaluated model is a fresh adapter."""
+    registry = ModelRegistry(workspace.models)
+    if target.lora_path is not None:
+        active = registry.active()
+        return ChatTarget(active.name, active.gguf) if active else None
+    versions = registry.versions()
+    numbers = [v.number for v in versions if v.name == target.label]
+    older = [v for v in versions if numbers and v.number < numbers[0]]
+    return ChatTarget(older[-1].name, older[-1].gguf) if older else None
+
+
+def evaluate(
+    workspace: Workspace,
+    spec: str | None = None,
+    *,
+    max_prompts: int = 24,
+    settings: GenerationSettings | None = None,
+    compare_previous: bool = True,
+    progress: Progress | None = None,
+) -> EvalResult:
+    """Evaluate the model `spec` names (as chat names them: None, "adapter", "vN")."""
+    started = time.perf_counter()
+    settings = settings or GenerationSettings()
+    config = workspace.load_config()
+    target = resolve_target(workspace, config.model.base, spec)
+    if target.label == "base":
+        raise EvalError(
+            "There is no trained model to evaluate yet: train one first (`slmtui train`)."
+        )
+    base = resolve_target(workspace, config.model.base, "base")
+    with Store(workspace.db_path) as store:
+        heldout = load_heldout(store, max_prompts)
+    if not heldout.prompts:
+        raise EvalError("The held-out passages are too short to cut into requests.")
+    previous = previous_target(workspace, target) if compare_previous else None
+
+    def step(what: str) -> Callable[[int, int], None] | None:
+        return None if progress is None else (lambda done, total: progress(what, done, total))
+
+    roles = [("tuned", target), ("base", base)] + ([("previous", previous)] if previous else [])
+    scored: dict[str, tuple[ChatTarget, Perplexity, list[str]]] = {}
+    for role, model in roles:
+        if progress is not None:
+            progress(f"perplexity: {model.label}", 0, 1)
+        ppl = cached_perplexity(workspace.cache, model, heldout)
+        answers = generate(
+            model, heldout.prompts, workspace.cache, settings, step(f"writing: {model.label}")
+        )
+        scored[role] = (model, ppl, answers)
+
+    author = profile_texts(heldout.texts)
+    scale = StyleScale.from_segments(heldout.texts)
+    base_profile = profile_texts(scored["base"][2])
+    words = characteristic_words(author, base_profile, top=WORDS_SHOWN)
+    characteristic = [word.word for word in words]
+
+    def score(role: str) -> ModelScore:
+        model, ppl, answers = scored[role]
+        profile = base_profile if role == "base" else profile_texts(answers)
+        return ModelScore(
+            role=role,
+            label=model.label,
+            model_path=str(model.model_path),
+            lora_path=str(model.lora_path) if model.lora_path else None,
+            perplexity=ppl,
+            answers=answers,
+            profile=profile,
+            distance=style_distance(author, profile, scale),
+            group_distances=group_distances(author, profile, scale),
+            author_words_per_1000=rate_per_1000(characteristic, profile) if words else 0.0,
+        )
+
+    tuned_score, base_score = score("tuned"), score("base")
+    return EvalResult(
+        tuned=tuned_score,
+        base=base_score,
+        previous=score("previous") if previous else None,
+        author=author,
+        heldout_texts=len(heldout.texts),
+        prompts=[{"request": p.request, "reference": p.reference} for p in heldout.prompts],
+        shifts=feature_shifts(author, base_score.profile, tuned_score.profile, scale),
+        words=words,
+        settings=settings,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def result_folder(workspace: Workspace, target_label: str, lora_path: str | None) -> Path:
+    """Where an evaluation is kept: next to the version it scored, or in the run's folder."""
+    if lora_path is not None:
+        return Path(lora_path).parent
+    return workspace.models / target_label
+
+
+def save_result(workspace: Workspace, result: EvalResult) -> Path:
+    """Write eval.json beside the model; the report is written next to it by report.py."""
+    folder = result_folder(workspace, result.tuned.label, result.tuned.lora_path)
+    path = folder / EVAL_JSON
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(result.as_dict(), indent=1, ensure_ascii=False), "utf-8")
+    return path
+
+
+def load_saved(folder: Path) -> dict | None:
+    """A saved evaluation (the JSON dict) for a version or run folder, if there is one."""
+    path = folder / EVAL_JSON
+    try:
+        return read_json_object(path) if path.is_file() else None
+    except ConvertError:
+        return None

@@ -1,0 +1,281 @@
+"""An evaluation for people: a few lines for the terminal, and one HTML file to keep.
+
+The HTML file stands alone (inline SVG charts, no scripts, no network), so it can be mailed,
+archived next to the model, or opened years later. Charts are drawn here as plain SVG bars: the
+report needs a handful of grouped bar charts, not a plotting library.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+
+from slmtui.core.stylometry import FUNCTION_WORDS, PUNCTUATION_NAMES
+from slmtui.eval.evaluate import SHIFTS_SHOWN, EvalResult, ModelScore
+from slmtui.export.files import atomic_output
+
+REPORT_NAME = "eval.html"
+COLOURS = {"author": "#4a4a4a", "base": "#c0843d", "previous": "#8c6bb1", "tuned": "#2a7ab0"}
+SENTENCE_BINS = ((1, 5), (6, 10), (11, 15), (16, 20), (21, 30), (31, 40), (41, 10_000))
+
+GROUP_NAMES = {
+    "fw": "function words",
+    "punct": "punctuation",
+    "len": "sentence and paragraph length",
+    "rich": "vocabulary richness",
+    "habit": "habits (I-starts, capitals, contractions)",
+}
+
+
+def models_of(result: EvalResult) -> list[ModelScore]:
+    return [result.base] + ([result.previous] if result.previous else []) + [result.tuned]
+
+
+def describe(result: EvalResult) -> str:
+    """The summary a terminal shows: perplexity and style distance per model, and what moved."""
+    lines = [
+        f"Evaluated {result.tuned.label} on {result.heldout_texts} held-out passages "
+        f"({result.tuned.perplexity.tokens:,} tokens) and {len(result.prompts)} requests, "
+        f"in {result.seconds:.0f} s.",
+        "",
+        f"  {'model':<32} {'perplexity':>10} {'style distance':>15}",
+    ]
+    for model in models_of(result):
+        lines.append(
+            f"  {model.role + ': ' + model.label:<32} {model.perplexity.ppl:>10.2f} "
+            f"{model.distance:>15.2f}"
+        )
+    lines += [
+        "",
+        f"Perplexity {100 * -result.ppl_change:.0f}% lower than the base"
+        if result.ppl_change < 0
+        else f"Perplexity {100 * result.ppl_change:.0f}% higher than the base",
+        f"Style distance to your writing: {result.distance_ratio:.2f}x the base model's "
+        "(lower is closer; 0 would be indistinguishable on these measures)",
+    ]
+    closer = [shift for shift in result.shifts if shift.improvement > 0][: SHIFTS_SHOWN // 2]
+    away = [shift for shift in result.shifts if shift.improvement < 0][:2]
+    if closer:
+        lines.append("Moved toward you: " + ", ".join(_shift_words(s) for s in closer))
+    if away:
+        lines.append("Moved away: " + ", ".join(_shift_words(s) for s in away))
+    if result.words:
+        words = ", ".join(word.word for word in result.words[:10])
+        lines.append(
+            f"Your words ({words}): base {result.base.author_words_per_1000:.1f}, tuned "
+            f"{result.tuned.author_words_per_1000:.1f} per 1000 words"
+        )
+    return "\n".join(lines)
+
+
+def _shift_words(shift) -> str:
+    label = feature_label(shift.name)
+    return f"{label} ({shift.base:.1f} → {shift.tuned:.1f}, you {shift.author:.1f})"
+
+
+def feature_label(name: str) -> str:
+    group, _, rest = name.partition(".")
+    if group == "fw":
+        return f"“{rest}” per 1000 words"
+    if group == "punct":
+        return f"{rest.replace('_', ' ')}s per 1000 words"
+    return {
+        "len.sentence_mean": "words per sentence",
+        "len.sentence_median": "median words per sentence",
+        "len.sentence_sd": "spread of sentence length",
+        "len.paragraph_mean": "words per paragraph",
+        "rich.mattr": "vocabulary variety (MATTR)",
+        "rich.hapax": "share of once-used words",
+        "rich.word_length": "letters per word",
+        "habit.i_start": "share of sentences starting with I",
+        "habit.mid_caps": "capitalised words mid-sentence",
+        "habit.contractions": "contractions per 1000 words",
+    }.get(name, name)
+
+
+# -- HTML -------------------------------------------------------------------------------------
+
+
+def bar_chart(title: str, labels: list[str], series: dict[str, list[float]], unit: str = "") -> str:
+    """Grouped horizontal bars: one group per label, one bar per series (author, base, ...)."""
+    bar, gap, left, width = 9, 8, 190, 360
+    names = list(series)
+    peak = max((v for values in series.values() for v in values), default=0.0) or 1.0
+    group_height = bar * len(names) + gap
+    height = 30 + group_height * len(labels) + 24
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 70}" height="{height}" '
+        f'role="img" aria-label="{html.escape(title)}">',
+        f'<text x="0" y="16" font-weight="bold">{html.escape(title)}</text>',
+    ]
+    for row, label in enumerate(labels):
+        y0 = 30 + row * group_height
+        parts.append(
+            f'<text x="{left - 6}" y="{y0 + bar * len(names) / 2 + 4}" text-anchor="end" '
+            f'font-size="12">{html.escape(label)}</text>'
+        )
+        for column, name in enumerate(names):
+            value = series[name][row]
+            y = y0 + column * bar
+            length = width * value / peak
+            parts.append(
+                f'<rect x="{left}" y="{y}" width="{length:.1f}" height="{bar - 1}" '
+                f'fill="{COLOURS.get(name, "#777")}"><title>{html.escape(name)}: '
+                f"{value:.2f}{unit}</title></rect>"
+            )
+            parts.append(
+                f'<text x="{left + length + 4:.1f}" y="{y + bar - 1}" font-size="9">'
+                f"{value:.1f}</text>"
+            )
+    legend_y = height - 8
+    for index, name in enumerate(names):
+        x = left + index * 90
+        parts.append(
+            f'<rect x="{x}" y="{legend_y - 9}" width="10" height="10" '
+            f'fill="{COLOURS.get(name, "#777")}"/>'
+            f'<text x="{x + 14}" y="{legend_y}" font-size="12">{html.escape(name)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def sentence_shares(lengths: list[int]) -> list[float]:
+    """Percent of sentences in each length bin."""
+    total = len(lengths) or 1
+    return [100 * sum(lo <= n <= hi for n in lengths) / total for lo, hi in SENTENCE_BINS]
+
+
+def _bin_label(lo: int, hi: int) -> str:
+    return f"{lo}+ words" if hi >= 10_000 else f"{lo}–{hi} words"
+
+
+def render_html(result: EvalResult) -> str:
+    models = models_of(result)
+    series_names = ["author"] + [model.role for model in models]
+    profiles = {"author": result.author} | {model.role: model.profile for model in models}
+    esc = html.escape
+
+    summary_rows = "".join(
+        f"<tr><td>{esc(model.role)}</td><td>{esc(model.label)}</td>"
+        f"<td>{model.perplexity.ppl:.2f}</td><td>{model.distance:.2f}</td>"
+        f"<td>{model.author_words_per_1000:.1f}</td></tr>"
+        for model in models
+    )
+    groups = "".join(
+        f"<tr><td>{esc(GROUP_NAMES.get(group, group))}</td>"
+        + "".join(f"<td>{model.group_distances.get(group, 0.0):.2f}</td>" for model in models)
+        + "</tr>"
+        for group in result.tuned.group_distances
+    )
+    charts = [
+        bar_chart(
+            "Perplexity on your held-out writing (lower is better)",
+            [model.role for model in models],
+            {"value": [model.perplexity.ppl for model in models]},
+        ),
+        bar_chart(
+            "Style distance to your writing (lower is closer)",
+            [model.role for model in models],
+            {"value": [model.distance for model in models]},
+        ),
+        bar_chart(
+            "Sentence length (% of sentences)",
+            [_bin_label(lo, hi) for lo, hi in SENTENCE_BINS],
+            {name: sentence_shares(profiles[name].sentence_lengths) for name in series_names},
+            "%",
+        ),
+        bar_chart(
+            "Punctuation per 1000 words",
+            [name.replace("_", " ") for name in PUNCTUATION_NAMES],
+            {
+                name: [profiles[name].punctuation[p] for p in PUNCTUATION_NAMES]
+                for name in series_names
+            },
+        ),
+    ]
+    top_function_words = sorted(FUNCTION_WORDS, key=lambda w: -result.author.function_words[w])[:15]
+    charts.append(
+        bar_chart(
+            "Your 15 most used function words, per 1000 words",
+            list(top_function_words),
+            {
+                name: [profiles[name].function_words[w] for w in top_function_words]
+                for name in series_names
+            },
+        )
+    )
+    shifts = [s for s in result.shifts if s.improvement > 0][:SHIFTS_SHOWN] + [
+        s for s in result.shifts if s.improvement < 0
+    ][: SHIFTS_SHOWN // 2]
+    shift_rows = "".join(
+        f"<tr><td>{esc(feature_label(s.name))}</td><td>{s.author:.2f}</td><td>{s.base:.2f}</td>"
+        f"<td>{s.tuned:.2f}</td><td>{'closer' if s.moved_closer else 'further'}</td></tr>"
+        for s in shifts
+    )
+    word_rows = "".join(
+        f"<tr><td>{esc(w.word)}</td><td>{w.author_per_1000:.1f}</td>"
+        f"<td>{w.reference_per_1000:.1f}</td>"
+        f"<td>{_rate(result.tuned, w.word):.1f}</td></tr>"
+        for w in result.words
+    )
+    samples = "".join(
+        "<section class='sample'>"
+        f"<h3>Request {index + 1}</h3><pre>{esc(prompt['request'])}</pre>"
+        f"<div class='cols'><div><h4>You</h4><pre>{esc(prompt['reference'])}</pre></div>"
+        + "".join(
+            f"<div><h4>{esc(model.role)} ({esc(model.label)})</h4>"
+            f"<pre>{esc(model.answers[index])}</pre></div>"
+            for model in models
+        )
+        + "</div></section>"
+        for index, prompt in enumerate(result.prompts[:3])
+    )
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(result.created))
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>slmtui evaluation: {esc(result.tuned.label)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
+table {{ border-collapse: collapse; margin: 1em 0; }}
+td, th {{ border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: left; }}
+pre {{ white-space: pre-wrap; font-family: inherit; background: #f6f6f6; padding: 8px; }}
+.cols {{ display: grid; grid-template-columns: repeat({len(models) + 1}, 1fr); gap: 10px; }}
+svg {{ margin: 1em 0; font-family: system-ui, sans-serif; }}
+</style></head><body>
+<h1>Does {esc(result.tuned.label)} write like you?</h1>
+<p>{when}. {result.heldout_texts} passages of your writing that training never saw
+({result.tuned.perplexity.tokens:,} tokens); each model answered {len(result.prompts)}
+“continue this in my voice” requests built from them.</p>
+<p><b>Perplexity:</b> {result.base.perplexity.ppl:.2f} (base) → {result.tuned.perplexity.ppl:.2f}
+({100 * result.ppl_change:+.0f}%). <b>Style distance:</b> {result.base.distance:.2f} (base) →
+{result.tuned.distance:.2f}, {result.distance_ratio:.2f}x the base's.</p>
+<table><tr><th>role</th><th>model</th><th>perplexity</th><th>style distance</th>
+<th>your words per 1000</th></tr>{summary_rows}</table>
+<p>The style distance averages, over five groups of measures, how far each measure sits from
+yours in units of how much it varies between your own passages (about 1: as different as your
+passages are from one another).</p>
+<table><tr><th>group</th>{"".join(f"<th>{esc(m.role)}</th>" for m in models)}</tr>{groups}</table>
+{"".join(charts)}
+<h2>What moved</h2>
+<table><tr><th>measure</th><th>you</th><th>base</th><th>tuned</th><th></th></tr>{shift_rows}</table>
+<h2>Your characteristic words</h2>
+<p>Words you use more than the base model does (log-odds with an informative prior), per 1000
+words.</p>
+<table><tr><th>word</th><th>you</th><th>base</th><th>tuned</th></tr>{word_rows}</table>
+<h2>Side by side</h2>{samples}
+</body></html>
+"""
+
+
+def _rate(model: ModelScore, word: str) -> float:
+    counts = model.profile.word_counts
+    total = sum(counts.values()) or 1
+    return 1000 * counts[word] / total
+
+
+def write_report(result: EvalResult, folder: Path) -> Path:
+    path = Path(folder) / REPORT_NAME
+    with atomic_output(path) as tmp:
+        tmp.write_text(render_html(result), encoding="utf-8")
+    return path

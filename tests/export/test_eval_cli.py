@@ -1,0 +1,128 @@
+"""`slmtui eval` on a workspace with the tiny llama: every field, agreement with training's own
+validation numbers, cached answers, and the previous version as a third model."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml"))
+from test_train_cli import slmtui, tiny_workspace
+
+from slmtui.eval.perplexity import token_losses
+
+SUMMARY_KEYS = {
+    "val_ppl_base", "val_ppl", "val_ppl_previous", "ppl_change", "style_distance_base",
+    "style_distance", "style_distance_previous", "distance_ratio",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_llama):
+    workspace = tiny_workspace(tmp_path_factory.mktemp("eval-cli"), tiny_llama)
+    done = slmtui("-w", str(workspace.root), "train", "--no-generate", "--max-steps", "3", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    finished = json.loads(done.stdout.splitlines()[-1])
+    assert finished["event"] == "finished"
+    return workspace, finished
+
+
+def run_eval(workspace, *extra: str) -> dict:
+    done = slmtui("-w", str(workspace.root), "eval", "--json", "--prompts", "2", *extra)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+def test_token_losses_are_the_negative_log_softmax_of_the_next_token():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(5, 11)).astype(np.float32)
+    tokens = [3, 1, 4, 1, 5]
+    expected = [
+        -(logits[i, tokens[i + 1]] - math.log(np.exp(logits[i].astype(np.float64)).sum()))
+        for i in range(4)
+    ]
+    assert np.allclose(token_losses(logits, tokens), expected, atol=1e-6)
+
+
+def test_eval_before_any_training_says_what_to_do(tmp_path, tiny_llama):
+    workspace = tiny_workspace(tmp_path, tiny_llama)
+    done = slmtui("-w", str(workspace.root), "eval")
+    assert done.returncode == 2
+    assert "train one first" in done.stderr
+
+
+def test_eval_json_has_every_field_and_agrees_with_training(trained):
+    workspace, finished = trained
+    result = run_eval(workspace)
+
+    assert set(result["summary"]) == SUMMARY_KEYS
+    summary = result["summary"]
+    # llama.cpp on the converted GGUFs scores the held-out text as training did in torch.
+    assert summary["val_ppl_base"] == pytest.approx(finished["val_ppl_base"], rel=0.02)
+    assert summary["val_ppl"] == pytest.approx(finished["val_ppl"], rel=0.02)
+    assert summary["ppl_change"] == pytest.approx(summary["val_ppl"] / summary["val_ppl_base"] - 1)
+    assert summary["val_ppl_previous"] is None  # nothing was published before this adapter
+    assert summary["style_distance_base"] > 0 and summary["style_distance"] > 0
+    assert summary["distance_ratio"] == pytest.approx(
+        summary["style_distance"] / summary["style_distance_base"]
+    )
+
+    assert result["model"].endswith("(adapter)")
+    assert result["heldout"]["texts"] >= 1 and result["heldout"]["prompts"] == 2
+    roles = {model["role"]: model for model in result["models"]}
+    assert set(roles) == {"tuned", "base"}
+    assert (
+        roles["tuned"]["lora_path"].endswith("adapter.gguf") and roles["base"]["lora_path"] is None
+    )
+    for model in roles.values():
+        assert model["val_tokens"] > 100
+        assert set(model["group_distances"]) == {"fw", "punct", "len", "rich", "habit"}
+        assert model["profile"]["counts"]["texts"] == 2
+    author = result["author"]
+    assert author["counts"]["words"] > 100
+    assert {name.split(".")[0] for name in author["features"]} == {
+        "fw", "punct", "len", "rich", "habit"
+    }  # fmt: skip
+    assert result["shifts"] and {"name", "author", "base", "tuned", "moved_closer"} <= set(
+        result["shifts"][0]
+    )
+    assert isinstance(result["characteristic_words"], list)
+    assert len(result["samples"]) == 2
+    assert {"request", "reference", "tuned", "base"} <= set(result["samples"][0])
+    assert result["samples"][0]["reference"].strip() and result["samples"][0]["tuned"]
+
+    saved = Path(result["files"]["json"])
+    report = Path(result["files"]["report"]).read_text()
+    assert saved.parent.name.startswith("run-") and json.loads(saved.read_text())["summary"]
+    assert "<svg" in report and "Side by side" in report and "Style distance" in report
+
+    again = run_eval(workspace)  # seeded sampling and the cache give the same answers
+    assert again["samples"] == result["samples"]
+    assert again["summary"] == result["summary"]
+
+
+def test_eval_of_a_version_compares_with_the_one_before(trained):
+    workspace, _ = trained
+    root = str(workspace.root)
+    for _ in range(2):
+        done = slmtui("-w", root, "export", "--json", "--skip-chat-check")
+        assert done.returncode == 0, done.stderr[-3000:]
+    first = run_eval(workspace, "--model", "v1")
+    assert first["model"] == "v1" and first["summary"]["val_ppl_previous"] is None
+    second = run_eval(workspace, "--model", "v2")
+    roles = {model["role"]: model["label"] for model in second["models"]}
+    assert roles == {"tuned": "v2", "base": "base", "previous": "v1"}
+    # Both versions hold the same merged weights, so they score alike.
+    assert second["summary"]["val_ppl_previous"] == pytest.approx(
+        second["summary"]["val_ppl"], rel=1e-3
+    )
+    assert (workspace.models / "v2" / "eval.json").is_file()
+    assert (workspace.models / "v2" / "eval.html").is_file()
+    # An exported version agrees with its adapter applied at run time (F16 rounding aside).
+    adapter = run_eval(workspace, "--model", "adapter")
+    assert second["summary"]["val_ppl"] == pytest.approx(adapter["summary"]["val_ppl"], rel=0.01)
