@@ -220,6 +220,18 @@ def pack(
     )
 
 
+def drop_unlearnable(
+    examples: list[tuple[list[int], list[int]]],
+) -> tuple[list[tuple[list[int], list[int]]], int]:
+    """The examples that still have a token to learn (after the first), and how many did not.
+
+    A chat example longer than seq_len loses its reply to truncation; kept, it would only add
+    steps whose loss is zero and look like perfect training.
+    """
+    kept = [(ids, labels) for ids, labels in examples if any(x != IGNORE for x in labels[1:])]
+    return kept, len(examples) - len(kept)
+
+
 def load_examples(plan: Plan, tokenizer, seq_len: int) -> tuple[list, list]:
     """Encoded train and validation examples.
 
@@ -440,11 +452,19 @@ def run(args: argparse.Namespace) -> int:
 
     model, tokenizer, base_folder = load_model(plan, preset, device)
     train_examples, val_examples = load_examples(plan, tokenizer, preset.seq_len)
-    train_tokens = sum(len(ids) for ids, _ in train_examples)
     if not train_examples:
         raise TrainingError(
             "No training data: put writing in writing/ and run `slmtui ingest`, then train."
         )
+    train_examples, cut_off = drop_unlearnable(train_examples)
+    if not train_examples:
+        raise TrainingError(
+            f"Every example's reply is cut off at {preset.seq_len} tokens, so there is nothing "
+            "to learn: raise train.seq_len in slmtui.toml."
+        )
+    if cut_off:
+        log.warning("%d examples had their whole reply cut off at seq_len; left out", cut_off)
+    train_tokens = sum(len(ids) for ids, _ in train_examples)
     if plan.init_adapter is None and train_tokens < MIN_TRAIN_TOKENS:
         raise TrainingError(
             f"Too little data: {train_tokens:,} tokens of training text; at least "
@@ -503,6 +523,7 @@ def run(args: argparse.Namespace) -> int:
         train_tokens=train_tokens,
         sequences=len(train.input_ids),
         padding_share=1 - train.real_tokens / train.input_ids.numel(),
+        cut_off_examples=cut_off,
         val_examples=len(val_examples),
         trainable_params=sum(p.numel() for p in trainable),
         total_params=total_params,

@@ -154,6 +154,13 @@ def test_chat_examples_learn_only_the_reply(tiny_base):
     raw_ids, raw_labels = trainer.encode_example({"text": "The tide."}, tokenizer, 512)
     assert raw_ids == raw_labels and raw_ids[-1] == tokenizer.eos_token_id
 
+    # Cut at fewer tokens than the prompt, the reply is gone: such an example teaches nothing
+    # and is left out instead of adding steps whose loss is zero.
+    cut = trainer.encode_example(example, tokenizer, 8)
+    assert all(label == trainer.IGNORE for label in cut[1])
+    kept, dropped = trainer.drop_unlearnable([cut, (raw_ids, raw_labels), cut])
+    assert kept == [(raw_ids, raw_labels)] and dropped == 2
+
 
 def test_packed_examples_do_not_see_each_other(tiny_base):
     from peft import LoraConfig, get_peft_model
