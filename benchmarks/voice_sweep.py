@@ -30,7 +30,7 @@ from slmtui.workspace import Workspace  # noqa: E402
 
 VARIANTS: dict[str, dict[str, dict]] = {
     "default": {},
-    "lr 2e-3": {"train": {"learning_rate": 2e-3}},
+    "lr 1e-3": {"train": {"learning_rate": 1e-3}},  # the default before this sweep
     "lr 5e-4": {"train": {"learning_rate": 5e-4}},
     "rank 8": {"train": {"lora_r": 8, "lora_alpha": 16.0}},
     "rank 32": {"train": {"lora_r": 32, "lora_alpha": 64.0}},

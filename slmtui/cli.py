@@ -454,8 +454,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise WorkspaceError("--prompts must be at least 1.")
 
     def progress(what: str, done: int, total: int) -> None:
-        if not args.json and (done == 0 or done == total):
-            print(f"  {what} {done}/{total}", file=sys.stderr, flush=True)
+        print(f"  {what} {done}/{total}", file=sys.stderr, flush=True)
 
     try:
         result = evaluate(

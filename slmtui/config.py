@@ -8,18 +8,37 @@ and tells the user what a bad value should have been.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, get_args, get_origin, get_type_hints
 
 
 class ConfigError(ValueError):
     """A setting in slmtui.toml is unknown or has a bad value; the message names key and file."""
 
 
-def setting(default: Any, help: str, *, choices: tuple | None = None, minimum=None, maximum=None):
-    """A config field with the facts needed to validate it and to document it in the TOML file."""
-    meta = {"help": help, "choices": choices, "minimum": minimum, "maximum": maximum}
+def setting(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple | None = None,
+    minimum=None,
+    maximum=None,
+    check: Callable[[Any], str | None] | None = None,
+):
+    """A config field with the facts needed to validate it and to document it in the TOML file.
+
+    `check`, if given, returns what is wrong with a value (or None), for rules beyond a type,
+    choices and a range.
+    """
+    meta = {
+        "help": help,
+        "choices": choices,
+        "minimum": minimum,
+        "maximum": maximum,
+        "check": check,
+    }
     if isinstance(default, list | dict):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -152,6 +171,59 @@ class UIConfig:
     theme: str = setting("slmtui-dark", "Colour theme: a name from themes/*.toml or Textual's.")
 
 
+KEY_MODIFIERS = ("ctrl", "shift", "alt", "meta", "super", "hyper")
+
+
+def key_list_problem(value: str) -> str | None:
+    """What is wrong with a keys setting ("f1,question_mark"), or None.
+
+    Key names are Textual's, an open set ("f2", "ctrl+q", "question_mark" or "?"), so this checks
+    their shape; the app checks the names themselves against the keys Textual knows.
+    """
+    if not value.strip():
+        return 'names no key; give at least one, for example "f2"'
+    for part in value.split(","):
+        key = part.strip()
+        if not key:
+            return f"has an empty key in {value!r}; separate keys with single commas"
+        if any(ch.isspace() for ch in key):
+            return f"has {key!r}; key names have no spaces (the space bar is 'space')"
+        if key == "+":
+            continue
+        *modifiers, name = key.split("+")
+        unknown = [m for m in modifiers if m not in KEY_MODIFIERS]
+        if unknown or not name:
+            return (
+                f"has {key!r}; write modifiers in lower case before the key, joined by '+' "
+                f"({', '.join(KEY_MODIFIERS)}), for example 'ctrl+g'"
+            )
+        if len(name) > 1 and not (name.isascii() and name.replace("_", "").isalnum()):
+            return f"has {key!r}, which is not a key name (for example 'f2', 'g', 'question_mark')"
+    return None
+
+
+def key_setting(default: str, help: str):
+    return setting(default, help, check=key_list_problem)
+
+
+@dataclass(frozen=True)
+class KeysConfig:
+    COMMENT: ClassVar[str] = (
+        "Keys for the app's screens and jobs, as Textual names them: 'g', 'f2', 'ctrl+g',\n"
+        "'question_mark' (or '?'), 'escape'. Give alternatives with commas: \"f1,question_mark\".\n"
+        "A key that types a character (g) types it while the chat input has the focus.\n"
+        "Keys inside a screen (s start, e export, esc back, ...) are fixed; these may not use them."
+    )
+    library: str = key_setting("l", "Library: the files in writing/ and the dataset.")
+    train: str = key_setting("t", "Train: start, stop and resume training.")
+    models: str = key_setting("m", "Models: the published versions, export, activate, delete.")
+    chat: str = key_setting("c", "Chat with the newest model.")
+    compare: str = key_setting("v", "Compare: one prompt to the base and the newest model.")
+    retrain: str = key_setting("r", "Start a new training run now, from any screen.")
+    help: str = key_setting("question_mark", "Help: every key.")
+    quit: str = key_setting("ctrl+q", "Quit slmtui.")
+
+
 @dataclass(frozen=True)
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -160,6 +232,7 @@ class Config:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     ui: UIConfig = field(default_factory=UIConfig)
+    keys: KeysConfig = field(default_factory=KeysConfig)
 
 
 def load_config(path: Path) -> Config:
@@ -175,7 +248,23 @@ def load_config(path: Path) -> Config:
 
 def config_from_dict(data: dict, source: str = "slmtui.toml") -> Config:
     """Build a Config from parsed TOML, naming the key and the file in every error."""
-    return _build(Config, data, source, prefix="")
+    config = _build(Config, data, source, prefix="")
+    _check_keys_differ(config.keys, source)
+    return config
+
+
+def _check_keys_differ(keys: KeysConfig, source: str) -> None:
+    """Two actions on one key would leave one of them unreachable."""
+    taken: dict[str, str] = {}
+    for f in fields(keys):
+        for part in getattr(keys, f.name).split(","):
+            key = part.strip()
+            if key in taken:
+                raise ConfigError(
+                    f"{source}: 'keys.{taken[key]}' and 'keys.{f.name}' both use {key!r}; "
+                    "give each action its own key"
+                )
+            taken[key] = f.name
 
 
 def _build(cls: type, data: Any, source: str, prefix: str):
@@ -222,6 +311,10 @@ def _check_value(key: str, value: Any, kind: type, meta: dict, source: str) -> A
     low, high = meta.get("minimum"), meta.get("maximum")
     if (low is not None and value < low) or (high is not None and value > high):
         raise ConfigError(f"{source}: '{key}' must be {_describe(origin, meta)}, got {value!r}")
+    check = meta.get("check")
+    problem = check(value) if check is not None else None
+    if problem:
+        raise ConfigError(f"{source}: '{key}' {problem}")
     if get_args(kind) and origin is list:
         return list(value)
     return value
@@ -246,8 +339,11 @@ def render_default_toml(config: Config | None = None) -> str:
         "# unknown keys are errors, so a typo never goes unnoticed.",
     ]
     for section in fields(config):
-        lines += ["", f"[{section.name}]"]
+        lines.append("")
         value = getattr(config, section.name)
+        comment = getattr(type(value), "COMMENT", "")
+        lines += [f"# {line}" for line in comment.splitlines()]
+        lines.append(f"[{section.name}]")
         for f in fields(value):
             lines.append(f"# {f.metadata['help']}")
             if f.metadata.get("choices"):
@@ -276,6 +372,7 @@ __all__ = [
     "ConfigError",
     "DatasetConfig",
     "IngestConfig",
+    "KeysConfig",
     "ModelConfig",
     "TrainConfig",
     "UIConfig",

@@ -9,7 +9,8 @@ from slmtui.workspace import Workspace, WorkspaceError
 def test_default_file_lists_every_setting_and_reads_back_as_defaults(tmp_path):
     text = render_default_toml()
     data = tomllib.loads(text)
-    assert set(data) == {"model", "ingest", "watch", "dataset", "train", "ui"}
+    assert set(data) == {"model", "ingest", "watch", "dataset", "train", "ui", "keys"}
+    assert data["keys"]["library"] == "l"
     assert data["ingest"]["chunk_tokens"] == 384
     assert "# Target size of a chunk in base-model tokens." in text
     path = tmp_path / "slmtui.toml"
@@ -77,3 +78,45 @@ def test_find_walks_up_and_explains_when_absent(tmp_path):
     assert Workspace.find(inner).root == workspace.root
     with pytest.raises(WorkspaceError, match="slmtui init"):
         Workspace.find(tmp_path / "elsewhere")
+
+
+def test_default_keys_are_the_ones_hands_learn():
+    keys = Config().keys
+    assert (keys.library, keys.train, keys.models, keys.chat) == ("l", "t", "m", "c")
+    assert (keys.compare, keys.retrain, keys.help, keys.quit) == (
+        "v",
+        "r",
+        "question_mark",
+        "ctrl+q",
+    )
+    text = render_default_toml()
+    assert "\n# Keys for the app's screens and jobs" in text
+    assert 'help = "question_mark"' in text
+
+
+def test_keys_take_textual_names_and_alternatives():
+    config = config_from_dict({"keys": {"library": "f2", "help": "f1, question_mark", "quit": "+"}})
+    assert config.keys.library == "f2"
+    assert config.keys.help == "f1, question_mark"
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        ({"library": ""}, "'keys.library' names no key"),
+        ({"library": "  "}, "'keys.library' names no key"),
+        ({"chat": "f1,"}, "'keys.chat' has an empty key in 'f1,'"),
+        ({"chat": "page up"}, "'keys.chat' has 'page up'; key names have no spaces"),
+        ({"chat": "Ctrl+g"}, "'keys.chat' has 'Ctrl+g'; write modifiers in lower case"),
+        ({"chat": "ctrl+"}, "'keys.chat' has 'ctrl+'"),
+        ({"chat": "ctrl-g"}, "'keys.chat' has 'ctrl-g', which is not a key name"),
+        ({"chat": 3}, "'keys.chat' must be a string"),
+        ({"library": "g", "chat": "f3,g"}, "'keys.library' and 'keys.chat' both use 'g'"),
+        ({"library": "c"}, "'keys.library' and 'keys.chat' both use 'c'"),
+    ],
+)
+def test_bad_keys_name_the_key_and_the_file(keys, expected):
+    with pytest.raises(ConfigError) as error:
+        config_from_dict({"keys": keys}, source="/w/slmtui.toml")
+    assert str(error.value).startswith("/w/slmtui.toml: ")
+    assert expected in str(error.value)

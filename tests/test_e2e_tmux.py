@@ -1,7 +1,9 @@
-"""The real `slmtui demo` in a real terminal (tmux): it opens, ingests the samples, quits."""
+"""The real `slmtui demo` in a real terminal (tmux): it opens, ingests the samples, trains, chats
+with the new adapter and quits, and each step is checked on the screen as a person would see it."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -10,6 +12,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+from slmtui.cli import make_demo_workspace
+from slmtui.core.conversations import Conversations, chat_db_path
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -34,12 +39,25 @@ def wait_for_screen(session: str, text: str, timeout: float = 60) -> str:
     raise AssertionError(f"{text!r} never appeared; the screen showed:\n{screen(session)}")
 
 
-def test_demo_opens_on_the_library_and_quits(tmp_path):
+def start_demo(demo_dir: Path) -> str:
+    """`slmtui demo --dir DEMO_DIR` in a new detached 80x24 tmux session; returns its name."""
     session = f"slmtui-{uuid.uuid4().hex[:8]}"
-    demo_dir = tmp_path / "demo"
     command = f"{SLMTUI} demo --dir {demo_dir}"
     tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", "-e", "TERM=xterm-256color",
          command)  # fmt: skip
+    return session
+
+
+def wait_until_gone(session: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while session in tmux("ls") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert session not in tmux("ls"), f"slmtui did not quit; the screen showed:\n{screen(session)}"
+
+
+def test_demo_opens_on_the_library_and_quits(tmp_path):
+    demo_dir = tmp_path / "demo"
+    session = start_demo(demo_dir)
     try:
         shown = wait_for_screen(session, "essays/")
         assert "Library" in shown
@@ -62,10 +80,7 @@ def test_demo_opens_on_the_library_and_quits(tmp_path):
         wait_for_screen(session, "this help")
         tmux("send-keys", "-t", session, "Escape")
         tmux("send-keys", "-t", session, "C-q")
-        deadline = time.monotonic() + 15
-        while session in tmux("ls") and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert session not in tmux("ls"), "slmtui did not quit on ctrl+q"
+        wait_until_gone(session)
     finally:
         tmux("kill-session", "-t", session)
     # The demo folder is a real workspace that the CLI can read afterwards.
@@ -74,3 +89,77 @@ def test_demo_opens_on_the_library_and_quits(tmp_path):
     )
     assert "zz-new-note.md" not in status.stdout  # not skipped
     assert "documents" in status.stdout
+
+
+# The demo workspace set to train in seconds rather than minutes: the cpu-quick preset and its
+# 512-token sequences (shorter ones would cut the replies off the samples' examples, leaving no
+# tokens to learn from), but two steps of one sequence, and no held-out validation set (whose
+# evaluation, once with the base and once with the adapter, would take longer than the steps).
+QUICK_TRAINING = [
+    ('preset = "auto"', 'preset = "cpu-quick"'),
+    ("max_steps = 0", "max_steps = 2"),
+    ("batch_tokens = 0", "batch_tokens = 512"),
+    ("validation_fraction = 0.1", "validation_fraction = 0.0"),
+]
+
+PROMPT = "Tell me about the weather on the hill."
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_demo_trains_then_chats_with_the_new_adapter(tmp_path):
+    demo_dir = tmp_path / "demo"
+    workspace = make_demo_workspace(demo_dir)  # what `slmtui demo --dir` makes, then reopens
+    text = workspace.config_path.read_text()
+    for default, quick in QUICK_TRAINING:
+        assert default in text
+        text = text.replace(default, quick)
+    workspace.config_path.write_text(text)
+
+    session = start_demo(demo_dir)
+    try:
+        wait_for_screen(session, "watching ·")  # the first ingest pass is done
+        files = sum(1 for p in workspace.writing.rglob("*") if p.is_file())
+        shown = wait_for_screen(session, f"{files} files")  # and the table shows it
+        assert "Library" in shown and "essays/" in shown
+
+        tmux("send-keys", "-t", session, "t")
+        shown = wait_for_screen(session, "s start a run")
+        assert "Train" in shown and "No run in progress." in shown
+
+        tmux("send-keys", "-t", session, "s")
+        # The plan appears once the child has loaded the base model and packed the examples.
+        shown = wait_for_screen(session, "cpu-quick", timeout=300)
+        assert "run-" in shown
+        wait_for_screen(session, "finished 2 steps in", timeout=600)  # the log
+        shown = wait_for_screen(session, "Training finished")  # the notification
+        status = re.search(r"finished · step 2/2 · loss (\d+\.\d+)", shown)
+        assert status and float(status[1]) > 0, shown  # the status line: it learnt from tokens
+        runs = sorted(workspace.runs.glob("run-*"))
+        assert len(runs) == 1 and (runs[0] / "adapter.gguf").is_file()
+        run = runs[0].name
+
+        tmux("send-keys", "-t", session, "c")
+        shown = wait_for_screen(session, f"model: {run} (adapter)", timeout=120)
+        assert "New conversation. Say something." in shown
+
+        tmux("send-keys", "-t", session, "-l", PROMPT)
+        wait_for_screen(session, PROMPT)  # typed into the input
+        tmux("send-keys", "-t", session, "Enter")
+        shown = wait_for_screen(session, "tok/s", timeout=180)  # the line under a finished reply
+        assert re.search(r"\d+ tokens · [\d.]+ tok/s", shown), shown
+        with Conversations(chat_db_path(workspace.state)) as store:
+            (conversation,) = store.list()
+            turns = store.get(conversation.id).turns
+        assert [t.role for t in turns] == ["user", "assistant"]
+        assert turns[0].content == PROMPT
+        assert turns[1].model == f"{run} (adapter)"
+        words = re.findall(r"[A-Za-z]{3,}", turns[1].content)
+        assert words, f"the reply has no words: {turns[1].content!r}"
+        # The reply's end shows above that line (once the training notification has gone).
+        wait_for_screen(session, words[-1], timeout=15)
+
+        tmux("send-keys", "-t", session, "C-q")
+        wait_until_gone(session)
+    finally:
+        tmux("kill-session", "-t", session)

@@ -6,51 +6,68 @@ import time
 from collections.abc import Iterable
 from functools import partial
 
+from rich.markup import escape
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-from slmtui.config import Config
+from slmtui.config import Config, KeysConfig
 from slmtui.core.ingest import IngestReport
 from slmtui.core.watcher import LiveIngest
+from slmtui.tui.keys import APP_ACTIONS, app_bindings, check_app_keys, key_names, show_keys
 from slmtui.tui.messages import IngestFailed, IngestReported, ModelPublished, TrainingFinished
 from slmtui.tui.screens.chat import ChatScreen
+from slmtui.tui.screens.chat_settings import ChatSettingsScreen
+from slmtui.tui.screens.chunks import ChunksScreen
 from slmtui.tui.screens.compare import CompareScreen
+from slmtui.tui.screens.confirm import ConfirmScreen
+from slmtui.tui.screens.conversation_picker import ConversationPicker
 from slmtui.tui.screens.library import LibraryScreen
+from slmtui.tui.screens.model_picker import ModelPicker
 from slmtui.tui.screens.models import ModelsScreen
 from slmtui.tui.screens.train import TrainScreen
 from slmtui.tui.themes import load_themes
 from slmtui.tui.ui_state import UIState
 from slmtui.workspace import Workspace
 
+# {name} is the [keys] setting's key, bold and padded to the column (see help_text).
 HELP = """\
 [b]slmtui[/b]: your writing in, a model that writes like you out.
 
-  [b]l[/b]        Library: files in writing/ and the dataset ([b]f5[/b] reload)
+  {library}Library: files in writing/ and the dataset ([b]f5[/b] reload)
   [b]enter[/b]    open a file to see its chunks ([b]esc[/b] back)
-  [b]t[/b]        Train: [b]s[/b] start · [b]R[/b] resume · [b]x[/b]/[b]esc[/b] stop
-  [b]r[/b]        retrain now, from any screen
-  [b]m[/b]        Models: [b]e[/b] export · [b]enter[/b] use · [b]b[/b] roll back · [b]d[/b] delete
-  [b]c[/b]        Chat with the newest model: [b]enter[/b] send · [b]esc[/b] stop or back
+  {train}Train: [b]s[/b] start · [b]R[/b] resume · [b]x[/b]/[b]esc[/b] stop
+  {retrain}retrain now, from any screen
+  {models}Models: [b]e[/b] export · [b]enter[/b] use · [b]b[/b] roll back · [b]d[/b] delete
+             [b]E[/b] evaluate: how close it writes to you, against the base
+  {chat}Chat with the newest model: [b]enter[/b] send · [b]esc[/b] stop or back
              [b]ctrl+n[/b] new · [b]ctrl+o[/b] open · [b]ctrl+s[/b] settings
              [b]ctrl+y[/b] copy the last answer · [b]ctrl+t[/b] pick the model
-  [b]v[/b]        Compare the base and the newest model on one prompt
+  {compare}Compare the base and the newest model on one prompt
   [b]ctrl+p[/b]   command palette (themes too)
-  [b]?[/b]        this help
-  [b]ctrl+q[/b]   quit
+  {help}this help
+  {quit}quit
 
 Files in writing/ are read as soon as they are saved. Any key closes."""
 
 
+def help_text(keys: KeysConfig) -> str:
+    """HELP with the configured keys in its first column."""
+    shown = {name: show_keys(getattr(keys, name)) for name in APP_ACTIONS}
+    column = {name: f"[b]{escape(k)}[/b]" + " " * max(1, 9 - len(k)) for name, k in shown.items()}
+    return HELP.format(**column)
+
+
+# (setting in [keys], title, what it does); the palette adds the configured key.
 PALETTE = [
-    ("show_library", "Library", "Files in writing/ and the dataset (l)"),
-    ("show_train", "Train", "Start, stop and resume training (t)"),
-    ("retrain", "Retrain", "Start a new training run now (r)"),
-    ("show_models", "Models", "Published versions, export, activate, delete (m)"),
-    ("show_chat", "Chat", "Chat with the newest model (c)"),
-    ("show_compare", "Compare", "One prompt to the base and the newest model (v)"),
-    ("help", "Help", "Every key (?)"),
+    ("library", "Library", "Files in writing/ and the dataset"),
+    ("train", "Train", "Start, stop and resume training"),
+    ("retrain", "Retrain", "Start a new training run now"),
+    ("models", "Models", "Published versions, export, activate, delete"),
+    ("chat", "Chat", "Chat with the newest model"),
+    ("compare", "Compare", "One prompt to the base and the newest model"),
+    ("help", "Help", "Every key"),
 ]
 
 
@@ -63,28 +80,33 @@ class HelpScreen(ModalScreen[None]):
     }
     """
 
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
     def compose(self):
-        yield Static(HELP)
+        yield Static(self.text)
 
     def on_key(self) -> None:
         self.dismiss()
 
 
+# Screens whose own keys the app keys may not take (see slmtui.tui.keys.check_app_keys).
+SCREENS = (LibraryScreen, ChunksScreen, TrainScreen, ModelsScreen, ChatScreen, CompareScreen)
+DIALOGS = (ConfirmScreen, ConversationPicker, ModelPicker, ChatSettingsScreen)
+
+
 class SlmtuiApp(App[None]):
     TITLE = "slmtui"
-    BINDINGS = [
-        Binding("l", "show_library", "Library"),
-        Binding("t", "show_train", "Train"),
-        Binding("m", "show_models", "Models"),
-        Binding("c", "show_chat", "Chat"),
-        Binding("v", "show_compare", "Compare"),
-        Binding("r", "retrain", "Retrain"),
-        Binding("question_mark", "help", "Help"),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
-    ]
+    BINDINGS = app_bindings(KeysConfig())  # the defaults; __init__ binds the configured keys
 
     def __init__(self, workspace: Workspace, config: Config, *, watch: bool = True):
+        palette = {key: "the command palette's" for key in key_names(self.COMMAND_PALETTE_BINDING)}
+        check_app_keys(
+            config.keys, workspace.config_path, screens=SCREENS, dialogs=DIALOGS, reserved=palette
+        )
         super().__init__()
+        self._bind_keys(config.keys)
         self.workspace = workspace
         self.config = config
         self.watch_enabled = watch
@@ -97,6 +119,21 @@ class SlmtuiApp(App[None]):
             if name in self.available_themes:
                 self.theme = name
                 break
+
+    def _bind_keys(self, keys: KeysConfig) -> None:
+        """Replace the default app keys (and Textual's own ctrl+q) with the configured ones."""
+        ours = {action for action, _ in APP_ACTIONS.values()}
+        bound = self._bindings.key_to_bindings
+        for key in list(bound):
+            bound[key] = [b for b in bound[key] if b.action not in ours]
+            if not bound[key]:
+                del bound[key]
+        for binding in Binding.make_bindings(app_bindings(keys)):
+            bound.setdefault(binding.key, []).append(binding)
+
+    def key_hint(self, setting: str) -> str:
+        """The configured key for an app action, as help shows it ("t", "f1/?")."""
+        return show_keys(getattr(self.config.keys, setting))
 
     def _remember_theme(self, theme) -> None:
         """A theme picked in the app (ctrl+p, theme) is the one the next start uses."""
@@ -192,11 +229,13 @@ class SlmtuiApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Every screen and job in the command palette, beside Textual's own (theme, keys)."""
         yield from super().get_system_commands(screen)
-        for action, title, help_text in PALETTE:
-            yield SystemCommand(title, help_text, partial(self.run_action, action))
+        for setting, title, text in PALETTE:
+            action = APP_ACTIONS[setting][0]
+            hint = f"{text} ({self.key_hint(setting)})"
+            yield SystemCommand(title, hint, partial(self.run_action, action))
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(help_text(self.config.keys)))
 
 
 def create_app(workspace: Workspace, *, watch: bool = True) -> SlmtuiApp:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+
+import pytest
 from textual.widgets import DataTable
 
 from slmtui.core import training
@@ -10,7 +13,7 @@ from slmtui.tui.app import create_app
 from slmtui.tui.screens.confirm import ConfirmScreen
 from slmtui.tui.screens.models import ModelsScreen
 from slmtui.tui.train_job import prepare_run
-from tests.tui.conftest import tiny_workspace
+from tests.tui.conftest import SAMPLES, tiny_workspace
 from tests.tui.helpers import wait_for
 
 
@@ -20,8 +23,10 @@ def train_tiny(workspace) -> None:
     assert events[-1].kind == "finished", events[-1].describe()
 
 
+@pytest.mark.timeout(900)
 async def test_export_then_activate_rollback_and_delete(tmp_path, tiny_base):
     workspace = tiny_workspace(tmp_path, tiny_base, max_steps=2)
+    shutil.copytree(SAMPLES / "journal", workspace.writing / "journal")  # more held-out text
     train_tiny(workspace)
     app = create_app(workspace, watch=False)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -48,6 +53,21 @@ async def test_export_then_activate_rollback_and_delete(tmp_path, tiny_base):
         assert registry.active().name == "v2"
         assert screen.query_one("#export-log").line_count >= 3
         assert "→" in str(table.get_row("v2")[2])  # val perplexity base → tuned
+
+        # Evaluate v2 (a real `slmtui eval` child); the panel shows its saved result.
+        table.move_cursor(row=table.get_row_index("v2"))
+        await pilot.pause()
+        panel = screen.query_one("#eval")
+        assert "not evaluated yet" in str(panel.render())
+        await pilot.press("E")
+        assert screen.evaluating == "v2" and "evaluating" in str(panel.render())
+        await wait_for(pilot, lambda: screen.evaluating is None, timeout=600)
+        shown = str(panel.render())
+        assert "perplexity" in shown and "x the base" in shown, shown
+        assert (workspace.models / "v2" / "eval.html").is_file()
+        table.move_cursor(row=table.get_row_index("v1"))
+        await pilot.pause()
+        assert "v1: not evaluated yet" in str(panel.render())
 
         await pilot.press("b")
         assert registry.active().name == "v1"

@@ -24,9 +24,10 @@ async def test_start_shows_steps_then_stop_leaves_a_resumable_run(train_workspac
         await wait_for(pilot, lambda: len(screen.progress.steps) >= 2, timeout=300)
         assert screen.progress.plan.startswith("training: ")
         assert "estimated" in str(screen.query_one("#plan", Static).render())
-        assert "tok/s" in status(screen) and "ETA" in status(screen)
+        # Step events are drawn at most every REDRAW_SECONDS, so the widgets may lag a little.
+        await wait_for(pilot, lambda: "tok/s" in status(screen) and "ETA" in status(screen))
         assert screen.progress.val_losses  # the base model's validation loss at step 0
-        assert screen.query_one("#log").line_count >= 3
+        await wait_for(pilot, lambda: screen.query_one("#log").line_count >= 3)
 
         await pilot.press("x")
         await wait_for(pilot, lambda: screen.progress.state == "stopped", timeout=300)

@@ -8,9 +8,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from slmtui.core.store import Store
+from slmtui.tui.widgets.footer import KeyFooter
 
 
 class ChunksScreen(Screen):
@@ -30,7 +31,7 @@ class ChunksScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield VerticalScroll(Static("Loading…"), id="chunks")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = self.path

@@ -14,13 +14,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Markdown, Static
+from textual.widgets import Header, Input, Markdown, Static
 
 from slmtui.chat.engine import ChatEngine, ReplyStats, Sampling
 from slmtui.chat.targets import resolve_target
 from slmtui.core.conversations import DEFAULT_SYSTEM_PROMPT
 from slmtui.tui.screens.chat import describe_reply
+from slmtui.tui.screens.kept import KeptScreen
+from slmtui.tui.streaming import Pacer, markdown_parser, per_frame
+from slmtui.tui.widgets.footer import KeyFooter
 
 SIDES = ("left", "right")
 SPECS = {"left": "base", "right": None}  # None: the newest model, as Chat uses
@@ -48,7 +50,7 @@ class SideDone(Message):
         self.error = error
 
 
-class CompareScreen(Screen):
+class CompareScreen(KeptScreen):
     BINDINGS = [Binding("escape", "escape", "Stop/Back")]
 
     DEFAULT_CSS = """
@@ -64,16 +66,17 @@ class CompareScreen(Screen):
         self.generating = False
         self.replies: dict[str, str] = {side: "" for side in SIDES}
         self._stop = threading.Event()
+        self._pacer = Pacer()
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="panes"):
             for side in SIDES:
                 with VerticalScroll(id=f"pane-{side}", classes="pane"):
-                    yield Markdown("", id=f"reply-{side}")
+                    yield Markdown("", id=f"reply-{side}", parser_factory=markdown_parser)
                     yield Static("", id=f"stats-{side}", classes="pane-stats")
         yield Input(placeholder="One prompt to both models, enter to send", id="compare-prompt")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "Compare"
@@ -123,24 +126,29 @@ class CompareScreen(Screen):
             {"role": "system", "content": DEFAULT_SYSTEM_PROMPT},
             {"role": "user", "content": text},
         ]
-        self.generate(messages, Sampling(seed=0), self._stop)
+        self._pacer = Pacer()
+        self.generate(messages, Sampling(seed=0), self._stop, self._pacer)
 
     @work(thread=True, exclusive=True, group="compare-reply")
-    def generate(self, messages: list[dict], sampling: Sampling, stop: threading.Event) -> None:
+    def generate(
+        self, messages: list[dict], sampling: Sampling, stop: threading.Event, pacer: Pacer
+    ) -> None:
         for side in SIDES:
             engine = self.engines[side]
             try:
-                for piece in engine.stream(messages, sampling, stop):
-                    self.post_message(SidePiece(side, piece))
+                pieces = engine.stream(messages, sampling, stop)
+                for text in per_frame(pieces, lambda: pacer.interval):
+                    self.post_message(SidePiece(side, text))
             except Exception as exc:  # shown in that pane
                 self.post_message(SideDone(side, None, str(exc)))
                 continue
             self.post_message(SideDone(side, engine.last))
 
     async def on_side_piece(self, message: SidePiece) -> None:
+        self._pacer.drawn()
         self.replies[message.side] += message.text
         reply = self.query_one(f"#reply-{message.side}", Markdown)
-        await reply.update(self.replies[message.side])
+        await reply.append(message.text)  # parses only the new text, not the whole reply again
 
     def on_side_done(self, message: SideDone) -> None:
         text = describe_reply(message.stats) if message.stats else message.error

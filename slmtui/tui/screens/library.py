@@ -7,15 +7,16 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from slmtui.core.store import DocumentRow, Stats, Store
 from slmtui.tui.screens.chunks import ChunksScreen
+from slmtui.tui.screens.kept import KeptScreen
 from slmtui.tui.widgets.dataset_stats import DatasetStats
+from slmtui.tui.widgets.footer import KeyFooter
 
 
-class LibraryScreen(Screen):
+class LibraryScreen(KeptScreen):
     BINDINGS = [
         Binding("enter", "open_file", "Chunks"),
         Binding("f5", "reload", "Reload", show=False),
@@ -45,7 +46,7 @@ class LibraryScreen(Screen):
             yield DataTable(id="files", cursor_type="row", zebra_stripes=True)
             yield DatasetStats(id="stats")
         yield Static("", id="detail")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "Library"

@@ -11,13 +11,17 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Log, Static
+from textual.widgets import DataTable, Header, Log, Static
+from textual.worker import get_current_worker
 
-from slmtui.core import exporting, training
+from slmtui.core import evaluating, exporting, training
 from slmtui.core.registry import ModelRegistry, ModelVersion, RegistryError
 from slmtui.tui.messages import ExportEventArrived, ExportJobEnded, ModelPublished
 from slmtui.tui.screens.confirm import ConfirmScreen
+from slmtui.tui.screens.kept import KeptScreen
+from slmtui.tui.train_job import lower_priority
+from slmtui.tui.widgets.eval_panel import EvalPanel
+from slmtui.tui.widgets.footer import KeyFooter
 
 
 def perplexity_change(card: dict) -> str:
@@ -33,12 +37,13 @@ def size_text(size: int) -> str:
     return f"{size / 2**20:,.1f} MiB"
 
 
-class ModelsScreen(Screen):
+class ModelsScreen(KeptScreen):
     BINDINGS = [
         Binding("e", "export", "Export"),
         Binding("enter", "activate", "Activate"),
         Binding("b", "rollback", "Rollback"),
         Binding("d", "delete", "Delete"),
+        Binding("E", "evaluate", "Evaluate"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -51,7 +56,9 @@ class ModelsScreen(Screen):
     def __init__(self) -> None:
         super().__init__(name="models")
         self.exporting = False
+        self.evaluating: str | None = None  # the version being evaluated
         self.versions: list[ModelVersion] = []
+        self._shown: tuple | None = None  # what the table shows, to skip redrawing the same
         # Whether export asks the model to end a greedy reply (off only for untrained test models).
         self.chat_check = True
 
@@ -60,7 +67,8 @@ class ModelsScreen(Screen):
         yield DataTable(id="versions", cursor_type="row", zebra_stripes=True)
         yield Static("e exports the newest finished run", id="export-state")
         yield Log(id="export-log", max_lines=200)
-        yield Footer()
+        yield EvalPanel(id="eval")
+        yield KeyFooter()
 
     @property
     def registry(self) -> ModelRegistry:
@@ -80,13 +88,29 @@ class ModelsScreen(Screen):
         self.reload()
 
     def on_screen_resume(self) -> None:
-        self.reload()
+        self.check_registry()
+
+    @work(thread=True, exclusive=True, group="models-read")
+    def check_registry(self) -> None:
+        """Read the registry off the UI thread (another terminal may have changed it)."""
+        registry = self.registry
+        versions, active = registry.versions(), registry.active()
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_versions, versions, active)
 
     def reload(self) -> None:
-        """Read the registry (a few small files) and redraw the table."""
+        """Read the registry (a few small files) and redraw the table; after a change made here."""
+        self.workers.cancel_group(self, "models-read")
         registry = self.registry
-        self.versions = registry.versions()
-        active = registry.active()
+        self._show_versions(registry.versions(), registry.active())
+
+    def _show_versions(self, versions: list[ModelVersion], active: ModelVersion | None) -> None:
+        """Redraw the table, unless it shows these already (a redraw also loses the cursor)."""
+        shown = (tuple((v.name, v.card) for v in versions), active and active.name)
+        if shown == self._shown:
+            return
+        self._shown = shown
+        self.versions = versions
         table = self.query_one("#versions", DataTable)
         table.clear()
         for version in reversed(self.versions):
@@ -109,6 +133,64 @@ class ModelsScreen(Screen):
         if not table.row_count:
             return None
         return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self.evaluating is None:
+            self.show_evaluation()
+
+    def show_evaluation(self) -> None:
+        """The selected version's saved evaluation (a small JSON file beside it), or a hint."""
+        from slmtui.eval.evaluate import load_saved
+
+        panel = self.query_one("#eval", EvalPanel)
+        name = self.selected()
+        if name is None:
+            panel.update("")
+            return
+        panel.show(name, load_saved(self.app.workspace.models / name), "E")
+
+    def action_evaluate(self) -> None:
+        name = self.selected()
+        if name is None:
+            self.notify("No published version to evaluate yet: export one first (e).")
+            return
+        if self.evaluating is not None:
+            self.notify(f"{self.evaluating} is being evaluated.", severity="warning")
+            return
+        self.evaluating = name
+        self.query_one("#eval", EvalPanel).progress(f"{name}: starting")
+        self.run_evaluation(name)
+
+    @work(thread=True, exclusive=True, group="evaluate")
+    def run_evaluation(self, name: str) -> None:
+        """`slmtui eval` in a child process (minutes of llama.cpp work), followed from a thread."""
+        outcome = evaluating.EvalOutcome(None, "the evaluation did not start")
+        try:
+            process = evaluating.start_eval(self.app.workspace, name)
+            lower_priority(process)
+            for item in evaluating.follow_eval(self.app.workspace, name, process):
+                if isinstance(item, evaluating.EvalOutcome):
+                    outcome = item
+                else:
+                    self.app.call_from_thread(self.query_one("#eval", EvalPanel).progress, item)
+        except Exception as exc:  # reported like a failed evaluation
+            outcome = evaluating.EvalOutcome(None, str(exc))
+        self.app.call_from_thread(self.evaluation_done, name, outcome)
+
+    def evaluation_done(self, name: str, outcome: evaluating.EvalOutcome) -> None:
+        self.evaluating = None
+        self.show_evaluation()
+        if outcome.result is None:
+            self.app.notify(outcome.error or "", title=f"Evaluation of {name} failed",
+                            severity="error", timeout=15)  # fmt: skip
+            return
+        summary = outcome.result["summary"]
+        self.app.notify(
+            f"perplexity {100 * summary['ppl_change']:+.0f}% against the base; style distance "
+            f"{summary['distance_ratio']:.2f}x the base's. Report: {name}/eval.html",
+            title=f"{name} evaluated",
+            timeout=10,
+        )
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_activate()
@@ -152,7 +234,8 @@ class ModelsScreen(Screen):
             return
         run = training.latest_finished(self.app.workspace)
         if run is None:
-            self.notify("No finished training run yet: train first (t).", severity="warning")
+            train = self.app.key_hint("train")
+            self.notify(f"No finished training run yet: train first ({train}).", severity="warning")
             return
         self.exporting = True
         self.query_one("#export-log", Log).clear()
@@ -164,6 +247,7 @@ class ModelsScreen(Screen):
         try:
             # The quantization is the project's default for published models.
             process = exporting.start_export(self.app.workspace, run, chat_check=self.chat_check)
+            lower_priority(process)
             for event in exporting.follow_export(run, process):
                 self.post_message(ExportEventArrived(event))
         except Exception as exc:  # reported like a refused export

@@ -1,7 +1,10 @@
 """Train: start, stop and resume a LoRA run in a child process, and watch it learn.
 
 The child prints JSON-lines events; a thread worker follows them and posts each one here, so the
-loss plot, speed, ETA and log tail update live while the UI stays responsive. A crash of the child
+loss plot, speed, ETA and log tail update live while the UI stays responsive. Step events are
+drawn at most every REDRAW_SECONDS (a fast run sends many a second, and each plot redraw costs the
+UI thread milliseconds); the other events are drawn at once. The child runs at a lower CPU
+priority than the app, so keys stay quick on a machine whose cores it fills. A crash of the child
 arrives as a `failed` event with its reason, and the screen stays usable.
 """
 
@@ -13,19 +16,22 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Log, Static
+from textual.widgets import Header, Log, Static
 from textual_plotext import PlotextPlot
 
 from slmtui.core import training
 from slmtui.tui.messages import TrainEventArrived, TrainingFinished, TrainJobEnded
-from slmtui.tui.train_job import prepare_run
+from slmtui.tui.screens.kept import KeptScreen
+from slmtui.tui.streaming import Throttle
+from slmtui.tui.train_job import lower_priority, prepare_run
 from slmtui.tui.train_progress import TrainProgress
+from slmtui.tui.widgets.footer import KeyFooter
 
 IDLE_HINT = "s start a run · R resume the last stopped one · x or esc stop"
+REDRAW_SECONDS = 0.25  # the most often step events redraw the plot, status and log
 
 
-class TrainScreen(Screen):
+class TrainScreen(KeptScreen):
     BINDINGS = [
         Binding("s", "start", "Start"),
         Binding("R", "resume", "Resume"),
@@ -44,6 +50,9 @@ class TrainScreen(Screen):
         super().__init__(name="train")
         self.progress = TrainProgress()
         self.process: subprocess.Popen | None = None
+        self._unshown: list[str] = []  # log lines that arrived since the last redraw
+        self._redraw = Throttle(REDRAW_SECONDS)
+        self._redraw_timer = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -51,7 +60,7 @@ class TrainScreen(Screen):
         yield PlotextPlot(id="loss")
         yield Static("", id="status")
         yield Log(id="log", max_lines=200)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "Train"
@@ -79,6 +88,7 @@ class TrainScreen(Screen):
             self.notify("A run is already in progress.", severity="warning")
             return
         self.progress = TrainProgress(state="preparing")
+        self._unshown = []
         self.query_one("#log", Log).clear()
         self._render_progress()
         self.run_training(resume)
@@ -95,6 +105,7 @@ class TrainScreen(Screen):
             else:
                 run = prepare_run(workspace, self.app.config)
             self.process = training.start_training(run, resume=resume)
+            lower_priority(self.process)
         except Exception as exc:  # shown as a failed run; nothing was started
             failed = training.TrainEvent("failed", {"reason": str(exc)})
             self.post_message(TrainEventArrived(failed, run=""))
@@ -112,11 +123,10 @@ class TrainScreen(Screen):
         if message.run:
             self.progress.run = message.run
         self.progress.add(event)
-        log = self.query_one("#log", Log)
-        log.write_line(event.describe())
+        self._unshown.append(event.describe())
         if event.kind == "failed" and event.data.get("detail"):
-            log.write_lines(str(event.data["detail"]).splitlines()[-5:])
-        self._render_progress()
+            self._unshown.extend(str(event.data["detail"]).splitlines()[-5:])
+        self._schedule_redraw(at_once=event.kind != "step")
         if event.kind == "finished" and not event.data.get("stopped"):
             self.app.notify(event.describe(), title="Training finished", timeout=10)
             self.app.post_message(TrainingFinished(message.run))
@@ -128,6 +138,23 @@ class TrainScreen(Screen):
     def on_train_job_ended(self, message: TrainJobEnded) -> None:
         if self.progress.state in ("preparing", "running", "stopping"):
             self.progress.state = "stopped"
+        self._schedule_redraw(at_once=True)
+
+    def _schedule_redraw(self, *, at_once: bool) -> None:
+        """Redraw now if asked or due, else once the throttle allows (one timer at a time)."""
+        if at_once or self._redraw.due():
+            if self._redraw_timer is not None:
+                self._redraw_timer.stop()
+            self._redraw_now()
+        elif self._redraw_timer is None:
+            self._redraw_timer = self.set_timer(self._redraw.wait(), self._redraw_now)
+
+    def _redraw_now(self) -> None:
+        self._redraw_timer = None
+        self._redraw.mark()
+        if self._unshown:
+            lines, self._unshown = self._unshown, []
+            self.query_one("#log", Log).write_lines(lines)
         self._render_progress()
 
     def action_stop(self) -> None:

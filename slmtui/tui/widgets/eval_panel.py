@@ -1,0 +1,74 @@
+"""The Models screen's evaluation panel: how the selected version scores against the base.
+
+It renders the `eval.json` that `slmtui eval` leaves beside a version, in a few lines that fit
+80 columns: perplexity and style distance, base against tuned (and the previous version), and
+the measures that moved most toward the author.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.widgets import Static
+
+from slmtui.eval.report import feature_label
+
+MOVES_SHOWN = 3
+
+
+def summary_lines(label: str, result: dict | None, eval_key: str) -> Text:
+    """Rich text for one version's saved evaluation, or a hint how to make one."""
+    if result is None:
+        return Text(f"{label}: not evaluated yet; {eval_key} measures how close it writes to you.")
+    summary = result["summary"]
+    age = _age(time.time() - float(result.get("created", time.time())))
+    held = result.get("heldout", {})
+    text = Text()
+    text.append(f"{label}", style="bold")
+    text.append(
+        f" · {held.get('texts', 0)} held-out passages, {held.get('prompts', 0)} requests · {age}\n"
+    )
+    change = 100 * summary["ppl_change"]
+    text.append("perplexity  ")
+    text.append(f"base {summary['val_ppl_base']:.2f} → {summary['val_ppl']:.2f} ")
+    text.append(f"({change:+.0f}%)", style="green" if change < 0 else "red")
+    if summary.get("val_ppl_previous") is not None:
+        text.append(f"   previous {summary['val_ppl_previous']:.2f}")
+    ratio = summary["distance_ratio"]
+    text.append("\nstyle       ")
+    text.append(
+        f"distance to you {summary['style_distance_base']:.2f} → {summary['style_distance']:.2f} "
+    )
+    text.append(f"({ratio:.2f}x the base)", style="green" if ratio < 1 else "red")
+    if summary.get("style_distance_previous") is not None:
+        text.append(f"   previous {summary['style_distance_previous']:.2f}")
+    closer = [s for s in result.get("shifts", []) if s.get("moved_closer")][:MOVES_SHOWN]
+    if closer:
+        text.append("\ncloser to you: ")
+        text.append(", ".join(feature_label(s["name"]) for s in closer))
+    return text
+
+
+def _age(seconds: float) -> str:
+    if seconds < 90:
+        return "just now"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 129600:
+        return f"{seconds / 3600:.0f} h ago"
+    return f"{seconds / 86400:.0f} days ago"
+
+
+class EvalPanel(Static):
+    """Shows one version's evaluation; `show()` is called as the selection moves."""
+
+    DEFAULT_CSS = """
+    EvalPanel { height: auto; max-height: 6; padding: 0 1; border-top: solid $panel-lighten-2; }
+    """
+
+    def show(self, label: str, result: dict | None, eval_key: str) -> None:
+        self.update(summary_lines(label, result, eval_key))
+
+    def progress(self, line: str) -> None:
+        self.update(Text(f"evaluating… {line}", style="italic"))
