@@ -1,31 +1,38 @@
 """How responsive the app stays, measured against named baselines in one run.
 
 1. Key press to screen update (p50/p95): the time from a key event reaching the app to the first
-   frame the compositor renders for the new screen (Models and Train, alternately). Three cases in
+   frame the compositor renders for the new screen (Models and Train, alternately). Four cases in
    one app under Pilot, one after the other:
    - idle: nothing else runs (the baseline);
    - child only: a training child started by the benchmark the way the app starts one (same run
      preparation, same lowered CPU priority), its output read and thrown away, so the app draws
      nothing for it: what sharing the cores with training costs by itself;
-   - training: the app's own run (Train, s), its events drawn live (the target: p95 <= 50 ms).
+   - training: the app's own run (Train, s), its events drawn live (the target: p95 <= 50 ms);
+   - child not lowered: the same with the child left at the app's CPU priority (what the app did
+     before it lowered it), which also makes for more training events to draw.
 2. Chat decode speed (tokens/s): raw llama-cpp-python, the app's ChatEngine called directly, and
    a reply sent from the Chat screen (thread worker, messages, Markdown streaming), on the same
    GGUF with the same settings, taken in turns within one process (each variant first in its
    turn) so that the machine's load drifts the same way for all three (the target: in the app
    >= 0.95x raw).
 
-How it measures, and why. `Pilot.press` returns only once the whole process has been idle for a
-while (it compares process CPU time with wall time, up to one second per wait, twice per key),
-so with a training worker thread in the process it measured the worker, not the screen; an
-earlier version of this file timed it and reported p95 2.6-3 s. Here the key goes to the app
-as the terminal driver would send it, and the clock stops when App._display is handed the new
-screen's frame; Pilot only waits for the app to settle between presses, outside the timing, with
-a random gap so that presses land at any moment of a training step. Chat replies are waited for
-with plain sleeps: `Pilot.pause` forces a screen update per call, UI work the app would not do.
-The raw replies run on the event loop's thread, so the (then idle) app does nothing meanwhile.
-Every in-app reply goes to a new conversation with the benchmark's settings (greedy, 128 tokens);
-an earlier version pressed ctrl+n between replies, so all but its warm-up reply were sampled at
-temperature 0.7 with top-p and ran to 256 tokens, and it compared those with greedy raw replies.
+How it measures, and why (an earlier version reported p95 2.6 s and 0.73x; three of its ways of
+measuring were unfair):
+- `Pilot.press` returns only once the whole process has been idle for a while (it compares
+  process CPU time with wall time, up to one second per wait, twice per key), so with a training
+  worker thread in the process it timed the worker, not the screen. Here the key goes to the app
+  as the terminal driver sends it, and the clock stops when App._display is handed the new
+  screen's frame; Pilot only lets the app settle between presses, outside the timing, followed
+  by a random gap so that presses land at any moment of a training step.
+- For the same reason Pilot's polling (50 wake-ups a second for up to two seconds per key) slowed
+  the replies it timed: every wake-up of the event loop takes the GIL from the decoding thread (a
+  16 Hz timer costs about 5% of decode speed). Replies are sent with the driver's Enter key and
+  waited for with quarter-second sleeps; the raw replies run on the event loop's thread, so the
+  (then idle) app does nothing meanwhile.
+- It pressed ctrl+n between replies, which starts a conversation with the default settings, so
+  all but its warm-up reply were sampled (temperature 0.7, top-p) and ran to 256 tokens against
+  greedy 128-token raw replies. Every in-app reply now goes to a new conversation with the
+  benchmark's settings.
 
 Prints the numbers and their ratios; nothing is asserted.
 Run: .venv/bin/python benchmarks/ui_bench.py
@@ -37,6 +44,7 @@ import asyncio
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -53,6 +61,7 @@ from slmtui.core import training  # noqa: E402
 from slmtui.core.conversations import ChatSettings  # noqa: E402
 from slmtui.core.tokenizer import bundled_gguf_path  # noqa: E402
 from slmtui.tui.app import create_app  # noqa: E402
+from slmtui.tui.screens import train as train_screen  # noqa: E402
 from slmtui.tui.train_job import lower_priority, prepare_run  # noqa: E402
 from slmtui.workspace import Workspace  # noqa: E402
 
@@ -100,6 +109,13 @@ class FrameClock:
         self.shown.clear()
 
 
+def send_key(app, key: str) -> None:
+    """A key as the terminal driver delivers it (no Pilot waiting afterwards)."""
+    key_event = events.Key(key, key if len(key) == 1 else None)
+    key_event.set_sender(app)
+    app._driver.send_message(key_event)
+
+
 async def key_latencies(pilot, app, clock: FrameClock, rng: random.Random) -> list[float]:
     """Seconds from a screen key reaching the app to the first frame of that screen."""
     seconds = []
@@ -108,10 +124,8 @@ async def key_latencies(pilot, app, clock: FrameClock, rng: random.Random) -> li
         await pilot.pause()
         await asyncio.sleep(rng.uniform(*GAP))
         clock.expect(app.get_screen(name))
-        key_event = events.Key(key, key)
-        key_event.set_sender(app)
         started = time.perf_counter()
-        app._driver.send_message(key_event)
+        send_key(app, key)
         await asyncio.wait_for(clock.shown.wait(), timeout=60)
         if i >= WARM_UP:
             seconds.append(clock.shown_at - started)
@@ -119,9 +133,18 @@ async def key_latencies(pilot, app, clock: FrameClock, rng: random.Random) -> li
 
 
 def tiny_workspace(root: Path) -> Workspace:
-    from slmtui.ml.base import make_tiny_llama  # the benchmark, not the app, uses torch
-
-    base = make_tiny_llama(root / "tiny-base")
+    """A workspace on a tiny random llama, made in a child process: like the app's, this process
+    never loads torch (with torch loaded, Python's full garbage collections took 0.3-0.5 s here,
+    pauses the app itself never has)."""
+    make = (
+        "import sys; from pathlib import Path; from slmtui.ml.base import make_tiny_llama as m; "
+        "print(m(Path(sys.argv[1])))"
+    )
+    made = subprocess.run(
+        [sys.executable, "-c", make, str(root / "tiny-base")],
+        check=True, capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    base = Path(made.stdout.strip().splitlines()[-1])
     workspace = Workspace.init(root / "ws")
     shutil.copytree(ROOT / "samples" / "essays", workspace.writing / "essays")
     text = workspace.config_path.read_text().replace('base = "default"', f'base = "{base}"')
@@ -159,15 +182,32 @@ async def bench_keys(workspace: Workspace) -> dict[str, list[float]]:
         training.stop_training(process)
         await asyncio.to_thread(process.wait)
 
-        await pilot.press("t")
-        train = app.get_screen("train")
-        await pilot.press("s")
-        await wait_for(pilot, lambda: len(train.progress.steps) >= 2)
-        results["training"] = await key_latencies(pilot, app, clock, rng)
-        results["steps"] = [len(train.progress.steps)]
-        await pilot.press("t", "x")
-        await wait_for(pilot, lambda: train.process is None)
+        results["training"], results["steps"] = await while_training(pilot, app, clock, rng)
+
+        # The same with the child at the app's own priority, as before the app lowered it: more
+        # steps to draw, and a child that takes the cores from the UI.
+        lowering, train_screen.lower_priority = train_screen.lower_priority, lambda process: None
+        try:
+            results["not lowered"], results["steps not lowered"] = await while_training(
+                pilot, app, clock, rng
+            )
+        finally:
+            train_screen.lower_priority = lowering
     return results
+
+
+async def while_training(pilot, app, clock, rng) -> tuple[list[float], list[float]]:
+    """Key latencies during the app's own run, and the steps drawn while they were measured."""
+    await pilot.press("t")
+    train = app.get_screen("train")
+    await pilot.press("s")
+    await wait_for(pilot, lambda: len(train.progress.steps) >= 2)
+    first = len(train.progress.steps)
+    latencies = await key_latencies(pilot, app, clock, rng)
+    steps = [len(train.progress.steps) - first]
+    await pilot.press("t", "x")
+    await wait_for(pilot, lambda: train.process is None)
+    return latencies, steps
 
 
 def raw_reply(llm) -> float:
@@ -211,9 +251,9 @@ async def bench_chat(workspace: Workspace) -> dict[str, list[float]]:
             # conversation with the default settings: sampled, 256 tokens).
             chat.show_conversation(chat.store.get(chat.store.create(settings=settings)))
             chat.query_one("#prompt").value = PROMPT
-            await pilot.press("enter")
+            send_key(app, "enter")
             while not (len(chat.conversation.turns) == 2 and not chat.generating):
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.25)  # rare wake-ups: each one takes the GIL from decoding
             return chat.engine.last.tokens_per_second
 
         variants = [("raw", raw), ("engine", engine), ("app", in_app)]
@@ -230,14 +270,16 @@ def main() -> None:
         root = Path(folder)
         keys = asyncio.run(bench_keys(tiny_workspace(root)))
         idle_p95 = percentile(keys["idle"], 0.95)
-        for case in ("idle", "child only", "training"):
-            values = keys[case]
-            print(f"key to screen, {case + ':':12} p50 {1000 * statistics.median(values):6.1f} ms"
+        labels = {"not lowered": "child not lowered"}
+        for case in ("idle", "child only", "training", "not lowered"):
+            values, label = keys[case], labels.get(case, case)
+            print(f"key to screen, {label + ':':18} p50 {1000 * statistics.median(values):6.1f} ms"
                   f"  p95 {1000 * percentile(values, 0.95):6.1f} ms"
                   f"  (p95 {percentile(values, 0.95) / idle_p95:.2f}x idle)")  # fmt: skip
         child_p95 = percentile(keys["child only"], 0.95)
-        print(f"  p95 training / child only: {percentile(keys['training'], 0.95) / child_p95:.2f}"
-              f"  ({keys['steps'][0]} training steps drawn)")  # fmt: skip
+        print(f"  p95 training / child only: {percentile(keys['training'], 0.95) / child_p95:.2f};"
+              f" steps drawn while measuring: {keys['steps'][0]:.0f} (training),"
+              f" {keys['steps not lowered'][0]:.0f} (child not lowered)")  # fmt: skip
 
         chat = asyncio.run(bench_chat(Workspace.init(root / "chat-ws")))
         raw = statistics.median(chat["raw"])

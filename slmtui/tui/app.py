@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterable
 from functools import partial
@@ -151,6 +152,9 @@ class SlmtuiApp(App[None]):
         self.install_screen(ModelsScreen(), "models")
         self.install_screen(CompareScreen(), "compare")
         self.push_screen("library")
+        # What starting loaded (modules, screens) lives as long as the app: frozen, it is left out
+        # of Python's full garbage collections, which otherwise stopped the UI thread for 50-100 ms.
+        self.call_after_refresh(gc.freeze)
         if self.watch_enabled:
             self.live = LiveIngest(
                 self.workspace,

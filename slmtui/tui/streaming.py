@@ -1,11 +1,13 @@
 """Pacing what worker threads send to the screen, so the UI thread does a bounded amount of work.
 
 A model can produce more pieces per second than a screen needs frames, and every update costs the
-UI thread a Markdown append, a layout of the screen and a repaint of the scrolled log (about 10 ms
-on a slow two-core machine, under 3 ms on a fast one). On a machine whose cores are all busy, that
-time is taken from decoding, so the worker sends text joined per update, and `Pacer` spaces the
-updates by what they cost: drawing a reply takes at most a small share of the UI thread's time.
-Training events are drawn at most a few times a second (`Throttle`).
+UI thread a Markdown append, a layout of the screen and a repaint (10-20 ms on the shared two-core
+machine these numbers come from). While the UI thread works it holds the GIL that the decoding
+thread needs between its calls into llama.cpp, and decoding lost about as much speed as the share
+of time the UI spent drawing (6% at four updates a second there). So the worker sends text joined
+per update, and `Pacer` spaces the updates by what they cost: drawing a reply takes at most a few
+percent of the UI thread's time, and a faster machine gets more updates a second. Training events
+are drawn at most a few times a second (`Throttle`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class Pacer:
     within [fastest, slowest]. The worker thread reads `interval`.
     """
 
-    def __init__(self, share: float = 0.05, fastest: float = 1 / 30, slowest: float = 0.25):
+    def __init__(self, share: float = 0.03, fastest: float = 1 / 30, slowest: float = 0.5):
         self.share = share
         self.fastest = fastest
         self.slowest = slowest

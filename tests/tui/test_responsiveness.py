@@ -3,6 +3,8 @@ that is not rebuilt on every screen switch, a Models table not redrawn when noth
 
 from __future__ import annotations
 
+import threading
+
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
@@ -144,7 +146,7 @@ async def test_a_burst_of_steps_is_drawn_a_few_times_with_nothing_lost(workspace
         await wait_for(pilot, lambda: screen.query_one("#log").line_count == 200)
         assert "step 200/1000" in str(screen.query_one("#status").render())
         assert len(draws) < 20  # 200 events, a handful of redraws
-        assert screen.query_one("#loss").plt  # the plot has the whole curve
+        assert screen.query_one("#loss").curves[0] == list(range(1, 201))  # the whole curve
         assert screen.progress.steps[-1] == 200
 
 
@@ -188,3 +190,50 @@ async def test_a_screen_shown_again_is_restyled_only_if_the_app_styling_changed(
         shown = library.query_one("#files").styles.background
         original(animate=False)
         assert library.query_one("#files").styles.background == shown  # nothing left stale
+
+
+async def test_the_hidden_loading_indicator_stops_animating(workspace):
+    app = create_app(workspace, watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("c")
+        chat = app.get_screen("chat")
+        indicator = chat.query_one("#model-bar LoadingIndicator")
+        await wait_for(pilot, lambda: chat.engine is not None)
+        await wait_for(pilot, lambda: not indicator.display)
+        assert indicator.auto_refresh is None  # no wake-ups taking the GIL from decoding
+        chat.reload_model()
+        assert indicator.display and indicator.auto_refresh
+        await wait_for(pilot, lambda: not indicator.display)
+        assert indicator.auto_refresh is None
+
+
+async def test_the_loss_plot_is_built_off_the_ui_thread(workspace):
+    app = create_app(workspace, watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("t")
+        plot = app.screen.query_one("#loss")
+        await wait_for(pilot, lambda: "loss" in plot.render().plain)  # the empty plot, titled
+        built_on = []
+        build = plot.plt.build
+        plot.plt.build = lambda: (built_on.append(threading.current_thread()), build())[1]
+        plot.show_curves([1, 2, 3], [3.0, 2.5, 2.2], [0], [3.1])
+        await wait_for(pilot, lambda: built_on and "train" in plot.render().plain)
+        assert threading.main_thread() not in built_on
+
+
+async def test_a_hidden_train_screen_draws_on_its_return(workspace):
+    app = create_app(workspace, watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("t", "l")
+        train = app.get_screen("train")
+        draws = []
+        original = train._render_progress
+        train._render_progress = lambda: (draws.append(1), original())[1]
+        for n in range(1, 31):
+            train.post_message(TrainEventArrived(step(n), run="r"))
+        await wait_for(pilot, lambda: len(train.progress.steps) == 30)
+        await pilot.pause(0.3)
+        assert draws == []  # hidden: nothing drawn
+        await pilot.press("t")
+        await wait_for(pilot, lambda: "step 30/1000" in str(train.query_one("#status").render()))
+        assert len(draws) == 1 and train.query_one("#log").line_count == 30

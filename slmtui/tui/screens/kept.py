@@ -3,7 +3,7 @@
 Each time a screen is shown, Textual re-applies the stylesheet to every widget in it, which also
 throws away every widget's rendered lines, so the loss plot, the tables and the footer are all
 drawn from scratch: about three quarters of a screen switch here (45 ms of the UI thread per
-switch on a slow two-core machine, 12 ms without). A hidden screen's styles can only go stale if
+switch on a slow two-core machine, 16 ms without). A hidden screen's styles can only go stale if
 the app's own styling changed meanwhile (theme, CSS, the app's classes, focus or dark mode), so a
 screen shown again skips the restyle unless one of those changed since it was last styled.
 """

@@ -17,7 +17,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Header, Log, Static
-from textual_plotext import PlotextPlot
 
 from slmtui.core import training
 from slmtui.tui.messages import TrainEventArrived, TrainingFinished, TrainJobEnded
@@ -26,6 +25,7 @@ from slmtui.tui.streaming import Throttle
 from slmtui.tui.train_job import lower_priority, prepare_run
 from slmtui.tui.train_progress import TrainProgress
 from slmtui.tui.widgets.footer import KeyFooter
+from slmtui.tui.widgets.loss_plot import LossPlot
 
 IDLE_HINT = "s start a run · R resume the last stopped one · x or esc stop"
 REDRAW_SECONDS = 0.25  # the most often step events redraw the plot, status and log
@@ -52,12 +52,13 @@ class TrainScreen(KeptScreen):
         self.process: subprocess.Popen | None = None
         self._unshown: list[str] = []  # log lines that arrived since the last redraw
         self._redraw = Throttle(REDRAW_SECONDS)
+        self._behind = False  # events arrived while the screen was hidden
         self._redraw_timer = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(IDLE_HINT, id="plan")
-        yield PlotextPlot(id="loss")
+        yield LossPlot(id="loss")
         yield Static("", id="status")
         yield Log(id="log", max_lines=200)
         yield KeyFooter()
@@ -68,6 +69,10 @@ class TrainScreen(KeptScreen):
         if resumable is not None:
             self.progress.log.append(f"{resumable.path.name} was stopped: R resumes it")
         self._render_progress()
+
+    def on_screen_resume(self) -> None:
+        if self._behind:
+            self.call_after_refresh(self._schedule_redraw, at_once=True)
 
     def on_unmount(self) -> None:
         if self.process is not None:
@@ -141,7 +146,15 @@ class TrainScreen(KeptScreen):
         self._schedule_redraw(at_once=True)
 
     def _schedule_redraw(self, *, at_once: bool) -> None:
-        """Redraw now if asked or due, else once the throttle allows (one timer at a time)."""
+        """Redraw now if asked or due, else once the throttle allows (one timer at a time).
+
+        A hidden screen draws nothing: it is shown again as it was, in a frame of its own, and
+        what arrived meanwhile is drawn right after (see on_screen_resume), so that a key press
+        never waits for a plot and a layout of events nobody saw.
+        """
+        if not self.is_current:
+            self._behind = True
+            return
         if at_once or self._redraw.due():
             if self._redraw_timer is not None:
                 self._redraw_timer.stop()
@@ -151,6 +164,10 @@ class TrainScreen(KeptScreen):
 
     def _redraw_now(self) -> None:
         self._redraw_timer = None
+        if not self.is_current:  # the timer was set while it was shown
+            self._behind = True
+            return
+        self._behind = False
         self._redraw.mark()
         if self._unshown:
             lines, self._unshown = self._unshown, []
@@ -179,13 +196,5 @@ class TrainScreen(KeptScreen):
         log = self.query_one("#log", Log)
         if not log.line_count and p.log:
             log.write_lines(list(p.log))
-        plot = self.query_one("#loss", PlotextPlot)
-        plt = plot.plt
-        plt.clear_data()
-        plt.title("loss")
-        plt.xlabel("step")
-        if p.steps:
-            plt.plot(p.steps, p.losses, label="train", marker="braille")
-        if p.val_steps:
-            plt.plot(p.val_steps, p.val_losses, label="validation", marker="dot")
-        plot.refresh()
+        plot = self.query_one("#loss", LossPlot)
+        plot.show_curves(p.steps, p.losses, p.val_steps, p.val_losses)
