@@ -474,6 +474,27 @@ def profile_texts(texts: Sequence[str], window: int = MATTR_WINDOW) -> Profile:
 # --- the scale and the distance --------------------------------------------------------------
 
 
+def feature_label(name: str) -> str:
+    """A feature's name as a person reads it, for the report and the Models screen."""
+    group, _, rest = name.partition(".")
+    if group == "fw":
+        return f"“{rest}” per 1000 words"
+    if group == "punct":
+        return f"{rest.replace('_', ' ')}s per 1000 words"
+    return {
+        "len.sentence_mean": "words per sentence",
+        "len.sentence_median": "median words per sentence",
+        "len.sentence_sd": "spread of sentence length",
+        "len.paragraph_mean": "words per paragraph",
+        "rich.mattr": "vocabulary variety (MATTR)",
+        "rich.hapax": "share of once-used words",
+        "rich.word_length": "letters per word",
+        "habit.i_start": "share of sentences starting with I",
+        "habit.mid_caps": "capitalised words mid-sentence",
+        "habit.contractions": "contractions per 1000 words",
+    }.get(name, name)
+
+
 def feature_group(name: str) -> str:
     """The group of a feature name: the part before the first dot."""
     return name.split(".", 1)[0]

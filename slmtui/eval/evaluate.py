@@ -35,8 +35,7 @@ from slmtui.core.stylometry import (
 from slmtui.eval.generations import GenerationSettings, file_key, generate
 from slmtui.eval.heldout import HeldOut, load_heldout
 from slmtui.eval.perplexity import Perplexity, perplexity
-from slmtui.export.errors import ConvertError
-from slmtui.export.files import atomic_output, read_json_object
+from slmtui.export.files import atomic_output, read_json_if_valid
 from slmtui.workspace import Workspace
 
 EVAL_JSON = "eval.json"
@@ -145,10 +144,7 @@ def cached_perplexity(cache: Path, target: ChatTarget, heldout: HeldOut) -> Perp
     """Perplexity from the cache when this model was already scored on this held-out text."""
     key = "|".join((file_key(target.model_path), file_key(target.lora_path), heldout.text_key))
     path = cache / "eval" / "perplexity.json"
-    try:
-        known = read_json_object(path) if path.is_file() else {}
-    except ConvertError:
-        known = {}  # a damaged cache is rebuilt
+    known = read_json_if_valid(path) or {}
     if key in known:
         return Perplexity(**known[key])
     result = perplexity(target.model_path, heldout.texts, target.lora_path)
@@ -166,8 +162,8 @@ def previous_target(workspace: Workspace, target: ChatTarget) -> ChatTarget | No
         active = registry.active()
         return ChatTarget(active.name, active.gguf) if active else None
     versions = registry.versions()
-    numbers = [v.number for v in versions if v.name == target.label]
-    older = [v for v in versions if numbers and v.number < numbers[0]]
+    current = next((v for v in versions if v.name == target.label), None)
+    older = [v for v in versions if current is not None and v.number < current.number]
     return ChatTarget(older[-1].name, older[-1].gguf) if older else None
 
 
@@ -265,8 +261,4 @@ def save_result(workspace: Workspace, result: EvalResult) -> Path:
 
 def load_saved(folder: Path) -> dict | None:
     """A saved evaluation (the JSON dict) for a version or run folder, if there is one."""
-    path = folder / EVAL_JSON
-    try:
-        return read_json_object(path) if path.is_file() else None
-    except ConvertError:
-        return None
+    return read_json_if_valid(folder / EVAL_JSON)

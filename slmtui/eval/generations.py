@@ -15,8 +15,7 @@ from pathlib import Path
 
 from slmtui.chat.engine import ChatEngine, ChatTarget, Sampling
 from slmtui.eval.heldout import EvalPrompt
-from slmtui.export.errors import ConvertError
-from slmtui.export.files import atomic_output, read_json_object
+from slmtui.export.files import atomic_output, read_json_if_valid
 
 Progress = Callable[[int, int], None]
 
@@ -59,13 +58,9 @@ def generate(
     """One answer per prompt, from the cache when this model already answered these prompts."""
     settings = settings or GenerationSettings()
     path = cache_path(cache, target, prompts, settings)
-    if path.is_file():
-        try:
-            answers = read_json_object(path).get("answers")
-        except ConvertError:
-            answers = None  # a damaged cache entry is simply generated again
-        if isinstance(answers, list) and len(answers) == len(prompts):
-            return [str(answer) for answer in answers]
+    answers = (read_json_if_valid(path) or {}).get("answers")
+    if isinstance(answers, list) and len(answers) == len(prompts):
+        return [str(answer) for answer in answers]
     engine = ChatEngine(target)
     answers: list[str] = []
     try:

@@ -11,7 +11,12 @@ import html
 import time
 from pathlib import Path
 
-from slmtui.core.stylometry import FUNCTION_WORDS, PUNCTUATION_NAMES
+from slmtui.core.stylometry import (
+    FUNCTION_WORDS,
+    PUNCTUATION_NAMES,
+    feature_label,
+    rate_per_1000,
+)
 from slmtui.eval.evaluate import SHIFTS_SHOWN, EvalResult, ModelScore
 from slmtui.export.files import atomic_output
 
@@ -72,26 +77,6 @@ def describe(result: EvalResult) -> str:
 def _shift_words(shift) -> str:
     label = feature_label(shift.name)
     return f"{label} ({shift.base:.1f} → {shift.tuned:.1f}, you {shift.author:.1f})"
-
-
-def feature_label(name: str) -> str:
-    group, _, rest = name.partition(".")
-    if group == "fw":
-        return f"“{rest}” per 1000 words"
-    if group == "punct":
-        return f"{rest.replace('_', ' ')}s per 1000 words"
-    return {
-        "len.sentence_mean": "words per sentence",
-        "len.sentence_median": "median words per sentence",
-        "len.sentence_sd": "spread of sentence length",
-        "len.paragraph_mean": "words per paragraph",
-        "rich.mattr": "vocabulary variety (MATTR)",
-        "rich.hapax": "share of once-used words",
-        "rich.word_length": "letters per word",
-        "habit.i_start": "share of sentences starting with I",
-        "habit.mid_caps": "capitalised words mid-sentence",
-        "habit.contractions": "contractions per 1000 words",
-    }.get(name, name)
 
 
 # -- HTML -------------------------------------------------------------------------------------
@@ -216,7 +201,7 @@ def render_html(result: EvalResult) -> str:
     word_rows = "".join(
         f"<tr><td>{esc(w.word)}</td><td>{w.author_per_1000:.1f}</td>"
         f"<td>{w.reference_per_1000:.1f}</td>"
-        f"<td>{_rate(result.tuned, w.word):.1f}</td></tr>"
+        f"<td>{rate_per_1000(w.word, result.tuned.profile):.1f}</td></tr>"
         for w in result.words
     )
     samples = "".join(
@@ -266,12 +251,6 @@ words.</p>
 <h2>Side by side</h2>{samples}
 </body></html>
 """
-
-
-def _rate(model: ModelScore, word: str) -> float:
-    counts = model.profile.word_counts
-    total = sum(counts.values()) or 1
-    return 1000 * counts[word] / total
 
 
 def write_report(result: EvalResult, folder: Path) -> Path:

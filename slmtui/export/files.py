@@ -46,3 +46,14 @@ def read_json_object(path: Path, *, advice: str = "") -> dict:
     if not isinstance(data, dict):
         raise ConvertError(f"{path} should hold a JSON object{suffix}.")
     return data
+
+
+def read_json_if_valid(path: Path) -> dict | None:
+    """The JSON object in `path`, or None when it is missing or damaged.
+
+    For caches and saved results, which are simply made again when they cannot be read.
+    """
+    try:
+        return read_json_object(path) if Path(path).is_file() else None
+    except ConvertError:
+        return None

@@ -12,7 +12,7 @@ import time
 from rich.text import Text
 from textual.widgets import Static
 
-from slmtui.eval.report import feature_label
+from slmtui.core.stylometry import feature_label
 
 MOVES_SHOWN = 3
 
