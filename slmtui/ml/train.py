@@ -33,6 +33,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from slmtui.config import TrainConfig
+from slmtui.ml import linear_loss
+from slmtui.ml.packed_attention import use_packed_attention
 from slmtui.ml.presets import Preset, PresetError, choose_preset, detect_hardware, measured_flops
 
 log = logging.getLogger("slmtui.train")
@@ -282,6 +284,8 @@ def load_model(plan: Plan, preset: Preset, device: torch.device):
     model, tokenizer = load_base(
         folder, dtype=weights_dtype, device=str(device), quantization=quantization
     )
+    # Rows hold several examples: attend within each, skipping the masked-out work (see module).
+    use_packed_attention(model)
     if preset.qlora:
         from peft import prepare_model_for_kbit_training
 
@@ -326,8 +330,11 @@ def batch_loss(model, ids, labels, positions, autocast) -> tuple[torch.Tensor, i
     keep = targets != IGNORE
     selected = hidden[:, :-1][keep]
     with autocast():
-        logits = lm_head(selected)
-    loss = F.cross_entropy(logits.float(), targets[keep], reduction="sum")
+        if linear_loss.supports(lm_head):
+            # Projection and loss in slices, the logits never kept (see slmtui.ml.linear_loss).
+            loss = linear_loss.linear_cross_entropy(selected, lm_head.weight, targets[keep])
+        else:
+            loss = F.cross_entropy(lm_head(selected).float(), targets[keep], reduction="sum")
     return loss, int(keep.sum())
 
 
