@@ -44,17 +44,28 @@ def _slice_loss(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tenso
     return loss, probs.to(weight.dtype) @ weight
 
 
+def _sliced_loss(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    targets: torch.Tensor,
+    grad_hidden: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The summed loss over every slice; fills grad_hidden (d loss / d hidden) when given."""
+    total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+    for start in range(0, len(hidden), SLICE_TOKENS):
+        part = slice(start, start + SLICE_TOKENS)
+        loss, grad = _slice_loss(hidden[part], weight, targets[part], grad_hidden is not None)
+        total += loss
+        if grad_hidden is not None:
+            grad_hidden[part] = grad.to(hidden.dtype)
+    return total
+
+
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, weight, targets):
-        rows = SLICE_TOKENS
-        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         grad_hidden = torch.empty_like(hidden)
-        for start in range(0, len(hidden), rows):
-            part = slice(start, start + rows)
-            loss, grad = _slice_loss(hidden[part], weight, targets[part], grad=True)
-            total += loss
-            grad_hidden[part] = grad.to(hidden.dtype)
+        total = _sliced_loss(hidden, weight, targets, grad_hidden)
         ctx.save_for_backward(grad_hidden)
         return total
 
@@ -70,9 +81,4 @@ def linear_cross_entropy(
     """sum(cross_entropy(hidden @ weight.T, targets)) in float32, without the whole logits."""
     if torch.is_grad_enabled() and hidden.requires_grad:
         return _LinearCrossEntropy.apply(hidden, weight, targets)
-    rows = SLICE_TOKENS
-    total = torch.zeros((), dtype=torch.float32, device=hidden.device)
-    for start in range(0, len(hidden), rows):
-        part = slice(start, start + rows)
-        total += _slice_loss(hidden[part], weight, targets[part], grad=False)[0]
-    return total
+    return _sliced_loss(hidden, weight, targets)
