@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from slmtui.config import TrainConfig
 from slmtui.ml import linear_loss
+from slmtui.ml.fused_lora import frozen_copy, use_fused_lora
 from slmtui.ml.packed_attention import use_packed_attention
 from slmtui.ml.presets import Preset, PresetError, choose_preset, detect_hardware, measured_flops
 
@@ -307,6 +308,8 @@ def load_model(plan: Plan, preset: Preset, device: torch.device):
             task_type="CAUSAL_LM",
         )
         model = get_peft_model(model, lora)
+    # LoRA added into the base output in place, without PEFT's elementwise passes (see module).
+    use_fused_lora(model)
     return model, tokenizer, folder
 
 
@@ -331,8 +334,13 @@ def batch_loss(model, ids, labels, positions, autocast) -> tuple[torch.Tensor, i
     selected = hidden[:, :-1][keep]
     with autocast():
         if linear_loss.supports(lm_head):
-            # Projection and loss in slices, the logits never kept (see slmtui.ml.linear_loss).
-            loss = linear_loss.linear_cross_entropy(selected, lm_head.weight, targets[keep])
+            # Projection and loss in slices, the logits never kept (see slmtui.ml.linear_loss);
+            # under autocast the frozen projection is cast once, not at every slice.
+            weight = lm_head.weight
+            if torch.is_autocast_enabled(weight.device.type):
+                dtype = torch.get_autocast_dtype(weight.device.type)
+                weight = frozen_copy(lm_head, "weight", dtype)
+            loss = linear_loss.linear_cross_entropy(selected, weight, targets[keep])
         else:
             loss = F.cross_entropy(lm_head(selected).float(), targets[keep], reduction="sum")
     return loss, int(keep.sum())
