@@ -11,7 +11,12 @@ same tokens per optimizer step, each in a fresh process so that peak RSS is its 
 Throughput counts real tokens only (padding excluded) over the steps after a warm-up. The script
 prints both, and the ratios: target >= 1.5x tokens/s on CPU; on CUDA >= 2x and <= 0.6x memory.
 
-Run: .venv/bin/python benchmarks/train_bench.py [--steps 8] [--rounds 2] [--json]
+MFU is each side's against the matmul peak of the dtype it ran in. On a CPU with fast bfloat16
+(AVX512-BF16 or AMX) slmtui trains in bfloat16 autocast while the baseline's default is float32;
+`--precision auto,float32` runs slmtui both ways, for the like-for-like ratio as well.
+
+Run: .venv/bin/python benchmarks/train_bench.py [--steps 8] [--rounds 2] [--precision auto]
+[--json]
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,14 +54,14 @@ def build_dataset(folder: Path) -> Path:
     return folder / "dataset"
 
 
-def run_ours(folder: Path, dataset: Path, steps: int) -> dict:
+def run_ours(folder: Path, dataset: Path, steps: int, precision: str = "auto") -> dict:
     run = folder / "run"
     run.mkdir(parents=True)
     plan = {
         "base": "default",
         "dataset_dir": str(dataset),
         "train": {"lora_r": 16, "lora_alpha": 32.0, "lora_dropout": 0.0, "max_steps": steps,
-                  "batch_tokens": 2048,
+                  "batch_tokens": 2048, "precision": precision,
                   "checkpoint_every": 10_000},
     }  # fmt: skip
     (run / "run.json").write_text(json.dumps(plan))
@@ -149,10 +155,11 @@ def mfu(tokens_per_s: float, params: int, peak: float) -> float:
 
 
 def median_run(runs: list[dict]) -> dict:
-    """The run with the median tokens/s (the upper middle of an even count), peak memory the
-    highest seen."""
+    """One run's details with the median tokens/s of all (the mean of the two middle ones for an
+    even count, not the better one), peak memory the highest seen."""
     ordered = sorted(runs, key=lambda run: run["tokens_per_s"])
     middle = dict(ordered[len(ordered) // 2])
+    middle["tokens_per_s"] = statistics.median(run["tokens_per_s"] for run in runs)
     middle["peak_rss_mb"] = max(run["peak_rss_mb"] for run in runs)
     if middle.get("peak_gpu_mb") is not None:
         middle["peak_gpu_mb"] = max(run["peak_gpu_mb"] for run in runs)
@@ -169,65 +176,91 @@ def main() -> None:
         default=2,
         help="baseline and slmtui runs, taken in turns so both see the machine's load drift",
     )
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        help="slmtui's [train] precision, or several joined by commas (auto,float32 also shows "
+        "the like-for-like float32 ratio on a machine where auto means bfloat16)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     import torch
 
     from slmtui.ml.presets import measured_flops
 
+    precisions = args.precision.split(",")
     folder = Path(tempfile.mkdtemp(prefix="slmtui-train-bench-"))
     dataset = build_dataset(folder)
     started = time.perf_counter()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    peak = measured_flops(device, torch.bfloat16 if device == "cuda" else torch.float32, 1.0)
-    baselines, ours_runs = [], []
+    baselines: list[dict] = []
+    ours_runs: dict[str, list[dict]] = {precision: [] for precision in precisions}
     for round_index in range(args.rounds):
         baselines.append(run_baseline(folder / f"b{round_index}", dataset, args.steps))
-        ours_runs.append(run_ours(folder / f"o{round_index}", dataset, args.steps))
+        line = f"  round {round_index + 1}: baseline {baselines[-1]['tokens_per_s']:.0f}"
+        for precision in precisions:
+            run = run_ours(folder / f"o{round_index}-{precision}", dataset, args.steps, precision)
+            ours_runs[precision].append(run)
+            ratio = run["tokens_per_s"] / baselines[-1]["tokens_per_s"]
+            line += f", slmtui {precision} ({run['dtype']}) {run['tokens_per_s']:.0f}"
+            line += f" ({ratio:.2f}x)"
         if not args.json:
-            print(
-                f"  round {round_index + 1}: baseline {baselines[-1]['tokens_per_s']:.0f}, "
-                f"slmtui {ours_runs[-1]['tokens_per_s']:.0f} real tokens/s "
-                f"({ours_runs[-1]['tokens_per_s'] / baselines[-1]['tokens_per_s']:.2f}x)",
-                flush=True,
-            )
-    baseline, ours = median_run(baselines), median_run(ours_runs)
-    for result in (baseline, ours):
-        result["mfu"] = mfu(result["tokens_per_s"], ours["total_params"], peak)
+            print(line + " real tokens/s", flush=True)
+    baseline = median_run(baselines)
+    ours = {precision: median_run(runs) for precision, runs in ours_runs.items()}
+    # Each side's utilisation against the matmul peak of the dtype it ran in.
+    dtypes = {baseline["dtype"], *(run["dtype"] for run in ours.values())}
+    peaks = {dtype: measured_flops(device, getattr(torch, dtype), 1.0) for dtype in dtypes}
+    params = next(iter(ours.values()))["total_params"]
+    for result in (baseline, *ours.values()):
+        result["mfu"] = mfu(result["tokens_per_s"], params, peaks[result["dtype"]])
+    round_ratios = {
+        p: [o["tokens_per_s"] / b["tokens_per_s"] for b, o in zip(baselines, runs, strict=True)]
+        for p, runs in ours_runs.items()
+    }
     results = {
         "steps": args.steps,
         "rounds": args.rounds,
-        "matmul_peak_gflops": peak / 1e9,
+        "matmul_peak_gflops": {dtype: peak / 1e9 for dtype, peak in peaks.items()},
         "baseline": baseline,
         "slmtui": ours,
-        "speed_ratio": ours["tokens_per_s"] / baseline["tokens_per_s"],
-        "round_ratios": [
-            o["tokens_per_s"] / b["tokens_per_s"] for b, o in zip(baselines, ours_runs, strict=True)
-        ],
-        "rss_ratio": ours["peak_rss_mb"] / baseline["peak_rss_mb"],
+        "round_ratios": round_ratios,
+        # The median of the paired ratios: each round's two sides saw the same machine load.
+        "speed_ratio": {p: statistics.median(ratios) for p, ratios in round_ratios.items()},
+        "rss_ratio": {p: run["peak_rss_mb"] / baseline["peak_rss_mb"] for p, run in ours.items()},
         "seconds": time.perf_counter() - started,
         "self_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    if ours["peak_gpu_mb"] and baseline["peak_gpu_mb"]:
-        results["gpu_memory_ratio"] = ours["peak_gpu_mb"] / baseline["peak_gpu_mb"]
+    if all(run["peak_gpu_mb"] for run in ours.values()) and baseline["peak_gpu_mb"]:
+        results["gpu_memory_ratio"] = {
+            p: run["peak_gpu_mb"] / baseline["peak_gpu_mb"] for p, run in ours.items()
+        }
     if args.json:
         print(json.dumps(results, indent=2))
         return
     print(
         f"SmolLM2-135M, LoRA r=16 on all linear layers, same examples, after warm-up; medians of "
-        f"{args.rounds} rounds; {device} matmul peak {peak / 1e9:.0f} GFLOP/s"
+        f"{args.rounds} rounds (ratios: median of each round's); {device} matmul peak "
+        + ", ".join(f"{dtype} {peak / 1e9:.0f} GFLOP/s" for dtype, peak in peaks.items())
     )
-    for name, result in (("HF Trainer baseline", baseline), ("slmtui", ours)):
+    sides = [("HF Trainer baseline", baseline)]
+    sides += [(f"slmtui ({precision})", run) for precision, run in ours.items()]
+    for name, result in sides:
         print(
             f"  {name:<20} {result['tokens_per_s']:8.0f} real tokens/s  "
             f"{result['tokens_per_step']:7.0f} tokens/step  {result['dtype']:<9} "
             f"peak RSS {result['peak_rss_mb']:6.0f} MB  MFU {result['mfu']:.0%}"
         )
-    print(f"  speed ratio {results['speed_ratio']:.2f}x (target >= 1.5x on CPU); per round "
-          + ", ".join(f"{ratio:.2f}x" for ratio in results["round_ratios"]))  # fmt: skip
-    print(f"  peak RSS ratio {results['rss_ratio']:.2f}")
-    if "gpu_memory_ratio" in results:
-        print(f"  GPU memory ratio {results['gpu_memory_ratio']:.2f} (target <= 0.6)")
+    target = "target >= 1.5x on CPU" if device == "cpu" else "target >= 2x on CUDA"
+    for precision in precisions:
+        rounds = ", ".join(f"{ratio:.2f}x" for ratio in results["round_ratios"][precision])
+        print(
+            f"  slmtui ({precision}): speed ratio {results['speed_ratio'][precision]:.2f}x "
+            f"({target}); per round {rounds}; peak RSS ratio {results['rss_ratio'][precision]:.2f}"
+        )
+        if "gpu_memory_ratio" in results:
+            memory = results["gpu_memory_ratio"][precision]
+            print(f"    GPU memory ratio {memory:.2f} (target <= 0.6)")
 
 
 if __name__ == "__main__":

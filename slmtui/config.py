@@ -154,6 +154,12 @@ class TrainConfig:
         0, "Tokens per optimizer step; 0 means the preset's.", minimum=0, maximum=10_000_000
     )
     gradient_checkpointing: bool = setting(False, "Trade compute for memory.")
+    precision: str = setting(
+        "auto",
+        "Matmul precision; 'auto' takes bfloat16 where the hardware is fast at it "
+        "(AVX512-BF16 or AMX CPUs, Ampere and newer GPUs), float32 elsewhere.",
+        choices=("auto", "float32", "bfloat16"),
+    )
     qlora: bool = setting(True, "On CUDA, load the base in 4-bit NF4 (QLoRA) to save memory.")
     replay_fraction: float = setting(
         0.3,

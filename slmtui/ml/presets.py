@@ -116,10 +116,20 @@ def choose_preset(config: TrainConfig, hardware: Hardware) -> Preset:
     values["micro_batch"] = max(
         1, min(values["micro_batch"], fits, values["batch_tokens"] // values["seq_len"])
     )
+    dtype = config.precision
+    if dtype == "auto":
+        dtype = "bfloat16" if hardware.bf16 else "float32"
+    elif dtype == "bfloat16" and not hardware.bf16:
+        raise PresetError(
+            "precision = 'bfloat16' was asked for, but this "
+            + ("GPU" if device == "cuda" else "CPU (no AVX512-BF16 or AMX)")
+            + " has no fast bfloat16 matmuls; it would train slower than float32. "
+            'Set [train] precision = "auto" or "float32".'
+        )
     return Preset(
         name=name,
         device=device,
-        dtype="bfloat16" if hardware.bf16 else "float32",
+        dtype=dtype,
         qlora=device == "cuda" and config.qlora,
         **values,
     )

@@ -35,3 +35,13 @@ def test_detect_hardware_reads_this_machine():
     hardware = detect_hardware()
     assert hardware.ram_gb > 0.5 and hardware.cpu_threads >= 1
     assert hardware.device in ("cpu", "cuda")
+
+
+def test_precision_follows_the_hardware_unless_set():
+    bf16_cpu = Hardware("cpu", "CPU", 2, 24.0, 0.0, 0, True)
+    assert choose_preset(TrainConfig(), bf16_cpu).dtype == "bfloat16"
+    assert choose_preset(TrainConfig(precision="float32"), bf16_cpu).dtype == "float32"
+    assert choose_preset(TrainConfig(precision="float32"), GPU_24).dtype == "float32"
+    assert choose_preset(TrainConfig(precision="bfloat16"), bf16_cpu).dtype == "bfloat16"
+    with pytest.raises(PresetError, match=r"no AVX512-BF16 or AMX.*float32"):
+        choose_preset(TrainConfig(precision="bfloat16"), LAPTOP)
