@@ -6,7 +6,7 @@ Checks, each with a detail a person can read:
 - tokens: llama.cpp tokenizes the probe texts exactly as the training tokenizer does;
 - logits: next-token logits on the probes against the merged Hugging Face model in float32.
   F16/F32/BF16: max abs difference <= 0.15 and the same top-1 token at every position (a token
-  the reference scores within 0.01 of its best counts as the same: that is a tie); Q8_0:
+  the reference scores within 0.05 of its best counts as the same: that is a tie); Q8_0:
   top-1 agreement >= 98%; smaller quantizations: reported, not required;
 - template: the GGUF's chat template renders a conversation as the training tokenizer does;
 - eos: the GGUF's end-of-sequence token is the turn-end token and llama.cpp ends generation on
@@ -56,7 +56,11 @@ CONVERSATION = [
 FULL_PRECISION = ("F32", "F16", "BF16")
 MAX_ABS_FULL = 0.15
 TOP1_Q8 = 0.98
-TIE = 0.01
+# Two tokens the reference scores this close (a probability ratio of 1.05) are a tie that F16
+# rounding may break either way: F16 logits differ from float32 by up to 0.10 on SmolLM2-135M.
+# A flip where no logit moved more than d is between tokens at most 2d apart; a tiny trained
+# test model flipped one of 365 top-1 choices with d = 0.025, within this.
+TIE = 0.05
 PRE_TOKENIZER_WARNINGS = ("GENERATION QUALITY WILL BE DEGRADED", "missing pre-tokenizer")
 
 
