@@ -98,6 +98,15 @@ def frozen_copy(module: torch.nn.Module, name: str, dtype: torch.dtype) -> torch
     return casts.setdefault(name, _FrozenCast()).get(getattr(module, name), dtype)
 
 
+def autocast_frozen(module: torch.nn.Module, name: str) -> torch.Tensor:
+    """The module's frozen tensor as the current autocast would use it: a kept cast, or itself."""
+    tensor = getattr(module, name)
+    device_type = tensor.device.type
+    if not torch.is_autocast_enabled(device_type):
+        return tensor
+    return frozen_copy(module, name, torch.get_autocast_dtype(device_type))
+
+
 def _fused_forward(layer, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     name = _plain_adapter(layer) if not args and not kwargs else None
     if name is None:

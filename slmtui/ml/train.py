@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from slmtui.config import TrainConfig
 from slmtui.ml import linear_loss
-from slmtui.ml.fused_lora import frozen_copy, use_fused_lora
+from slmtui.ml.fused_lora import autocast_frozen, use_fused_lora
 from slmtui.ml.packed_attention import use_packed_attention
 from slmtui.ml.presets import Preset, PresetError, choose_preset, detect_hardware, measured_flops
 
@@ -336,10 +336,7 @@ def batch_loss(model, ids, labels, positions, autocast) -> tuple[torch.Tensor, i
         if linear_loss.supports(lm_head):
             # Projection and loss in slices, the logits never kept (see slmtui.ml.linear_loss);
             # under autocast the frozen projection is cast once, not at every slice.
-            weight = lm_head.weight
-            if torch.is_autocast_enabled(weight.device.type):
-                dtype = torch.get_autocast_dtype(weight.device.type)
-                weight = frozen_copy(lm_head, "weight", dtype)
+            weight = autocast_frozen(lm_head, "weight")
             loss = linear_loss.linear_cross_entropy(selected, weight, targets[keep])
         else:
             loss = F.cross_entropy(lm_head(selected).float(), targets[keep], reduction="sum")
