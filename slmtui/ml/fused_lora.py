@@ -85,8 +85,9 @@ class _FrozenCast:
     def get(self, tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         if tensor.dtype == dtype:
             return tensor
-        stale = self.copy is None or self.copy.dtype != dtype or self.copy.device != tensor.device
-        if stale or self.source is not tensor or self.version != tensor._version:
+        # The same tensor object, unchanged in place (its version), keeps its device too.
+        same = self.source is tensor and self.version == tensor._version
+        if not same or self.copy is None or self.copy.dtype != dtype:
             self.source, self.version = tensor, tensor._version
             self.copy = tensor.detach().to(dtype)
         return self.copy
