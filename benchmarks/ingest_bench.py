@@ -29,11 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from slmtui.core.extract import extract  # noqa: E402
-from slmtui.core.ingest import Ingestor  # noqa: E402
-from slmtui.core.normalize import normalize_text  # noqa: E402
-from slmtui.core.store import Store  # noqa: E402
-from slmtui.core.tokenizer import load_tokenizer  # noqa: E402
+from slmtui.ingest.extract import extract  # noqa: E402
+from slmtui.ingest.ingestor import Ingestor  # noqa: E402
+from slmtui.ingest.normalize import normalize_text  # noqa: E402
+from slmtui.ingest.store import Store  # noqa: E402
+from slmtui.tokenizer import load_tokenizer  # noqa: E402
 from slmtui.workspace import Workspace  # noqa: E402
 
 
@@ -73,7 +73,7 @@ def timed_ingest(workspace: Workspace) -> tuple[float, int]:
 
 
 def edit_latency(workspace: Workspace, trials: int = 5) -> list[float]:
-    from slmtui.core.watcher import LiveIngest
+    from slmtui.ingest.watcher import LiveIngest
 
     live = LiveIngest(workspace, workspace.load_config(), on_report=lambda report: None)
     live.start()

@@ -41,8 +41,8 @@ def build_dataset(folder: Path) -> Path:
     """A workspace over samples/ and its style dataset (no generation: continue pairs)."""
     import shutil
 
-    from slmtui.core.dataset import build_dataset as build
-    from slmtui.core.ingest import Ingestor
+    from slmtui.dataset.build import build_dataset as build
+    from slmtui.ingest.ingestor import Ingestor
     from slmtui.workspace import Workspace
 
     workspace = Workspace.init(folder / "ws")

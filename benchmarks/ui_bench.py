@@ -56,13 +56,11 @@ sys.path.insert(0, str(ROOT))
 
 from textual import events  # noqa: E402
 
+from slmtui.chat.conversations import ChatSettings  # noqa: E402
 from slmtui.chat.engine import Sampling  # noqa: E402
-from slmtui.core import training  # noqa: E402
-from slmtui.core.conversations import ChatSettings  # noqa: E402
-from slmtui.core.tokenizer import bundled_gguf_path  # noqa: E402
+from slmtui.jobs import launch, process, runs  # noqa: E402
+from slmtui.tokenizer import bundled_gguf_path  # noqa: E402
 from slmtui.tui.app import create_app  # noqa: E402
-from slmtui.tui.screens import train as train_screen  # noqa: E402
-from slmtui.tui.train_job import lower_priority, prepare_run  # noqa: E402
 from slmtui.workspace import Workspace  # noqa: E402
 
 PRESSES = 60  # timed key presses per case, after WARM_UP untimed ones
@@ -137,7 +135,7 @@ def tiny_workspace(root: Path) -> Workspace:
     never loads torch (with torch loaded, Python's full garbage collections took 0.3-0.5 s here,
     pauses the app itself never has)."""
     make = (
-        "import sys; from pathlib import Path; from slmtui.ml.base import make_tiny_llama as m; "
+        "import sys; from pathlib import Path; from tests.tiny_models import make_tiny_llama as m; "
         "print(m(Path(sys.argv[1])))"
     )
     made = subprocess.run(
@@ -154,18 +152,17 @@ def tiny_workspace(root: Path) -> Workspace:
 
 def start_unfollowed_child(workspace: Workspace) -> tuple[object, list[int]]:
     """A training child as the app would start it, read by a plain thread that draws nothing."""
-    run = prepare_run(workspace, workspace.load_config())
-    process = training.start_training(run)
-    lower_priority(process)
+    run = runs.prepare_run(workspace, workspace.load_config())
+    job = launch.start_training(run)
     steps: list[int] = []
 
     def drain() -> None:
-        for event in training.follow(run, process):
+        for event in process.follow(job):
             if event.kind == "step":
                 steps.append(event.data["step"])
 
     threading.Thread(target=drain, daemon=True).start()
-    return process, steps
+    return job, steps
 
 
 async def bench_keys(workspace: Workspace) -> dict[str, list[float]]:
@@ -176,23 +173,23 @@ async def bench_keys(workspace: Workspace) -> dict[str, list[float]]:
         clock = FrameClock(app)
         results["idle"] = await key_latencies(pilot, app, clock, rng)
 
-        process, steps = start_unfollowed_child(workspace)
+        job, steps = start_unfollowed_child(workspace)
         await wait_for(pilot, lambda: len(steps) >= 2)
         results["child only"] = await key_latencies(pilot, app, clock, rng)
-        training.stop_training(process)
-        await asyncio.to_thread(process.wait)
+        process.stop_job(job)
+        await asyncio.to_thread(job.process.wait)
 
         results["training"], results["steps"] = await while_training(pilot, app, clock, rng)
 
         # The same with the child at the app's own priority, as before the app lowered it: more
         # steps to draw, and a child that takes the cores from the UI.
-        lowering, train_screen.lower_priority = train_screen.lower_priority, lambda process: None
+        lowering, process.lower_priority = process.lower_priority, lambda child: None
         try:
             results["not lowered"], results["steps not lowered"] = await while_training(
                 pilot, app, clock, rng
             )
         finally:
-            train_screen.lower_priority = lowering
+            process.lower_priority = lowering
     return results
 
 
@@ -206,7 +203,7 @@ async def while_training(pilot, app, clock, rng) -> tuple[list[float], list[floa
     latencies = await key_latencies(pilot, app, clock, rng)
     steps = [len(train.progress.steps) - first]
     await pilot.press("t", "x")
-    await wait_for(pilot, lambda: train.process is None)
+    await wait_for(pilot, lambda: train.job is None)
     return latencies, steps
 
 

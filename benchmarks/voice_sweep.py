@@ -73,7 +73,7 @@ def run_variant(workspace: Workspace, name: str) -> dict:
     evaluated = slmtui(workspace.root, "eval", "--json", "--no-previous", "--model", "adapter")
     if evaluated.returncode != 0:
         return {"variant": name, "error": evaluated.stderr[-500:]}
-    summary = json.loads(evaluated.stdout)["summary"]
+    summary = last_event(evaluated.stdout)["summary"]  # the evaluation job's `finished` event
     return {
         "variant": name,
         "changes": VARIANTS[name],

@@ -19,10 +19,11 @@ from pathlib import Path
 from slmtui import __version__
 from slmtui.chat.targets import TargetError
 from slmtui.config import ConfigError, with_changes
-from slmtui.core.exporting import QUANTS
-from slmtui.core.registry import RegistryError
-from slmtui.core.store import Stats, StoreError
-from slmtui.core.tokenizer import TokenizerError
+from slmtui.export.quantize import EXPORT_QUANTS
+from slmtui.formats import card_ppl_change, format_size
+from slmtui.ingest.store import Stats, StoreError
+from slmtui.registry import RegistryError
+from slmtui.tokenizer import TokenizerError
 from slmtui.workspace import Workspace, WorkspaceError
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -41,7 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
         "-w", "--workspace", type=Path, help="workspace folder (default: the one holding the cwd)"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_workspace_commands(commands)
+    add_train_command(commands)
+    add_export_command(commands)
+    add_models_command(commands)
+    add_eval_command(commands)
+    add_chat_command(commands)
+    return parser
 
+
+def add_workspace_commands(commands) -> None:
     init = commands.add_parser("init", help="make a workspace in DIR")
     init.add_argument("dir", type=Path)
 
@@ -54,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="what the dataset holds, and what was skipped")
     status.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
+
+def add_train_command(commands) -> None:
     train = commands.add_parser("train", help="build the style dataset and train a LoRA")
     train.add_argument("--preset", choices=("auto", "cpu-quick", "cpu-full", "gpu"))
     train.add_argument("--max-steps", type=int, default=0, help="override the preset's steps")
@@ -69,13 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip prompt generation by the base model (chat pairs become 'continue' pairs)",
     )
 
+
+def add_export_command(commands) -> None:
     export = commands.add_parser(
         "export", help="merge, convert to GGUF, quantize, verify and publish the last run"
     )
     export.add_argument(
         "--quant",
         type=str.upper,
-        choices=QUANTS,
+        choices=EXPORT_QUANTS,
         default="F16",
         help="F16 (default: exact, and small for a 135M model), Q8_0 or Q4_K_M",
     )
@@ -87,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="publish even if a greedy chat reply does not stop (only for untrained test models)",
     )
 
+
+def add_models_command(commands) -> None:
     models = commands.add_parser("models", help="list published versions, or change them")
     models.add_argument("--json", action="store_true", help="one JSON object on stdout")
     actions = models.add_subparsers(dest="action", metavar="ACTION")
@@ -96,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     actions.add_parser("rollback", help="make the version before the active one active")
 
+
+def add_eval_command(commands) -> None:
     evaluate = commands.add_parser(
         "eval", help="how close a model writes to you: perplexity and style against the base"
     )
@@ -108,8 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--no-previous", action="store_true", help="do not also score the version before it"
     )
-    evaluate.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    evaluate.add_argument("--json", action="store_true", help="the raw JSON-lines events")
 
+
+def add_chat_command(commands) -> None:
     chat = commands.add_parser("chat", help="talk to the model in the terminal")
     chat.add_argument(
         "--model", help="a version (v3), 'base', or 'adapter' (default: the newest trained)"
@@ -118,7 +138,6 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--system", help="a system prompt")
     chat.add_argument("--temperature", type=float, default=0.7)
     chat.add_argument("--max-tokens", type=int, default=256)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,7 +209,7 @@ def run_app(workspace: Workspace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from slmtui.core.ingest import Ingestor
+    from slmtui.ingest.ingestor import Ingestor
 
     workspace = open_workspace(args)
     with Ingestor(workspace, workspace.load_config()) as ingestor:
@@ -203,7 +222,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from slmtui.core.watcher import LiveIngest
+    from slmtui.ingest.watcher import LiveIngest
 
     workspace = open_workspace(args)
 
@@ -234,7 +253,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from slmtui.core.store import Store
+    from slmtui.ingest.store import Store
 
     workspace = open_workspace(args)
     with Store(workspace.db_path) as store:
@@ -261,7 +280,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from slmtui.core import training
+    from slmtui.jobs import launch, runs
 
     workspace = open_workspace(args)
     config = workspace.load_config()
@@ -269,68 +288,31 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = with_changes(config, "train", preset=args.preset)
     say = (lambda text: print(text, file=sys.stderr, flush=True)) if args.json else print
     if args.resume:
-        run = training.latest_resumable(workspace)
+        run = runs.latest_resumable(workspace)
         if run is None:
             raise WorkspaceError(
                 "There is no stopped run to resume; start one with `slmtui train`."
             )
-        say(f"Resuming {run.path.name}")
+        say(f"Resuming {run.name}")
     else:
-        run = prepare_run(workspace, config, args, say)
-    process = training.start_training(
+        generator = None if args.no_generate else prompt_generator(config)
+        run = runs.prepare_run(
+            workspace, config, from_scratch=args.from_scratch, generator=generator, say=say
+        )
+    job = launch.start_training(
         run, resume=args.resume, dry_run=args.dry_run, max_steps=args.max_steps
     )
-    last = None
-    try:
-        for event in training.follow(run, process):
-            last = event
-            print(event.to_line() if args.json else event.describe(), flush=True)
-    except KeyboardInterrupt:
-        # Ctrl-C: let the child finish its step and save a checkpoint, then report that.
-        training.stop_training(process)
-        for event in training.follow(run, process):
-            last = event
-            print(event.to_line() if args.json else event.describe(), flush=True)
+    last = print_job(job, as_json=args.json)
     if args.dry_run:
         shutil.rmtree(run.path, ignore_errors=True)
-    return 0 if last is not None and last.kind in ("finished", "started") else 1
-
-
-def prepare_run(workspace: Workspace, config, args: argparse.Namespace, say):
-    """Ingest, make the run folder and write its dataset snapshot."""
-    from slmtui.core import training
-    from slmtui.core.dataset import build_dataset
-    from slmtui.core.ingest import Ingestor
-
-    with Ingestor(workspace, config) as ingestor:
-        report = ingestor.scan()
-        say(f"Writing folder: {report.summary()}")
-        run = training.new_run(workspace, config, from_scratch=args.from_scratch)
-        generator = None if args.no_generate else prompt_generator(config)
-
-        def progress(done: int, total: int) -> None:
-            if total and (done == total or done % 10 == 0):
-                say(f"  writing prompts with the base model: {done}/{total}")
-
-        build = build_dataset(
-            ingestor.store,
-            run.dataset,
-            config.dataset,
-            generator,
-            generator.key if generator else "none",
-            progress=progress,
-        )
-    kinds = ", ".join(
-        f"{count} {kind}" for kind, count in sorted(build.stats["kinds"].items()) if count
-    )
-    say(f"Dataset {build.hash[:12]}: {kinds}; {build.stats['val']} validation examples")
-    return run
+        return 0 if last is not None and last.kind == "started" else 1
+    return exit_code(last)
 
 
 def prompt_generator(config):
     """The base model through llama.cpp writes the requests for chat pairs, when it is a GGUF."""
     from slmtui.chat.generate import LlamaGenerator
-    from slmtui.core.tokenizer import DEFAULT_BASE, bundled_gguf_path
+    from slmtui.tokenizer import DEFAULT_BASE, bundled_gguf_path
 
     base = config.model.base
     if base == DEFAULT_BASE:
@@ -341,29 +323,53 @@ def prompt_generator(config):
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from slmtui.core import exporting, training
+    from slmtui.jobs import launch, runs
 
     workspace = open_workspace(args)
-    if args.run:
-        run = training.RunFolder(workspace.runs / args.run)
-        if not (run.path / "run.json").is_file():
-            raise WorkspaceError(f"There is no run {args.run!r} in {workspace.runs}.")
-    else:
-        run = training.latest_finished(workspace)
-        if run is None:
-            raise WorkspaceError("No finished training run to export: run `slmtui train` first.")
-    process = exporting.start_export(
-        workspace, run, args.quant, chat_check=not args.skip_chat_check
-    )
+    run = runs.find_run(workspace, args.run)
+    job = launch.start_export(workspace, run, args.quant, chat_check=not args.skip_chat_check)
+    return exit_code(print_job(job, as_json=args.json))
+
+
+def print_job(job, *, as_json: bool):
+    """The one printer of job events: JSON lines with --json, else a line each for a person.
+
+    A failure goes to stderr as `slmtui: ...`. Ctrl-C asks the child to stop (training saves a
+    checkpoint first) and keeps printing until it has. Returns the last event.
+    """
+    from slmtui.jobs.describe import describe
+    from slmtui.jobs.process import follow, stop_job
+
     last = None
-    for event in exporting.follow_export(run, process):
-        last = event
-        print(event.to_line() if args.json else event.describe(), flush=True)
-    return 0 if last is not None and last.kind == "published" else 1
+
+    def show(events) -> None:
+        nonlocal last
+        for event in events:
+            last = event
+            if as_json:
+                print(event.to_line(), flush=True)
+            elif event.kind == "failed":
+                print(f"slmtui: {describe(event)}", file=sys.stderr, flush=True)
+            else:
+                print(describe(event), flush=True)
+
+    try:
+        show(follow(job))
+    except KeyboardInterrupt:
+        stop_job(job)
+        show(follow(job))
+    return last
+
+
+def exit_code(last) -> int:
+    """0 when the job's last event says it did its work; else the code the failure carries."""
+    if last is not None and last.succeeded:
+        return 0
+    return int(last.data.get("exit_code", 1)) if last is not None else 1
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from slmtui.core.registry import ModelRegistry
+    from slmtui.registry import ModelRegistry
 
     registry = ModelRegistry(open_workspace(args).models)
     if args.action == "activate":
@@ -396,16 +402,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not versions:
         print("No published models yet: train, then `slmtui export`.")
     for version in versions:
-        metrics = version.card.get("metrics") or {}
-        ppl = (
-            f"ppl {metrics['val_ppl_base']:.2f} -> {metrics['val_ppl']:.2f}"
-            if metrics.get("val_ppl") and metrics.get("val_ppl_base")
-            else "ppl not measured"
-        )
+        ppl = card_ppl_change(version.card, arrow="->")
+        ppl = "ppl not measured" if ppl == "—" else f"ppl {ppl}"
         mark = "*" if active is not None and version.name == active.name else " "
         print(
             f"{mark} {version.name:<5} {version.card['quant']:<7} "
-            f"{version.size_bytes / 2**20:7.1f} MiB  {ppl}  from {version.card['run']}"
+            f"{format_size(version.size_bytes):>11}  {ppl}  from {version.card['run']}"
         )
     return 0
 
@@ -445,36 +447,15 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from slmtui.eval.evaluate import EvalError, evaluate, save_result
-    from slmtui.eval.heldout import HeldOutError
-    from slmtui.eval.report import describe, write_report
+    from slmtui.jobs import launch
 
     workspace = open_workspace(args)
     if args.prompts < 1:
         raise WorkspaceError("--prompts must be at least 1.")
-
-    def progress(what: str, done: int, total: int) -> None:
-        print(f"  {what} {done}/{total}", file=sys.stderr, flush=True)
-
-    try:
-        result = evaluate(
-            workspace,
-            args.model,
-            max_prompts=args.prompts,
-            compare_previous=not args.no_previous,
-            progress=progress,
-        )
-    except (EvalError, HeldOutError) as exc:
-        raise WorkspaceError(str(exc)) from exc
-    saved = save_result(workspace, result)
-    report = write_report(result, saved.parent)
-    if args.json:
-        files = {"json": str(saved), "report": str(report)}
-        print(json.dumps({**result.as_dict(), "files": files}))
-    else:
-        print(describe(result))
-        print(f"\nreport: {report}")
-    return 0
+    job = launch.start_evaluation(
+        workspace, args.model, prompts=args.prompts, compare_previous=not args.no_previous
+    )
+    return exit_code(print_job(job, as_json=args.json))
 
 
 def format_totals(stats: Stats) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slmtui.config import Config, load_config, render_default_toml
+from slmtui.files import write_text_atomic
 
 CONFIG_NAME = "slmtui.toml"
 WRITING_NAME = "writing"
@@ -53,6 +54,11 @@ class Workspace:
     def cache(self) -> Path:
         return self.state / "cache"
 
+    @property
+    def logs(self) -> Path:
+        """Logs of jobs that belong to no run folder (evaluation)."""
+        return self.state / "logs"
+
     def load_config(self) -> Config:
         return load_config(self.config_path)
 
@@ -73,9 +79,7 @@ class Workspace:
         workspace = cls(root)
         workspace.writing.mkdir(exist_ok=True)
         workspace.ensure_state()
-        tmp = workspace.config_path.with_suffix(".toml.tmp")
-        tmp.write_text(render_default_toml(), encoding="utf-8")
-        tmp.replace(workspace.config_path)
+        write_text_atomic(workspace.config_path, render_default_toml())
         return workspace
 
     @classmethod

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from slmtui.config import Config
-from slmtui.core.ingest import Ingestor
-from slmtui.core.tokenizer import load_tokenizer
+from slmtui.ingest.ingestor import Ingestor
+from slmtui.tokenizer import load_tokenizer
 from slmtui.workspace import Workspace
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from slmtui.chat.conversations import Conversations, chat_db_path
 from slmtui.cli import make_demo_workspace
-from slmtui.core.conversations import Conversations, chat_db_path
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 

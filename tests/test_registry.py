@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from slmtui.core.registry import ModelRegistry, RegistryError
+from slmtui.registry import ModelRegistry, RegistryError
 
 
 def publish(registry: ModelRegistry, quant: str = "Q8_0", **card):

@@ -3,7 +3,7 @@ text exactly as llama.cpp does with the same file."""
 
 import pytest
 
-from slmtui.core.tokenizer import (
+from slmtui.tokenizer import (
     TokenizerError,
     bundled_gguf_path,
     load_tokenizer,

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slmtui.chat.llama import load_llama
+
 
 @dataclass(frozen=True)
 class ChatTarget:
@@ -65,21 +67,11 @@ class ChatEngine:
         with self._lock:
             if self._llm is not None:
                 return
-            from llama_cpp import Llama
-
-            if not self.target.model_path.is_file():
-                raise FileNotFoundError(f"model file not found: {self.target.model_path}")
-            options: dict[str, Any] = {}
-            if self.target.lora_path is not None:
-                if not self.target.lora_path.is_file():
-                    raise FileNotFoundError(f"adapter file not found: {self.target.lora_path}")
-                options["lora_path"] = str(self.target.lora_path)
-            self._llm = Llama(
-                model_path=str(self.target.model_path),
+            self._llm = load_llama(
+                self.target.model_path,
                 n_ctx=self.n_ctx,
+                lora_path=self.target.lora_path,
                 n_threads=self.n_threads,
-                verbose=False,
-                **options,
             )
 
     def count_tokens(self, text: str) -> int:

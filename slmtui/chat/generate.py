@@ -1,4 +1,4 @@
-"""A llama.cpp-backed text generator for the dataset builder (a `slmtui.core.dataset.Generator`).
+"""A llama.cpp-backed text generator for the dataset builder (a `slmtui.dataset.build.Generator`).
 
 `LlamaGenerator(path)` is a callable: prompt text in, the model's reply out, through the model's
 own chat template. The model loads on the first call (llama_cpp is imported only then), so making
@@ -13,7 +13,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from slmtui.core.dataset import PROMPT_VERSION
+from slmtui.chat.llama import load_llama
+from slmtui.dataset.build import PROMPT_VERSION
 
 # Bytes read from each end of the model file for its fingerprint: the GGUF header, metadata and
 # the first and last tensors. Hashing a multi-gigabyte file whole would take seconds.
@@ -73,16 +74,8 @@ class LlamaGenerator:
 
     def _load(self) -> Any:
         if self._llm is None:
-            from llama_cpp import Llama
-
-            if not self.model_path.is_file():
-                raise FileNotFoundError(f"model file not found: {self.model_path}")
-            self._llm = Llama(
-                model_path=str(self.model_path),
-                n_ctx=self.n_ctx,
-                seed=self.seed,
-                n_threads=self.n_threads,
-                verbose=False,
+            self._llm = load_llama(
+                self.model_path, n_ctx=self.n_ctx, seed=self.seed, n_threads=self.n_threads
             )
         return self._llm
 

@@ -11,12 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from slmtui.chat.engine import ChatTarget
-from slmtui.core import training
-from slmtui.core.registry import ModelRegistry, RegistryError
-from slmtui.core.tokenizer import DEFAULT_BASE, TokenizerError, bundled_gguf_path
+from slmtui.jobs import runs
+from slmtui.registry import ModelRegistry, RegistryError
+from slmtui.tokenizer import DEFAULT_BASE, TokenizerError, bundled_gguf_path
 from slmtui.workspace import Workspace
-
-ADAPTER_GGUF = "adapter.gguf"
 
 
 class TargetError(RuntimeError):
@@ -51,10 +49,8 @@ def base_gguf(base: str, cache: Path) -> Path:
     )
 
 
-def adapter_target(workspace: Workspace, base: str, run: training.RunFolder) -> ChatTarget:
-    return ChatTarget(
-        f"{run.path.name} (adapter)", base_gguf(base, workspace.cache), run.path / ADAPTER_GGUF
-    )
+def adapter_target(workspace: Workspace, base: str, run: runs.RunFolder) -> ChatTarget:
+    return ChatTarget(f"{run.name} (adapter)", base_gguf(base, workspace.cache), run.adapter_gguf)
 
 
 def resolve_target(workspace: Workspace, base: str, spec: str | None = None) -> ChatTarget:
@@ -82,13 +78,13 @@ def resolve_target(workspace: Workspace, base: str, spec: str | None = None) -> 
     return ChatTarget("base", base_gguf(base, workspace.cache))
 
 
-def _latest_with_adapter(workspace: Workspace) -> training.RunFolder | None:
-    for run in reversed(training.runs(workspace)):
-        if run.finished and (run.path / ADAPTER_GGUF).is_file():
+def _latest_with_adapter(workspace: Workspace) -> runs.RunFolder | None:
+    for run in reversed(runs.runs(workspace)):
+        if run.finished and run.adapter_gguf.is_file():
             return run
     return None
 
 
-def _exported(card: dict, run: training.RunFolder) -> bool:
+def _exported(card: dict, run: runs.RunFolder) -> bool:
     """Whether a version was made from this run or a later one (run names sort by time)."""
-    return str(card.get("run", "")) >= run.path.name
+    return str(card.get("run", "")) >= run.name

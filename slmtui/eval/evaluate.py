@@ -18,9 +18,10 @@ from pathlib import Path
 
 from slmtui.chat.engine import ChatTarget
 from slmtui.chat.targets import resolve_target
-from slmtui.core.registry import ModelRegistry
-from slmtui.core.store import Store
-from slmtui.core.stylometry import (
+from slmtui.eval.generations import GenerationSettings, file_key, generate
+from slmtui.eval.heldout import HeldOut, load_heldout
+from slmtui.eval.perplexity import Perplexity, perplexity
+from slmtui.eval.stylometry import (
     CharacteristicWord,
     FeatureShift,
     Profile,
@@ -32,10 +33,9 @@ from slmtui.core.stylometry import (
     rate_per_1000,
     style_distance,
 )
-from slmtui.eval.generations import GenerationSettings, file_key, generate
-from slmtui.eval.heldout import HeldOut, load_heldout
-from slmtui.eval.perplexity import Perplexity, perplexity
-from slmtui.export.files import atomic_output, read_json_if_valid
+from slmtui.files import atomic_output, read_json_if_valid
+from slmtui.ingest.store import Store
+from slmtui.registry import ModelRegistry
 from slmtui.workspace import Workspace
 
 EVAL_JSON = "eval.json"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from slmtui.chat.engine import ChatEngine, ChatTarget, Sampling
 from slmtui.eval.heldout import EvalPrompt
-from slmtui.export.files import atomic_output, read_json_if_valid
+from slmtui.files import atomic_output, read_json_if_valid
 
 Progress = Callable[[int, int], None]
 

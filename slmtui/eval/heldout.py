@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from slmtui.core.dataset import continue_instruction, split_for_continue
-from slmtui.core.store import Store
+from slmtui.dataset.build import continue_instruction, split_for_continue
+from slmtui.ingest.store import Store
 
 
 class HeldOutError(RuntimeError):

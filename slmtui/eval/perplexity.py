@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from slmtui.chat.llama import load_llama
+
 N_CTX = 1024  # held-out chunks are a few hundred tokens; longer ones are scored on their start
 
 
@@ -39,17 +41,13 @@ def token_losses(logits: np.ndarray, tokens: list[int]) -> np.ndarray:
 
 def perplexity(model_path: Path, texts: list[str], lora_path: Path | None = None) -> Perplexity:
     """Mean loss over every scored token of every text (long texts weigh more, as in training)."""
-    from llama_cpp import Llama
-
-    options = {"lora_path": str(lora_path)} if lora_path is not None else {}
-    llm = Llama(
-        model_path=str(model_path),
+    llm = load_llama(
+        model_path,
         n_ctx=N_CTX,
         n_batch=N_CTX,
         logits_all=True,
+        lora_path=lora_path,
         n_threads=os.cpu_count() or 1,  # scoring is batched: every core helps
-        verbose=False,
-        **options,
     )
     try:
         eos = llm.token_eos()

@@ -11,14 +11,15 @@ import html
 import time
 from pathlib import Path
 
-from slmtui.core.stylometry import (
+from slmtui.eval.evaluate import SHIFTS_SHOWN, EvalResult, ModelScore
+from slmtui.eval.stylometry import (
     FUNCTION_WORDS,
     PUNCTUATION_NAMES,
     feature_label,
     rate_per_1000,
 )
-from slmtui.eval.evaluate import SHIFTS_SHOWN, EvalResult, ModelScore
-from slmtui.export.files import atomic_output
+from slmtui.files import write_text_atomic
+from slmtui.formats import format_percent_lower
 
 REPORT_NAME = "eval.html"
 COLOURS = {"author": "#4a4a4a", "base": "#c0843d", "previous": "#8c6bb1", "tuned": "#2a7ab0"}
@@ -51,11 +52,10 @@ def describe(result: EvalResult) -> str:
             f"  {model.role + ': ' + model.label:<32} {model.perplexity.ppl:>10.2f} "
             f"{model.distance:>15.2f}"
         )
+    change = format_percent_lower(result.base.perplexity.ppl, result.tuned.perplexity.ppl)
     lines += [
         "",
-        f"Perplexity {100 * -result.ppl_change:.0f}% lower than the base"
-        if result.ppl_change < 0
-        else f"Perplexity {100 * result.ppl_change:.0f}% higher than the base",
+        f"Perplexity {change} than the base",
         f"Style distance to your writing: {result.distance_ratio:.2f}x the base model's "
         "(lower is closer; 0 would be indistinguishable on these measures)",
     ]
@@ -136,11 +136,9 @@ def _bin_label(lo: int, hi: int) -> str:
 
 
 def render_html(result: EvalResult) -> str:
+    """The whole report page: summary tables, charts, what moved, words, samples side by side."""
     models = models_of(result)
-    series_names = ["author"] + [model.role for model in models]
-    profiles = {"author": result.author} | {model.role: model.profile for model in models}
     esc = html.escape
-
     summary_rows = "".join(
         f"<tr><td>{esc(model.role)}</td><td>{esc(model.label)}</td>"
         f"<td>{model.perplexity.ppl:.2f}</td><td>{model.distance:.2f}</td>"
@@ -153,69 +151,9 @@ def render_html(result: EvalResult) -> str:
         + "</tr>"
         for group in result.tuned.group_distances
     )
-    charts = [
-        bar_chart(
-            "Perplexity on your held-out writing (lower is better)",
-            [model.role for model in models],
-            {"value": [model.perplexity.ppl for model in models]},
-        ),
-        bar_chart(
-            "Style distance to your writing (lower is closer)",
-            [model.role for model in models],
-            {"value": [model.distance for model in models]},
-        ),
-        bar_chart(
-            "Sentence length (% of sentences)",
-            [_bin_label(lo, hi) for lo, hi in SENTENCE_BINS],
-            {name: sentence_shares(profiles[name].sentence_lengths) for name in series_names},
-            "%",
-        ),
-        bar_chart(
-            "Punctuation per 1000 words",
-            [name.replace("_", " ") for name in PUNCTUATION_NAMES],
-            {
-                name: [profiles[name].punctuation[p] for p in PUNCTUATION_NAMES]
-                for name in series_names
-            },
-        ),
-    ]
-    top_function_words = sorted(FUNCTION_WORDS, key=lambda w: -result.author.function_words[w])[:15]
-    charts.append(
-        bar_chart(
-            "Your 15 most used function words, per 1000 words",
-            list(top_function_words),
-            {
-                name: [profiles[name].function_words[w] for w in top_function_words]
-                for name in series_names
-            },
-        )
-    )
-    shifts = [s for s in result.shifts if s.improvement > 0][:SHIFTS_SHOWN] + [
-        s for s in result.shifts if s.improvement < 0
-    ][: SHIFTS_SHOWN // 2]
-    shift_rows = "".join(
-        f"<tr><td>{esc(feature_label(s.name))}</td><td>{s.author:.2f}</td><td>{s.base:.2f}</td>"
-        f"<td>{s.tuned:.2f}</td><td>{'closer' if s.moved_closer else 'further'}</td></tr>"
-        for s in shifts
-    )
-    word_rows = "".join(
-        f"<tr><td>{esc(w.word)}</td><td>{w.author_per_1000:.1f}</td>"
-        f"<td>{w.reference_per_1000:.1f}</td>"
-        f"<td>{rate_per_1000(w.word, result.tuned.profile):.1f}</td></tr>"
-        for w in result.words
-    )
-    samples = "".join(
-        "<section class='sample'>"
-        f"<h3>Request {index + 1}</h3><pre>{esc(prompt['request'])}</pre>"
-        f"<div class='cols'><div><h4>You</h4><pre>{esc(prompt['reference'])}</pre></div>"
-        + "".join(
-            f"<div><h4>{esc(model.role)} ({esc(model.label)})</h4>"
-            f"<pre>{esc(model.answers[index])}</pre></div>"
-            for model in models
-        )
-        + "</div></section>"
-        for index, prompt in enumerate(result.prompts[:3])
-    )
+    charts = report_charts(result, models)
+    shift_rows, word_rows = shift_and_word_rows(result)
+    samples = side_by_side(result, models)
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(result.created))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -253,8 +191,82 @@ words.</p>
 """
 
 
+def report_charts(result: EvalResult, models: list[ModelScore]) -> list[str]:
+    """Perplexity, style distance, sentence lengths, punctuation and function words as bars."""
+    series_names = ["author"] + [model.role for model in models]
+    profiles = {"author": result.author} | {model.role: model.profile for model in models}
+    top_function_words = sorted(FUNCTION_WORDS, key=lambda w: -result.author.function_words[w])[:15]
+
+    def per_series(values) -> dict[str, list[float]]:
+        return {name: values(profiles[name]) for name in series_names}
+
+    roles = [model.role for model in models]
+    return [
+        bar_chart(
+            "Perplexity on your held-out writing (lower is better)",
+            roles,
+            {"value": [model.perplexity.ppl for model in models]},
+        ),
+        bar_chart(
+            "Style distance to your writing (lower is closer)",
+            roles,
+            {"value": [model.distance for model in models]},
+        ),
+        bar_chart(
+            "Sentence length (% of sentences)",
+            [_bin_label(lo, hi) for lo, hi in SENTENCE_BINS],
+            per_series(lambda profile: sentence_shares(profile.sentence_lengths)),
+            "%",
+        ),
+        bar_chart(
+            "Punctuation per 1000 words",
+            [name.replace("_", " ") for name in PUNCTUATION_NAMES],
+            per_series(lambda profile: [profile.punctuation[p] for p in PUNCTUATION_NAMES]),
+        ),
+        bar_chart(
+            "Your 15 most used function words, per 1000 words",
+            list(top_function_words),
+            per_series(lambda profile: [profile.function_words[w] for w in top_function_words]),
+        ),
+    ]
+
+
+def shift_and_word_rows(result: EvalResult) -> tuple[str, str]:
+    """Table rows: the measures that moved most, and the author's characteristic words."""
+    esc = html.escape
+    shifts = [s for s in result.shifts if s.improvement > 0][:SHIFTS_SHOWN] + [
+        s for s in result.shifts if s.improvement < 0
+    ][: SHIFTS_SHOWN // 2]
+    shift_rows = "".join(
+        f"<tr><td>{esc(feature_label(s.name))}</td><td>{s.author:.2f}</td><td>{s.base:.2f}</td>"
+        f"<td>{s.tuned:.2f}</td><td>{'closer' if s.moved_closer else 'further'}</td></tr>"
+        for s in shifts
+    )
+    word_rows = "".join(
+        f"<tr><td>{esc(w.word)}</td><td>{w.author_per_1000:.1f}</td>"
+        f"<td>{w.reference_per_1000:.1f}</td>"
+        f"<td>{rate_per_1000(w.word, result.tuned.profile):.1f}</td></tr>"
+        for w in result.words
+    )
+    return shift_rows, word_rows
+
+
+def side_by_side(result: EvalResult, models: list[ModelScore]) -> str:
+    """The first three held-out requests with the author's text and each model's answer."""
+    esc = html.escape
+    return "".join(
+        "<section class='sample'>"
+        f"<h3>Request {index + 1}</h3><pre>{esc(prompt['request'])}</pre>"
+        f"<div class='cols'><div><h4>You</h4><pre>{esc(prompt['reference'])}</pre></div>"
+        + "".join(
+            f"<div><h4>{esc(model.role)} ({esc(model.label)})</h4>"
+            f"<pre>{esc(model.answers[index])}</pre></div>"
+            for model in models
+        )
+        + "</div></section>"
+        for index, prompt in enumerate(result.prompts[:3])
+    )
+
+
 def write_report(result: EvalResult, folder: Path) -> Path:
-    path = Path(folder) / REPORT_NAME
-    with atomic_output(path) as tmp:
-        tmp.write_text(render_html(result), encoding="utf-8")
-    return path
+    return write_text_atomic(Path(folder) / REPORT_NAME, render_html(result))

@@ -22,7 +22,7 @@ import numpy as np
 from gguf import MODEL_ARCH, MODEL_ARCH_NAMES, TensorNameMap, get_tensor_name_map
 
 from slmtui.export.errors import ConvertError
-from slmtui.export.files import read_json_object
+from slmtui.files import read_json_object
 
 # Hugging Face model_type -> llama.cpp architecture.
 ARCHITECTURES: dict[str, MODEL_ARCH] = {
@@ -153,7 +153,7 @@ def read_config(folder: Path) -> dict:
             f"{folder} has no config.json, so it is not a Hugging Face model folder. Point the "
             "export at the folder that save_pretrained() wrote."
         )
-    return read_json_object(path)
+    return read_json_object(path, error=ConvertError)
 
 
 def read_spec(folder: Path) -> ModelSpec:

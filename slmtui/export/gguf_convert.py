@@ -23,7 +23,6 @@ from gguf import (
 
 from slmtui.export.arch import SKIPPED_SUFFIXES, ModelSpec, read_spec
 from slmtui.export.errors import ConvertError
-from slmtui.export.files import atomic_output
 from slmtui.export.lora_gguf import LoraWeights, read_lora
 from slmtui.export.vocab import read_vocab
 from slmtui.export.weights import (
@@ -36,6 +35,7 @@ from slmtui.export.weights import (
     slot_type,
     weight_files,
 )
+from slmtui.files import atomic_output
 
 __all__ = ["ConvertError", "ConvertResult", "convert_to_gguf"]
 

@@ -21,8 +21,8 @@ from gguf import GGUFWriter, Keys
 
 from slmtui.export.arch import ModelSpec, read_spec
 from slmtui.export.errors import ConvertError
-from slmtui.export.files import atomic_output
 from slmtui.export.weights import TensorRef, list_tensors, read_tensor, weight_files
+from slmtui.files import atomic_output
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"

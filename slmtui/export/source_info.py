@@ -8,11 +8,10 @@ keep it in `slmtui-source.json` inside the folder, and the GGUF writer copies it
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
-from slmtui.export.files import read_json_object
+from slmtui.export.errors import ConvertError
+from slmtui.files import read_json_object, write_json_atomic
 
 SOURCE_FILE = "slmtui-source.json"
 
@@ -22,10 +21,7 @@ def write_source_info(folder: Path, pre: str) -> Path:
     if not isinstance(pre, str) or not pre:
         raise ValueError(f"pre-tokenizer name must be a non-empty string, got {pre!r}")
     path = Path(folder) / SOURCE_FILE
-    tmp = path.with_name(f".{SOURCE_FILE}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"tokenizer_pre": pre}, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(path, {"tokenizer_pre": pre})
 
 
 def read_source_info(folder: Path) -> dict:
@@ -33,4 +29,4 @@ def read_source_info(folder: Path) -> dict:
     path = Path(folder) / SOURCE_FILE
     if not path.is_file():
         return {}
-    return read_json_object(path, advice="delete it or fix it")
+    return read_json_object(path, advice="delete it or fix it", error=ConvertError)

@@ -4,14 +4,14 @@ Training (transformers + peft) wants a Hugging Face folder: config.json, model.s
 fast tokenizer. The default base ships as a Q4_1 GGUF, so we dequantize it once with transformers
 (about 20 s) and cache the folder; later runs find the cache in well under a second.
 
-The tokenizer in that folder is rebuilt from the GGUF's own vocabulary by slmtui.core.tokenizer (the
+The tokenizer in that folder is rebuilt from the GGUF's own vocabulary by slmtui.tokenizer (the
 same one that counts tokens while chunking, checked equal to llama.cpp), not by transformers' GGUF
 tokenizer conversion, which has been seen to set eos to the bos token and to prepend a BOS the
 model was never trained with. For chat training, eos must be the turn-end token, or the trained
 model never stops talking.
 
 Weights are only ever read from safetensors or GGUF (never pickles), never with trust_remote_code,
-and the hub is only contacted when the user names a hub model (DESIGN.md, rules).
+and the hub is only contacted when the user names a hub model (docs/ARCHITECTURE.md, "Packages").
 """
 
 from __future__ import annotations
@@ -31,20 +31,18 @@ from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
     GenerationConfig,
-    LlamaConfig,
-    LlamaForCausalLM,
     PreTrainedModel,
     PreTrainedTokenizerFast,
 )
 from transformers.utils.quantization_config import QuantizationConfigMixin
 
-from slmtui.core.tokenizer import (
+from slmtui.export.source_info import write_source_info
+from slmtui.tokenizer import (
     DEFAULT_BASE,
     TokenizerError,
     bundled_gguf_path,
     tokenizer_from_gguf,
 )
-from slmtui.export.source_info import write_source_info
 
 SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "qwen3")
 # Part of the cache key: bump it when what we write into a cached folder changes, so that folders
@@ -145,54 +143,6 @@ def load_base(
         # Padding is masked out of the loss and attention, so any token will do; eos always exists.
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
-
-
-def make_tiny_llama(
-    folder: Path,
-    *,
-    layers: int = 2,
-    hidden: int = 64,
-    heads: int = 4,
-    kv_heads: int = 2,
-    intermediate: int = 128,
-    seed: int = 0,
-) -> Path:
-    """Write a tiny randomly initialised llama with the real SmolLM2 tokenizer, for tests.
-
-    It has SmolLM2's shape where the rest of the code cares (vocabulary, tied embeddings, rope
-    base, ChatML tokenizer), so training, merging, GGUF export and llama.cpp can run the whole
-    path on it in seconds on a CPU.
-    """
-    gguf = _bundled_gguf()
-    info = read_gguf_info(gguf)
-    tokenizer = gguf_tokenizer(gguf, info)
-    tokenizer.model_max_length = 2048
-    config = LlamaConfig(
-        vocab_size=SMOLLM2_VOCAB,
-        hidden_size=hidden,
-        intermediate_size=intermediate,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=kv_heads,
-        max_position_embeddings=2048,
-        rope_parameters={"rope_type": "default", "rope_theta": 100000.0},
-        rms_norm_eps=1e-5,
-        tie_word_embeddings=True,
-        bos_token_id=info.bos_id,
-        eos_token_id=info.eos_id,
-        pad_token_id=info.pad_id,
-    )
-    # A private generator state, so that making the model does not change the caller's randomness.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = LlamaForCausalLM(config)
-    model.generation_config = _generation_config(info)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    write_source_info(folder, info.pre)
-    return folder
 
 
 def read_gguf_info(path: Path) -> GGUFInfo:
@@ -321,13 +271,13 @@ def _convert_gguf(gguf: Path, folder: Path) -> None:
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict(), strict=True, assign=True)
     model.tie_weights()
-    model.generation_config = _generation_config(info)
+    model.generation_config = generation_config_for(info)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     write_source_info(folder, info.pre)
 
 
-def _generation_config(info: GGUFInfo) -> GenerationConfig:
+def generation_config_for(info: GGUFInfo) -> GenerationConfig:
     """Generation stops at the turn-end token, which the GGUF names as its eos."""
     pad = info.eos_id if info.pad_id is None else info.pad_id
     return GenerationConfig(bos_token_id=info.bos_id, eos_token_id=info.eos_id, pad_token_id=pad)

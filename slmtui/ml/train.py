@@ -4,11 +4,11 @@ Read it top to bottom: load the plan the parent wrote to RUN_DIR/run.json, pick 
 the base model with a LoRA, tokenize and pack the style dataset, measure the base model on the
 author's held-out writing, train, save checkpoints, measure again, save the adapter.
 
-It talks to its parent with one JSON object per line on stdout (started, step, eval, checkpoint,
-finished, failed) and logs to RUN_DIR/train.log. SIGTERM means: finish the current step, save a
-checkpoint, exit 0; `--resume` continues from the latest checkpoint and ends where an
-uninterrupted run would. Under `accelerate launch` or `torchrun` (WORLD_SIZE > 1) the same
-script runs data-parallel; only rank 0 talks and writes.
+It talks to its parent in job events (slmtui.jobs.events: started, step, eval, checkpoint,
+finished, failed) and logs to RUN_DIR/train.log; RunFolder (slmtui.jobs.runs) names every path.
+SIGTERM means: finish the current step, save a checkpoint, exit 0; `--resume` continues from
+the latest checkpoint and ends where an uninterrupted run would. Under `accelerate launch` or
+`torchrun` (WORLD_SIZE > 1) the same script runs data-parallel; only rank 0 talks and writes.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,9 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from slmtui.config import TrainConfig
+from slmtui.files import write_json_atomic, write_text_atomic
+from slmtui.jobs.events import emit
+from slmtui.jobs.runs import RunFolder, RunPlan
 from slmtui.ml import linear_loss
 from slmtui.ml.fused_lora import autocast_frozen, use_fused_lora
 from slmtui.ml.packed_attention import use_packed_attention
@@ -56,14 +59,6 @@ RANK = int(os.environ.get("RANK", "0"))
 WORLD = int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def emit(event: str, **data) -> None:
-    """One JSON line on stdout (rank 0 only), also kept in RUN_DIR/events.jsonl by the parent."""
-    if RANK != 0:
-        return
-    sys.stdout.write(json.dumps({"event": event, "time": time.time(), **data}) + "\n")
-    sys.stdout.flush()
-
-
 class StopFlag:
     """Set by SIGTERM; checked between steps so that a stop always leaves a checkpoint."""
 
@@ -74,37 +69,6 @@ class StopFlag:
     def _set(self, *_: object) -> None:
         self.requested = True
         log.info("SIGTERM received: stopping after this step")
-
-
-# -- the plan ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Plan:
-    run_dir: Path
-    base: str
-    cache_root: Path | None
-    dataset_dir: Path
-    init_adapter: Path | None
-    replay_dir: Path | None
-    train: TrainConfig
-
-    @classmethod
-    def read(cls, run_dir: Path) -> Plan:
-        data = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-
-        def path(key: str) -> Path | None:
-            return Path(data[key]) if data.get(key) else None
-
-        return cls(
-            run_dir=run_dir,
-            base=data["base"],
-            cache_root=path("cache_root"),
-            dataset_dir=Path(data["dataset_dir"]),
-            init_adapter=path("init_adapter"),
-            replay_dir=path("replay_dir"),
-            train=TrainConfig(**data.get("train", {})),
-        )
 
 
 # -- data: tokenize, mask, pack ----------------------------------------------------------------
@@ -235,7 +199,7 @@ def drop_unlearnable(
     return kept, len(examples) - len(kept)
 
 
-def load_examples(plan: Plan, tokenizer, seq_len: int) -> tuple[list, list]:
+def load_examples(plan: RunPlan, tokenizer, seq_len: int) -> tuple[list, list]:
     """Encoded train and validation examples.
 
     Continuing from an earlier adapter, the run learns the chunks that are new since that run's
@@ -263,7 +227,7 @@ def load_examples(plan: Plan, tokenizer, seq_len: int) -> tuple[list, list]:
 # -- model ------------------------------------------------------------------------------------
 
 
-def load_model(plan: Plan, preset: Preset, device: torch.device):
+def load_model(plan: RunPlan, preset: Preset, device: torch.device):
     from peft import LoraConfig, PeftModel, get_peft_model
 
     from slmtui.ml.base import load_base, resolve_base
@@ -344,7 +308,8 @@ def batch_loss(model, ids, labels, positions, autocast) -> tuple[torch.Tensor, i
 
 
 @torch.no_grad()
-def evaluate(model, data: Packed, micro_batch: int, device, autocast) -> float:
+def validation_loss(model, data: Packed, micro_batch: int, device, autocast) -> float:
+    """Mean token loss over the held-out rows (all ranks together)."""
     model.eval()
     total, count = 0.0, 0
     for start in range(0, len(data.input_ids), micro_batch):
@@ -377,17 +342,9 @@ def rows_for(micro_index: int, micro_batch: int, n: int, seed: int) -> torch.Ten
 # -- checkpoints ------------------------------------------------------------------------------
 
 
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    pointer = run_dir / "checkpoints" / "latest"
-    if not pointer.is_file():
-        return None
-    folder = run_dir / "checkpoints" / pointer.read_text().strip()
-    return folder if (folder / "state.pt").is_file() else None
-
-
-def save_checkpoint(run_dir: Path, model, optimizer, step: int, extra: dict) -> Path:
+def save_checkpoint(run: RunFolder, model, optimizer, step: int, extra: dict) -> Path:
     """Write to a temporary folder, then rename; the previous checkpoint stays until then."""
-    root = run_dir / "checkpoints"
+    root = run.checkpoints
     root.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:06d}"
     tmp = root / f".{name}.tmp"
@@ -405,12 +362,10 @@ def save_checkpoint(run_dir: Path, model, optimizer, step: int, extra: dict) -> 
         final = root / name
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
-        pointer_tmp = root / "latest.tmp"
-        pointer_tmp.write_text(name)
-        pointer_tmp.replace(root / "latest")
+        write_text_atomic(run.latest_pointer, name)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        previous = latest_checkpoint(run_dir)
+        previous = run.latest_checkpoint()
         kept = f"the previous checkpoint ({previous.name}) is intact" if previous else "none kept"
         raise TrainingError(
             f"Could not save a checkpoint ({exc.strerror or exc}); {kept}."
@@ -438,32 +393,66 @@ def memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(args: argparse.Namespace) -> int:
-    run_dir = Path(args.run_dir)
-    plan = Plan.read(run_dir)
-    stop = StopFlag()
-    torch.manual_seed(plan.train.seed)
-    random.seed(plan.train.seed)
+@dataclass
+class Setup:
+    """Where and how this run trains: the preset, the device, and its autocast context."""
 
+    preset: Preset
+    hardware_name: str
+    device: torch.device
+    autocast: Callable[[], contextlib.AbstractContextManager]
+
+    @property
+    def bf16(self) -> bool:
+        return self.preset.dtype == "bfloat16"
+
+
+@dataclass
+class Data:
+    """The packed training and validation rows, and what went into them."""
+
+    train: Packed
+    val: Packed | None
+    examples: int
+    val_examples: int
+    tokens: int
+    cut_off: int
+
+
+@dataclass
+class Budget:
+    """How much this run trains: steps, and how each step is cut into micro-batches."""
+
+    steps: int
+    micro_batch: int
+    accumulation: int
+    tokens_per_step: int
+    estimated_seconds: float
+
+
+def choose_setup(plan: RunPlan, max_steps: int) -> Setup:
+    """The preset for this hardware (or the one asked for), and the device it runs on."""
     hardware = detect_hardware()
     preset = choose_preset(plan.train, hardware)
-    if args.max_steps:
-        preset = Preset(**{**preset.as_dict(), "max_steps": args.max_steps})
+    if max_steps:
+        preset = Preset(**{**preset.as_dict(), "max_steps": max_steps})
     if WORLD > 1:
-        backend = "nccl" if preset.device == "cuda" else "gloo"
-        dist.init_process_group(backend)
+        dist.init_process_group("nccl" if preset.device == "cuda" else "gloo")
     device = torch.device(
         preset.device, int(os.environ.get("LOCAL_RANK", 0)) if preset.device == "cuda" else None
     )
-    use_bf16 = preset.dtype == "bfloat16"
 
     def autocast():
-        if use_bf16:
+        if preset.dtype == "bfloat16":
             return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    model, tokenizer, base_folder = load_model(plan, preset, device)
-    train_examples, val_examples = load_examples(plan, tokenizer, preset.seq_len)
+    return Setup(preset, hardware.name, device, autocast)
+
+
+def prepare_data(plan: RunPlan, tokenizer, seq_len: int) -> Data:
+    """Tokenize, leave out what cannot be learned, refuse too little, and pack."""
+    train_examples, val_examples = load_examples(plan, tokenizer, seq_len)
     if not train_examples:
         raise TrainingError(
             "No training data: put writing in writing/ and run `slmtui ingest`, then train."
@@ -471,176 +460,239 @@ def run(args: argparse.Namespace) -> int:
     train_examples, cut_off = drop_unlearnable(train_examples)
     if not train_examples:
         raise TrainingError(
-            f"Every example's reply is cut off at {preset.seq_len} tokens, so there is nothing "
+            f"Every example's reply is cut off at {seq_len} tokens, so there is nothing "
             "to learn: raise train.seq_len in slmtui.toml."
         )
     if cut_off:
         log.warning("%d examples had their whole reply cut off at seq_len; left out", cut_off)
-    train_tokens = sum(len(ids) for ids, _ in train_examples)
-    if plan.init_adapter is None and train_tokens < MIN_TRAIN_TOKENS:
+    tokens = sum(len(ids) for ids, _ in train_examples)
+    if plan.init_adapter is None and tokens < MIN_TRAIN_TOKENS:
         raise TrainingError(
-            f"Too little data: {train_tokens:,} tokens of training text; at least "
+            f"Too little data: {tokens:,} tokens of training text; at least "
             f"{MIN_TRAIN_TOKENS:,} are needed (about {MIN_TRAIN_TOKENS * 3 // 4:,} words)."
         )
-    train = pack(train_examples, preset.seq_len, tokenizer.pad_token_id)
+    pad = tokenizer.pad_token_id
     # Validation examples stay whole, so the perplexity measures the text as it was written.
-    val = (
-        pack(val_examples, preset.seq_len, tokenizer.pad_token_id, split_raw=False)
-        if val_examples
-        else None
-    )
+    val = pack(val_examples, seq_len, pad, split_raw=False) if val_examples else None
+    return Data(
+        pack(train_examples, seq_len, pad), val, len(train_examples), len(val_examples),
+        tokens, cut_off,
+    )  # fmt: skip
 
-    micro_batch = preset.micro_batch
+
+def plan_budget(plan: RunPlan, setup: Setup, data: Data, total_params: int) -> Budget:
+    """Steps and accumulation from the preset; a short run when continuing on new writing."""
+    preset = setup.preset
     sequences_per_step = max(1, preset.batch_tokens // preset.seq_len)
-    accumulation = max(1, math.ceil(sequences_per_step / (micro_batch * WORLD)))
+    accumulation = max(1, math.ceil(sequences_per_step / (preset.micro_batch * WORLD)))
     steps = preset.max_steps
     if plan.init_adapter is not None:
         # Continuing on a little new writing: a few passes over it, not the preset's full run.
-        steps = min(steps, max(1, math.ceil(3 * train_tokens / preset.batch_tokens)))
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    total_params = sum(p.numel() for p in model.parameters())
+        steps = min(steps, max(1, math.ceil(3 * data.tokens / preset.batch_tokens)))
     tokens_per_step = sequences_per_step * preset.seq_len
     # Forward plus backward through frozen weights is about 4 FLOPs per parameter per token.
-    flops = measured_flops(device.type, torch.bfloat16 if use_bf16 else torch.float32)
+    flops = measured_flops(setup.device.type, torch.bfloat16 if setup.bf16 else torch.float32)
     estimate = 4 * total_params * tokens_per_step * steps / (0.3 * flops * WORLD)
+    return Budget(steps, preset.micro_batch, accumulation, tokens_per_step, estimate)
 
-    state = {}
-    checkpoint = latest_checkpoint(run_dir) if args.resume else None
-    if args.resume and checkpoint is None:
+
+def restore(run: RunFolder, model, resume: bool) -> dict:
+    """The adapter weights and saved state of the latest checkpoint, when resuming ({} if not)."""
+    checkpoint = run.latest_checkpoint() if resume else None
+    if resume and checkpoint is None:
         log.info("--resume given but no checkpoint found; starting from step 0")
-    if checkpoint is not None:
-        from peft import set_peft_model_state_dict
-        from safetensors.torch import load_file
+    if checkpoint is None:
+        return {}
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
 
-        weights = load_file(str(checkpoint / "adapter" / "adapter_model.safetensors"))
-        set_peft_model_state_dict(model, weights)
-        state = torch.load(checkpoint / "state.pt", weights_only=False)
+    weights = load_file(str(checkpoint / "adapter" / "adapter_model.safetensors"))
+    set_peft_model_state_dict(model, weights)
+    return torch.load(checkpoint / "state.pt", weights_only=False)
 
+
+def emit_started(args, setup: Setup, data: Data, budget: Budget, model, state, base_folder):
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     emit(
         "started",
         dry_run=args.dry_run,
-        device=device.type,
-        hardware=hardware.name,
-        dtype=preset.dtype,
-        preset=preset.name,
-        qlora=preset.qlora,
+        device=setup.device.type,
+        hardware=setup.hardware_name,
+        dtype=setup.preset.dtype,
+        preset=setup.preset.name,
+        qlora=setup.preset.qlora,
         world_size=WORLD,
-        steps=steps,
+        steps=budget.steps,
         start_step=state.get("step", 0),
-        seq_len=preset.seq_len,
-        micro_batch=micro_batch,
-        accumulation=accumulation,
-        tokens_per_step=tokens_per_step,
-        examples=len(train_examples),
-        train_tokens=train_tokens,
-        sequences=len(train.input_ids),
-        padding_share=1 - train.real_tokens / train.input_ids.numel(),
-        cut_off_examples=cut_off,
-        val_examples=len(val_examples),
-        trainable_params=sum(p.numel() for p in trainable),
-        total_params=total_params,
+        seq_len=setup.preset.seq_len,
+        micro_batch=budget.micro_batch,
+        accumulation=budget.accumulation,
+        tokens_per_step=budget.tokens_per_step,
+        examples=data.examples,
+        train_tokens=data.tokens,
+        sequences=len(data.train.input_ids),
+        padding_share=1 - data.train.real_tokens / data.train.input_ids.numel(),
+        cut_off_examples=data.cut_off,
+        val_examples=data.val_examples,
+        trainable_params=trainable,
+        total_params=sum(p.numel() for p in model.parameters()),
         base=str(base_folder),
-        estimated_seconds=round(estimate, 1),
+        estimated_seconds=round(budget.estimated_seconds, 1),
     )
-    if args.dry_run:
-        return 0
 
-    model.to(device)
-    optimizer = torch.optim.AdamW(trainable, lr=preset.learning_rate, weight_decay=0.0)
+
+def make_optimizer(model, setup: Setup, state: dict) -> torch.optim.Optimizer:
+    """AdamW over the LoRA weights; a resumed run also gets its moments and random states back."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=setup.preset.learning_rate, weight_decay=0.0)
     if "optimizer" in state:
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
         random.setstate(state["python_rng"])
+    return optimizer
 
+
+def base_validation(model, data: Data, setup: Setup, budget: Budget, state: dict):
+    """The base model's validation loss (measured once per run, kept in checkpoints)."""
     base_loss = state.get("base_val_loss")
-    if val is not None and base_loss is None:
+    if data.val is not None and base_loss is None:
         with model.disable_adapter():
-            base_loss = evaluate(model, val, micro_batch, device, autocast)
-        emit("eval", step=0, which="base", val_loss=base_loss, val_ppl=math.exp(base_loss))
-
-    order_seed = plan.train.seed * 1000 + RANK
-    n = len(train.input_ids)
-    step = state.get("step", 0)
-    started = time.perf_counter()
-    tokens_done = 0
-    model.train()
-    while step < steps:
-        micro_rows = [
-            rows_for(step * accumulation + micro, micro_batch, n, order_seed)
-            for micro in range(accumulation)
-        ]
-        # Every label token of the step weighs the same, whichever micro-batch or rank it is in.
-        step_labels = torch.tensor(float(sum(int(train.label_counts[r].sum()) for r in micro_rows)))
-        if WORLD > 1:
-            dist.all_reduce(step_labels)
-        loss_sum, label_count, step_tokens = 0.0, 0, 0
-        for rows in micro_rows:
-            ids = train.input_ids[rows].to(device)
-            loss, count = batch_loss(
-                model,
-                ids,
-                train.labels[rows].to(device),
-                train.position_ids[rows].to(device),
-                autocast,
+            base_loss = validation_loss(
+                model, data.val, budget.micro_batch, setup.device, setup.autocast
             )
-            (loss / step_labels.clamp(min=1)).backward()
-            loss_sum += float(loss)
-            label_count += count
-            step_tokens += int(ids.numel())
-        if WORLD > 1:  # LoRA gradients are small: sum them across ranks directly
-            for parameter in trainable:
-                if parameter.grad is not None:
-                    dist.all_reduce(parameter.grad)
-        lr = lr_at(step, steps, preset.learning_rate)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        tokens_done += step_tokens * WORLD
-        elapsed = time.perf_counter() - started
-        rate = tokens_done / elapsed
+        emit("eval", step=0, which="base", val_loss=base_loss, val_ppl=math.exp(base_loss))
+    return base_loss
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prepare, plan, restore, train, finish: each a function above or below."""
+    run_folder = RunFolder(Path(args.run_dir))
+    plan = run_folder.read_plan()
+    stop = StopFlag()
+    torch.manual_seed(plan.train.seed)
+    random.seed(plan.train.seed)
+    setup = choose_setup(plan, args.max_steps)
+    model, tokenizer, base_folder = load_model(plan, setup.preset, setup.device)
+    data = prepare_data(plan, tokenizer, setup.preset.seq_len)
+    budget = plan_budget(plan, setup, data, sum(p.numel() for p in model.parameters()))
+    state = restore(run_folder, model, args.resume)
+    emit_started(args, setup, data, budget, model, state, base_folder)
+    if args.dry_run:
+        return 0
+    model.to(setup.device)
+    optimizer = make_optimizer(model, setup, state)
+    base_loss = base_validation(model, data, setup, budget, state)
+    loop = TrainLoop(run_folder, plan, setup, data, budget, model, optimizer, stop)
+    seconds = loop.train(state.get("step", 0), base_loss)
+    if seconds is not None:
+        finish(run_folder, loop, base_loss, base_folder, seconds)
+    return 0
+
+
+@dataclass
+class TrainLoop:
+    """The training loop and the few things it needs, so that `train` reads like nanoGPT's."""
+
+    run: RunFolder
+    plan: RunPlan
+    setup: Setup
+    data: Data
+    budget: Budget
+    model: object
+    optimizer: torch.optim.Optimizer
+    stop: StopFlag
+
+    def train(self, step: int, base_loss: float | None) -> float | None:
+        """Steps until the budget is spent: the seconds taken, or None when stopped early."""
+        model, train, budget, device = self.model, self.data.train, self.budget, self.setup.device
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        order_seed, n = self.plan.train.seed * 1000 + RANK, len(train.input_ids)
+        peak = self.setup.preset.learning_rate
+        started, tokens_done = time.perf_counter(), 0
+        model.train()
+        while step < budget.steps:
+            micro_rows = [
+                rows_for(step * budget.accumulation + micro, budget.micro_batch, n, order_seed)
+                for micro in range(budget.accumulation)
+            ]
+            # Every label token of the step weighs the same, whichever micro-batch or rank it is in.
+            step_labels = torch.tensor(
+                float(sum(int(train.label_counts[r].sum()) for r in micro_rows))
+            )
+            if WORLD > 1:
+                dist.all_reduce(step_labels)
+            loss_sum, label_count, step_tokens = 0.0, 0, 0
+            for rows in micro_rows:
+                ids = train.input_ids[rows].to(device)
+                loss, count = batch_loss(
+                    model, ids, train.labels[rows].to(device),
+                    train.position_ids[rows].to(device), self.setup.autocast,
+                )  # fmt: skip
+                (loss / step_labels.clamp(min=1)).backward()
+                loss_sum, label_count = loss_sum + float(loss), label_count + count
+                step_tokens += int(ids.numel())
+            if WORLD > 1:  # LoRA gradients are small: sum them across ranks directly
+                for parameter in trainable:
+                    if parameter.grad is not None:
+                        dist.all_reduce(parameter.grad)
+            lr = lr_at(step, budget.steps, peak)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            step += 1
+            tokens_done += step_tokens * WORLD
+            elapsed = time.perf_counter() - started
+            self.report_step(step, loss_sum / max(label_count, 1), lr, tokens_done, elapsed)
+            if self.checkpoint_or_stop(step, base_loss):
+                return None
+        return time.perf_counter() - started
+
+    def report_step(self, step: int, loss: float, lr: float, tokens: int, elapsed: float) -> None:
+        rate, steps = tokens / elapsed, self.budget.steps
         emit(
-            "step",
-            step=step,
-            steps=steps,
-            loss=loss_sum / max(label_count, 1),
-            lr=lr,
-            tokens_per_s=rate,
-            elapsed_s=elapsed,
-            eta_s=(steps - step) * tokens_per_step / rate,
-            memory_mb=round(memory_mb(device), 1),
-        )
-        if (
-            val is not None
-            and plan.train.eval_every
-            and step % plan.train.eval_every == 0
-            and step < steps
-        ):
-            loss_val = evaluate(model, val, micro_batch, device, autocast)
+            "step", step=step, steps=steps, loss=loss, lr=lr, tokens_per_s=rate,
+            elapsed_s=elapsed, eta_s=(steps - step) * self.budget.tokens_per_step / rate,
+            memory_mb=round(memory_mb(self.setup.device), 1),
+        )  # fmt: skip
+        every = self.plan.train.eval_every
+        if self.data.val is not None and every and step % every == 0 and step < steps:
+            loss_val = self.validation()
             emit("eval", step=step, which="adapter", val_loss=loss_val, val_ppl=math.exp(loss_val))
-        stopping = stop.requested
+
+    def validation(self) -> float:
+        assert self.data.val is not None
+        return validation_loss(
+            self.model, self.data.val, self.budget.micro_batch, self.setup.device,
+            self.setup.autocast,
+        )  # fmt: skip
+
+    def checkpoint_or_stop(self, step: int, base_loss: float | None) -> bool:
+        """Save a checkpoint when due or asked to stop; True when the run should end here."""
+        steps, stopping = self.budget.steps, self.stop.requested
         if WORLD > 1:
             flag = torch.tensor([int(stopping)])
             dist.all_reduce(flag)
             stopping = bool(flag.item())
-        if RANK == 0 and (stopping or step % plan.train.checkpoint_every == 0) and step < steps:
-            path = save_checkpoint(run_dir, model, optimizer, step, {"base_val_loss": base_loss})
+        due = step % self.plan.train.checkpoint_every == 0
+        if RANK == 0 and (stopping or due) and step < steps:
+            extra = {"base_val_loss": base_loss}
+            path = save_checkpoint(self.run, self.model, self.optimizer, step, extra)
             emit("checkpoint", step=step, path=str(path))
         if stopping and step < steps:
             emit("finished", step=step, steps=steps, stopped=True, resumable=True)
-            return 0
+            return True
+        return False
 
-    result = {
-        "step": step,
-        "steps": steps,
-        "stopped": False,
-        "seconds": time.perf_counter() - started,
-    }
-    if val is not None:
-        loss_val = evaluate(model, val, micro_batch, device, autocast)
-        emit("eval", step=step, which="adapter", val_loss=loss_val, val_ppl=math.exp(loss_val))
+
+def finish(run: RunFolder, loop: TrainLoop, base_loss, base_folder: Path, seconds: float) -> None:
+    """Measure once more, save the adapter (and its GGUF) and the metrics, and say so."""
+    steps = loop.budget.steps
+    result = {"step": steps, "steps": steps, "stopped": False, "seconds": seconds}
+    if loop.data.val is not None:
+        loss_val = loop.validation()
+        emit("eval", step=steps, which="adapter", val_loss=loss_val, val_ppl=math.exp(loss_val))
         result.update(
             val_loss_base=base_loss,
             val_ppl_base=math.exp(base_loss),
@@ -648,21 +700,18 @@ def run(args: argparse.Namespace) -> int:
             val_ppl=math.exp(loss_val),
         )
     if RANK == 0:
-        adapter_tmp = run_dir / ".adapter.tmp"
+        adapter_tmp = run.path / ".adapter.tmp"
         shutil.rmtree(adapter_tmp, ignore_errors=True)
-        model.save_pretrained(str(adapter_tmp))
-        shutil.rmtree(run_dir / "adapter", ignore_errors=True)
-        adapter_tmp.rename(run_dir / "adapter")
-        result["adapter"] = str(run_dir / "adapter")
-        result.update(write_adapter_gguf(run_dir, base_folder))
-        metrics_tmp = run_dir / "metrics.json.tmp"
-        metrics_tmp.write_text(json.dumps({**result, "preset": preset.as_dict()}, indent=2))
-        metrics_tmp.replace(run_dir / "metrics.json")
+        loop.model.save_pretrained(str(adapter_tmp))
+        shutil.rmtree(run.adapter, ignore_errors=True)
+        adapter_tmp.rename(run.adapter)
+        result["adapter"] = str(run.adapter)
+        result.update(write_adapter_gguf(run, base_folder))
+        write_json_atomic(run.metrics_file, {**result, "preset": loop.setup.preset.as_dict()})
     emit("finished", **result)
-    return 0
 
 
-def write_adapter_gguf(run_dir: Path, base_folder: Path) -> dict:
+def write_adapter_gguf(run: RunFolder, base_folder: Path) -> dict:
     """The adapter as a llama.cpp LoRA GGUF, so chat can use it before any export.
 
     A failure here does not fail the run: the adapter is saved, and export (which merges) still
@@ -672,7 +721,7 @@ def write_adapter_gguf(run_dir: Path, base_folder: Path) -> dict:
     from slmtui.export.lora_gguf import adapter_to_gguf
 
     try:
-        path = adapter_to_gguf(run_dir / "adapter", base_folder, run_dir / "adapter.gguf")
+        path = adapter_to_gguf(run.adapter, base_folder, run.adapter_gguf)
     except (ConvertError, OSError) as exc:
         log.warning("no adapter GGUF: %s", exc)
         return {"adapter_gguf_error": str(exc)}
@@ -689,7 +738,9 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = Path(args.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
-        filename=run_dir / ("train.log" if RANK == 0 else f"train.rank{RANK}.log"),
+        filename=RunFolder(run_dir).log("training")
+        if RANK == 0
+        else run_dir / f"train.rank{RANK}.log",
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )

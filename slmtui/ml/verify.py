@@ -109,17 +109,16 @@ def verify_gguf(
 
     `chat_must_stop` is off only for untrained test models, whose greedy replies never end.
     """
-    from llama_cpp import Llama
+    from slmtui.chat.llama import load_llama
 
     result = Verification(quant=quant.upper())
-    options = {"lora_path": str(lora)} if lora is not None else {}
     try:
         llm, log = _with_native_stderr(
-            lambda: Llama(
-                model_path=str(gguf), n_ctx=512, logits_all=True, verbose=True, seed=0, **options
+            lambda: load_llama(
+                gguf, n_ctx=512, logits_all=True, verbose=True, seed=0, lora_path=lora
             )
         )
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError, FileNotFoundError) as exc:
         result.add("load", False, f"llama.cpp could not load the file ({exc})")
         return result
     warned = [w for w in PRE_TOKENIZER_WARNINGS if w in log]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import time
+import types
 from collections.abc import Iterable
 from functools import partial
 
@@ -14,8 +16,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from slmtui.config import Config, KeysConfig
-from slmtui.core.ingest import IngestReport
-from slmtui.core.watcher import LiveIngest
+from slmtui.ingest.ingestor import IngestReport
+from slmtui.ingest.watcher import LiveIngest
 from slmtui.tui.keys import APP_ACTIONS, app_bindings, check_app_keys, key_names, show_keys
 from slmtui.tui.messages import IngestFailed, IngestReported, ModelPublished, TrainingFinished
 from slmtui.tui.screens.chat import ChatScreen
@@ -97,9 +99,34 @@ SCREENS = (LibraryScreen, ChunksScreen, TrainScreen, ModelsScreen, ChatScreen, C
 DIALOGS = (ConfirmScreen, ConversationPicker, ModelPicker, ChatSettingsScreen)
 
 
-class SlmtuiApp(App[None]):
+def class_bindings(keys: KeysConfig) -> list[Binding]:
+    """Every app-level binding: the configured keys, and Textual's ctrl+c hint for quitting."""
+    return [*app_bindings(keys), Binding("ctrl+c", "help_quit", show=False, system=True)]
+
+
+@functools.cache
+def _keyed_class(base: type[SlmtuiApp], keys: KeysConfig) -> type[SlmtuiApp]:
+    """A subclass of `base` whose BINDINGS are `keys` (Textual merges bindings per class)."""
+
+    def body(namespace: dict) -> None:
+        namespace.update(BINDINGS=class_bindings(keys), __module__=base.__module__)
+
+    return types.new_class(base.__name__, (base,), {"inherit_bindings": False}, body)
+
+
+class SlmtuiApp(App[None], inherit_bindings=False):
+    """The app. Its class-level BINDINGS are the default keys; an app made with other `[keys]`
+    is an instance of a subclass bound to them (see `__new__`), so only public Textual API
+    (BINDINGS, inherit_bindings) decides which key does what. Textual's own ctrl+q is not
+    inherited: quit is one of the configurable keys."""
+
     TITLE = "slmtui"
-    BINDINGS = app_bindings(KeysConfig())  # the defaults; __init__ binds the configured keys
+    BINDINGS = class_bindings(KeysConfig())
+    styling_generation = 0  # counts CSS refreshes; hidden screens restyle only after one
+
+    def __new__(cls, workspace: Workspace, config: Config, **options: object) -> SlmtuiApp:
+        keyed = cls if config.keys == KeysConfig() else _keyed_class(cls, config.keys)
+        return super().__new__(keyed)
 
     def __init__(self, workspace: Workspace, config: Config, *, watch: bool = True):
         palette = {key: "the command palette's" for key in key_names(self.COMMAND_PALETTE_BINDING)}
@@ -107,7 +134,6 @@ class SlmtuiApp(App[None]):
             config.keys, workspace.config_path, screens=SCREENS, dialogs=DIALOGS, reserved=palette
         )
         super().__init__()
-        self._bind_keys(config.keys)
         self.workspace = workspace
         self.config = config
         self.watch_enabled = watch
@@ -121,16 +147,9 @@ class SlmtuiApp(App[None]):
                 self.theme = name
                 break
 
-    def _bind_keys(self, keys: KeysConfig) -> None:
-        """Replace the default app keys (and Textual's own ctrl+q) with the configured ones."""
-        ours = {action for action, _ in APP_ACTIONS.values()}
-        bound = self._bindings.key_to_bindings
-        for key in list(bound):
-            bound[key] = [b for b in bound[key] if b.action not in ours]
-            if not bound[key]:
-                del bound[key]
-        for binding in Binding.make_bindings(app_bindings(keys)):
-            bound.setdefault(binding.key, []).append(binding)
+    def refresh_css(self, animate: bool = True) -> None:
+        self.styling_generation += 1
+        super().refresh_css(animate)
 
     def key_hint(self, setting: str) -> str:
         """The configured key for an app action, as help shows it ("t", "f1/?")."""

@@ -5,9 +5,8 @@ from __future__ import annotations
 from textual.message import Message
 
 from slmtui.chat.engine import ReplyStats
-from slmtui.core.exporting import ExportEvent
-from slmtui.core.ingest import IngestReport
-from slmtui.core.training import TrainEvent
+from slmtui.ingest.ingestor import IngestReport
+from slmtui.jobs.events import JobEvent
 
 
 class IngestReported(Message):
@@ -63,17 +62,21 @@ class ReplyFailed(Message):
         self.reason = reason
 
 
-class TrainEventArrived(Message):
-    """One event from the training child (run: its folder name, empty if it never started)."""
+class JobEventArrived(Message):
+    """One event from a job child (run: its run folder's name, empty when there is none)."""
 
-    def __init__(self, event: TrainEvent, *, run: str):
+    def __init__(self, event: JobEvent, *, run: str = ""):
         super().__init__()
         self.event = event
         self.run = run
 
 
-class TrainJobEnded(Message):
-    """The training child is gone (finished, stopped, failed or never started)."""
+class JobEnded(Message):
+    """A job child is gone (finished, stopped, failed or never started)."""
+
+    def __init__(self, job: str):
+        super().__init__()
+        self.job = job
 
 
 class TrainingFinished(Message):
@@ -84,17 +87,5 @@ class TrainingFinished(Message):
         self.run = run
 
 
-class ExportEventArrived(Message):
-    """One event from the export child."""
-
-    def __init__(self, event: ExportEvent):
-        super().__init__()
-        self.event = event
-
-
 class ModelPublished(Message):
     """A new version passed verification and is active: chat should switch to it."""
-
-
-class ExportJobEnded(Message):
-    """The export child is gone, whatever it said last."""

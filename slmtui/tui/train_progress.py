@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from slmtui.core.training import TrainEvent, format_seconds
+from slmtui.formats import format_seconds
+from slmtui.jobs.describe import describe
+from slmtui.jobs.events import JobEvent
 
 
 @dataclass
@@ -23,12 +25,12 @@ class TrainProgress:
     reason: str = ""
     log: deque[str] = field(default_factory=lambda: deque(maxlen=200))
 
-    def add(self, event: TrainEvent) -> None:
+    def add(self, event: JobEvent) -> None:
         """Fold one event in; every event also goes to the log as the CLI would print it."""
-        self.log.append(event.describe())
+        self.log.append(describe(event))
         d = event.data
         if event.kind == "started":
-            self.plan = event.describe()
+            self.plan = describe(event)
             self.state = "running"
         elif event.kind == "step":
             self.steps.append(d["step"])

@@ -6,10 +6,10 @@ in the app wins over `[ui] theme` until the user picks again; a broken file is i
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from slmtui.files import read_json_if_valid, write_json_atomic
 
 FILE_NAME = "ui.json"
 
@@ -20,16 +20,9 @@ class UIState:
 
     @classmethod
     def load(cls, state: Path) -> UIState:
-        try:
-            data = json.loads((state / FILE_NAME).read_text(encoding="utf-8"))
-            theme = data.get("theme")
-            return cls(theme=theme if isinstance(theme, str) else None)
-        except (OSError, ValueError, AttributeError):
-            return cls()
+        theme = (read_json_if_valid(state / FILE_NAME) or {}).get("theme")
+        return cls(theme=theme if isinstance(theme, str) else None)
 
     def save(self, state: Path) -> None:
         """Written to a temporary name and renamed, like every other slmtui file."""
-        state.mkdir(parents=True, exist_ok=True)
-        temporary = state / f".{FILE_NAME}.tmp"
-        temporary.write_text(json.dumps(asdict(self)), encoding="utf-8")
-        os.replace(temporary, state / FILE_NAME)
+        write_json_atomic(state / FILE_NAME, asdict(self), sync=False)

@@ -26,7 +26,7 @@ from transformers import (
 )
 
 from slmtui.export.gguf_convert import convert_to_gguf
-from slmtui.ml.base import make_tiny_llama
+from tests.tiny_models import make_tiny_llama
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 SMOLLM2_VOCAB = 49152

@@ -34,8 +34,10 @@ def trained(tmp_path_factory, tiny_llama):
 
 def run_eval(workspace, *extra: str) -> dict:
     done = slmtui("-w", str(workspace.root), "eval", "--json", "--prompts", "2", *extra)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout)
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
+    finished = json.loads(done.stdout.splitlines()[-1])  # the job's events, as JSON lines
+    assert finished["event"] == "finished"
+    return finished
 
 
 def test_token_losses_are_the_negative_log_softmax_of_the_next_token():

@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml"))
 from test_train_cli import slmtui, tiny_workspace
 
-from slmtui.core.registry import ModelRegistry
+from slmtui.registry import ModelRegistry
 
 
 @pytest.fixture(scope="module")

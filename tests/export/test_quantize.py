@@ -12,7 +12,7 @@ from gguf_parity import PROBES, gguf_logits, hf_ids, open_llama, randomize
 from slmtui.export.errors import ConvertError
 from slmtui.export.gguf_convert import convert_to_gguf
 from slmtui.export.quantize import quantize_gguf
-from slmtui.ml.base import make_tiny_llama
+from tests.tiny_models import make_tiny_llama
 
 
 @pytest.fixture(scope="module")

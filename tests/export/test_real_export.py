@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml"))
 from test_train_cli import SAMPLES, slmtui
 
-from slmtui.core.registry import ModelRegistry
+from slmtui.registry import ModelRegistry
 from slmtui.workspace import Workspace
 
 pytestmark = pytest.mark.slow

@@ -18,8 +18,8 @@ import pytest
 from gguf import GGUFReader
 from gguf_parity import gguf_logits, hf_ids, hf_logits, load_hf, open_llama
 
-from slmtui.core.tokenizer import bundled_gguf_path
 from slmtui.ml.base import resolve_base
+from slmtui.tokenizer import bundled_gguf_path
 
 pytestmark = pytest.mark.slow
 

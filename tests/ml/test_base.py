@@ -15,8 +15,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from slmtui.core.tokenizer import bundled_gguf_path
 from slmtui.ml.base import BaseModelError, load_base, resolve_base
+from slmtui.tokenizer import bundled_gguf_path
 
 CHATML_HI = "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
 DEFAULT_SYSTEM = (

@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from slmtui.core.training import RunFolder, TrainEvent, follow, start_training, stop_training
+from slmtui.jobs.describe import describe
+from slmtui.jobs.events import TRAINING, JobEvent
+from slmtui.jobs.launch import start_training
+from slmtui.jobs.process import follow, stop_job
+from slmtui.jobs.runs import RunFolder
 from slmtui.ml import train as trainer
 
 TEXT = (
@@ -59,10 +63,10 @@ def repeated_text_examples(count: int = 40) -> list[dict]:
     return [{"kind": "raw", "text": TEXT * 2, "chunk": f"c{i}"} for i in range(count)]
 
 
-def run_to_end(run: RunFolder, **options) -> list[TrainEvent]:
-    process = start_training(run, **options)
-    events = list(follow(run, process))
-    assert process.returncode in (0, 1)
+def run_to_end(run: RunFolder, **options) -> list[JobEvent]:
+    job = start_training(run, **options)
+    events = list(follow(job))
+    assert job.process.returncode in (0, 1)
     return events
 
 
@@ -81,7 +85,7 @@ def test_loss_falls_on_repeated_text_and_adapter_is_saved(tmp_path, learnable_ba
     metrics = json.loads((run.path / "metrics.json").read_text())
     assert metrics["val_loss"] == pytest.approx(finished["val_loss"])
     recorded = (run.path / "events.jsonl").read_text().splitlines()
-    assert [TrainEvent.parse(line) for line in recorded] == events
+    assert [JobEvent.parse(line, TRAINING) for line in recorded] == events
     assert run.finished and not run.resumable
 
 
@@ -101,13 +105,13 @@ def test_sigterm_checkpoints_and_resume_ends_like_an_uninterrupted_run(tmp_path,
     reference = [e.data["loss"] for e in run_to_end(whole) if e.kind == "step"]
 
     split = make_run(tmp_path / "split", tiny_base, examples, max_steps=16, checkpoint_every=100)
-    process = start_training(split)
-    first: list[TrainEvent] = []
-    for event in follow(split, process):
+    job = start_training(split)
+    first: list[JobEvent] = []
+    for event in follow(job):
         first.append(event)
         if event.kind == "step" and event.data["step"] == 5:
-            stop_training(process)
-    assert process.returncode == 0
+            stop_job(job)
+    assert job.process.returncode == 0
     assert first[-1].kind == "finished" and first[-1].data["stopped"]
     stopped_at = first[-1].data["step"]
     assert any(e.kind == "checkpoint" and e.data["step"] == stopped_at for e in first)
@@ -224,7 +228,8 @@ def test_failed_checkpoint_save_keeps_the_previous_one(tmp_path, tiny_base, monk
     model, _ = load_base(tiny_base)
     model = get_peft_model(model, LoraConfig(r=4, target_modules=trainer.LORA_TARGETS))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad])
-    first = trainer.save_checkpoint(tmp_path, model, optimizer, 10, {})
+    run = RunFolder(tmp_path)
+    first = trainer.save_checkpoint(run, model, optimizer, 10, {})
 
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -233,8 +238,8 @@ def test_failed_checkpoint_save_keeps_the_previous_one(tmp_path, tiny_base, monk
     with pytest.raises(
         trainer.TrainingError, match="previous checkpoint \\(step-000010\\) is intact"
     ):
-        trainer.save_checkpoint(tmp_path, model, optimizer, 20, {})
-    assert trainer.latest_checkpoint(tmp_path) == first
+        trainer.save_checkpoint(run, model, optimizer, 20, {})
+    assert run.latest_checkpoint() == first
     assert not list((tmp_path / "checkpoints").glob(".*tmp"))
 
 
@@ -279,24 +284,24 @@ def test_runs_under_accelerate_launch(tmp_path, tiny_base):
 
 def test_event_lines_round_trip_and_read_well():
     samples = [
-        TrainEvent("started", {"preset": "cpu-quick", "device": "cpu", "dtype": "bfloat16",
+        JobEvent("started", TRAINING, {"preset": "cpu-quick", "device": "cpu", "dtype": "bfloat16",
                                "steps": 40, "tokens_per_step": 4096, "examples": 120,
                                "train_tokens": 41000, "padding_share": 0.01,
                                "trainable_params": 4884480, "estimated_seconds": 200}),
-        TrainEvent("step", {"step": 3, "steps": 40, "loss": 2.5, "lr": 1e-3,
+        JobEvent("step", TRAINING, {"step": 3, "steps": 40, "loss": 2.5, "lr": 1e-3,
                             "tokens_per_s": 1800.0, "memory_mb": 900.0, "eta_s": 75}),
-        TrainEvent("eval", {"step": 0, "which": "base", "val_loss": 3.0, "val_ppl": 20.1}),
-        TrainEvent("checkpoint", {"step": 10, "path": "/x"}),
-        TrainEvent("finished", {"step": 40, "steps": 40, "stopped": False, "seconds": 190,
+        JobEvent("eval", TRAINING, {"step": 0, "which": "base", "val_loss": 3.0, "val_ppl": 20.1}),
+        JobEvent("checkpoint", TRAINING, {"step": 10, "path": "/x"}),
+        JobEvent("finished", TRAINING, {"step": 40, "steps": 40, "stopped": False, "seconds": 190,
                                 "val_ppl_base": 20.0, "val_ppl": 12.0, "val_loss": 2.48}),
-        TrainEvent("failed", {"reason": "Out of memory."}),
+        JobEvent("failed", TRAINING, {"reason": "Out of memory."}),
     ]  # fmt: skip
     for event in samples:
-        assert TrainEvent.parse(event.to_line()) == event
-        assert event.describe()
-    assert "40% lower" in samples[4].describe()
-    assert TrainEvent.parse("Loading weights...") is None
-    assert TrainEvent.parse('{"event": "bogus"}') is None
+        assert JobEvent.parse(event.to_line(), TRAINING) == event
+        assert describe(event)
+    assert "40% lower" in describe(samples[4])
+    assert JobEvent.parse("Loading weights...", TRAINING) is None
+    assert JobEvent.parse('{"event": "bogus"}', TRAINING) is None
 
 
 def test_incremental_retrain_learns_new_chunks_plus_a_replay_sample(tmp_path, learnable_base):

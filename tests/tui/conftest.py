@@ -16,7 +16,7 @@ SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A local Hugging Face folder (2 layers, width 64), made once per session (tests may use
     torch; the app under test never imports it)."""
-    from slmtui.ml.base import make_tiny_llama
+    from tests.tiny_models import make_tiny_llama
 
     return make_tiny_llama(tmp_path_factory.mktemp("tiny-base") / "model")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Input, Markdown, Static
 
-from slmtui.core.conversations import ChatSettings, Conversations, Turn, chat_db_path
+from slmtui.chat.conversations import ChatSettings, Conversations, Turn, chat_db_path
 from slmtui.tui.app import create_app
 from slmtui.tui.screens.chat import ChatScreen
 from slmtui.tui.screens.chat_settings import ChatSettingsScreen

@@ -1,4 +1,4 @@
-"""Saved conversations (slmtui.core.conversations) and the pure helpers behind the screens."""
+"""Saved conversations (slmtui.chat.conversations) and the pure helpers behind the screens."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import sqlite3
 
 import pytest
 
+from slmtui.chat.conversations import ChatSettings, Conversations, Turn, chat_db_path
 from slmtui.chat.engine import ReplyStats
-from slmtui.core.conversations import ChatSettings, Conversations, Turn, chat_db_path
-from slmtui.core.training import TrainEvent
+from slmtui.jobs.events import TRAINING, JobEvent
 from slmtui.tui.screens.chat import describe_reply, dropped_note
 from slmtui.tui.screens.chat_settings import SettingsError, parse_settings
 from slmtui.tui.train_progress import TrainProgress
@@ -66,14 +66,16 @@ def test_train_progress_folds_events():
         "step": 1, "steps": 4, "loss": 3.5, "lr": 1e-4, "tokens_per_s": 900.0,
         "eta_s": 75, "memory_mb": 300.0,
     }  # fmt: skip
-    progress.add(TrainEvent("eval", {"which": "base", "step": 0, "val_loss": 4.0, "val_ppl": 54.6}))
-    progress.add(TrainEvent("step", step))
     progress.add(
-        TrainEvent("eval", {"which": "adapter", "step": 1, "val_loss": 3.0, "val_ppl": 20})
+        JobEvent("eval", TRAINING, {"which": "base", "step": 0, "val_loss": 4.0, "val_ppl": 54.6})
+    )
+    progress.add(JobEvent("step", TRAINING, step))
+    progress.add(
+        JobEvent("eval", TRAINING, {"which": "adapter", "step": 1, "val_loss": 3.0, "val_ppl": 20})
     )
     assert (progress.steps, progress.losses) == ([1], [3.5])
     assert (progress.val_steps, progress.val_losses) == ([0, 1], [4.0, 3.0])
     assert "step 1/4" in progress.status() and "ETA 1m15s" in progress.status()
-    progress.add(TrainEvent("failed", {"reason": "out of memory", "detail": "a\nb"}))
+    progress.add(JobEvent("failed", TRAINING, {"reason": "out of memory", "detail": "a\nb"}))
     assert progress.state == "failed" and progress.status() == "failed: out of memory"
     assert list(progress.log)[-2:] == ["a", "b"]

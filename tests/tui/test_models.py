@@ -7,20 +7,19 @@ import shutil
 import pytest
 from textual.widgets import DataTable
 
-from slmtui.core import training
-from slmtui.core.registry import ModelRegistry
+from slmtui.jobs import launch, process, runs
+from slmtui.registry import ModelRegistry
 from slmtui.tui.app import create_app
 from slmtui.tui.screens.confirm import ConfirmScreen
 from slmtui.tui.screens.models import ModelsScreen
-from slmtui.tui.train_job import prepare_run
 from tests.tui.conftest import SAMPLES, tiny_workspace
 from tests.tui.helpers import wait_for
 
 
 def train_tiny(workspace) -> None:
-    run = prepare_run(workspace, workspace.load_config())
-    events = list(training.follow(run, training.start_training(run)))
-    assert events[-1].kind == "finished", events[-1].describe()
+    run = runs.prepare_run(workspace, workspace.load_config())
+    events = list(process.follow(launch.start_training(run)))
+    assert events[-1].kind == "finished", events[-1].data
 
 
 @pytest.mark.timeout(900)

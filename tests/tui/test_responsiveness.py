@@ -11,9 +11,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable
 
 import slmtui.tui.streaming as streaming
-from slmtui.core.training import TrainEvent
+from slmtui.jobs.events import TRAINING, JobEvent
 from slmtui.tui.app import create_app
-from slmtui.tui.messages import TrainEventArrived
+from slmtui.tui.messages import JobEventArrived
 from slmtui.tui.screens.models import ModelsScreen
 from slmtui.tui.screens.train import TrainScreen
 from slmtui.tui.streaming import Pacer, Throttle, per_frame
@@ -126,9 +126,9 @@ async def test_footer_keeps_its_keys_unless_they_change():
         assert act.has_class("-disabled")
 
 
-def step(n: int) -> TrainEvent:
+def step(n: int) -> JobEvent:
     data = {"step": n, "steps": 1000, "loss": 3.0 - n / 1000, "lr": 1e-4, "tokens_per_s": 500.0}
-    return TrainEvent("step", {**data, "eta_s": 60.0, "memory_mb": 100.0})
+    return JobEvent("step", TRAINING, {**data, "eta_s": 60.0, "memory_mb": 100.0})
 
 
 async def test_a_burst_of_steps_is_drawn_a_few_times_with_nothing_lost(workspace):
@@ -141,7 +141,7 @@ async def test_a_burst_of_steps_is_drawn_a_few_times_with_nothing_lost(workspace
         original = screen._render_progress
         screen._render_progress = lambda: (draws.append(1), original())[1]
         for n in range(1, 201):
-            screen.post_message(TrainEventArrived(step(n), run="r"))
+            screen.post_message(JobEventArrived(step(n), run="r"))
         await wait_for(pilot, lambda: len(screen.progress.steps) == 200)
         await wait_for(pilot, lambda: screen.query_one("#log").line_count == 200)
         assert "step 200/1000" in str(screen.query_one("#status").render())
@@ -230,7 +230,7 @@ async def test_a_hidden_train_screen_draws_on_its_return(workspace):
         original = train._render_progress
         train._render_progress = lambda: (draws.append(1), original())[1]
         for n in range(1, 31):
-            train.post_message(TrainEventArrived(step(n), run="r"))
+            train.post_message(JobEventArrived(step(n), run="r"))
         await wait_for(pilot, lambda: len(train.progress.steps) == 30)
         await pilot.pause(0.3)
         assert draws == []  # hidden: nothing drawn

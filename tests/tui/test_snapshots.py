@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input
 
-from slmtui.core.conversations import ChatSettings, Conversations, Turn, chat_db_path
+from slmtui.chat.conversations import ChatSettings, Conversations, Turn, chat_db_path
 from slmtui.tui.app import create_app
 from tests.tui.helpers import wait_for
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from slmtui.core import training
+from slmtui.jobs import runs
 from slmtui.tui.app import create_app
 from slmtui.tui.screens.train import TrainScreen
 from tests.tui.helpers import wait_for
@@ -31,8 +31,8 @@ async def test_start_shows_steps_then_stop_leaves_a_resumable_run(train_workspac
 
         await pilot.press("x")
         await wait_for(pilot, lambda: screen.progress.state == "stopped", timeout=300)
-        await wait_for(pilot, lambda: screen.process is None, timeout=60)
-        assert training.latest_resumable(train_workspace) is not None
+        await wait_for(pilot, lambda: screen.job is None, timeout=60)
+        assert runs.latest_resumable(train_workspace) is not None
 
         await pilot.press("R")
         await wait_for(pilot, lambda: screen.progress.state == "running", timeout=300)

@@ -17,15 +17,15 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Header, Input, LoadingIndicator, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
-from slmtui.chat.engine import ChatEngine, ReplyStats, Sampling
-from slmtui.chat.targets import resolve_target
-from slmtui.core.conversations import (
+from slmtui.chat.conversations import (
     ChatSettings,
     Conversation,
     Conversations,
     Turn,
     chat_db_path,
 )
+from slmtui.chat.engine import ChatEngine, ReplyStats, Sampling
+from slmtui.chat.targets import resolve_target
 from slmtui.tui.messages import ModelFailed, ModelLoaded, ReplyDone, ReplyFailed, ReplyPiece
 from slmtui.tui.screens.chat_settings import ChatSettingsScreen
 from slmtui.tui.screens.conversation_picker import NEW, ConversationPicker

@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
-from slmtui.core.store import Store
+from slmtui.ingest.store import Store
 from slmtui.tui.widgets.footer import KeyFooter
 
 

@@ -16,9 +16,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Header, Input, Markdown, Static
 
+from slmtui.chat.conversations import DEFAULT_SYSTEM_PROMPT
 from slmtui.chat.engine import ChatEngine, ReplyStats, Sampling
 from slmtui.chat.targets import resolve_target
-from slmtui.core.conversations import DEFAULT_SYSTEM_PROMPT
 from slmtui.tui.screens.chat import describe_reply
 from slmtui.tui.screens.kept import KeptScreen
 from slmtui.tui.streaming import Pacer, markdown_parser, per_frame

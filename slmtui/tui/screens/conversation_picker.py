@@ -9,7 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from slmtui.core.conversations import Conversation
+from slmtui.chat.conversations import Conversation
 
 NEW = "new"
 

@@ -5,7 +5,9 @@ throws away every widget's rendered lines, so the loss plot, the tables and the 
 drawn from scratch: about three quarters of a screen switch here (45 ms of the UI thread per
 switch on a slow two-core machine, 16 ms without). A hidden screen's styles can only go stale if
 the app's own styling changed meanwhile (theme, CSS, the app's classes, focus or dark mode), so a
-screen shown again skips the restyle unless one of those changed since it was last styled.
+screen shown again skips the restyle unless one of those changed since it was last styled. The
+app counts its CSS refreshes in `styling_generation` (SlmtuiApp overrides Textual's public
+`refresh_css`), so no Textual internals are read.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from textual.screen import Screen
 def app_styling(screen: Screen) -> tuple | None:
     """What a hidden screen's styles depend on outside it; None if it cannot be told."""
     app = screen.app
-    css_version = getattr(app, "_css_update_count", None)
-    if css_version is None:
+    generation = getattr(app, "styling_generation", None)
+    if generation is None:
         return None
-    return css_version, app.theme, frozenset(app.classes), frozenset(app.get_pseudo_classes())
+    pseudo = frozenset(app.get_pseudo_classes())
+    return generation, app.theme, app.ansi_theme, frozenset(app.classes), pseudo
 
 
 class KeptScreen(Screen):

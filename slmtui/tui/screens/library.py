@@ -9,11 +9,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Header, Static
 
-from slmtui.core.store import DocumentRow, Stats, Store
+from slmtui.ingest.store import DocumentRow, Stats, Store
 from slmtui.tui.screens.chunks import ChunksScreen
 from slmtui.tui.screens.kept import KeptScreen
 from slmtui.tui.widgets.dataset_stats import DatasetStats
 from slmtui.tui.widgets.footer import KeyFooter
+from slmtui.tui.widgets.table import set_up_table
 
 
 class LibraryScreen(KeptScreen):
@@ -50,16 +51,13 @@ class LibraryScreen(KeptScreen):
 
     def on_mount(self) -> None:
         self.sub_title = "Library"
-        table = self.query_one("#files", DataTable)
-        table.border_title = "Files in writing/"
         # Sized so that file, status and counts fit beside the stats panel at 80 columns.
-        table.add_column("File", key="path", width=24)
-        table.add_column("Status", key="status", width=7)
-        table.add_column("Chunks", key="chunks", width=6)
-        table.add_column("Tokens", key="tokens", width=7)
-        table.add_column("Format", key="format", width=8)
-        table.add_column("Reason", key="reason")
-        table.focus()
+        set_up_table(
+            self.query_one("#files", DataTable),
+            "Files in writing/",
+            [("File", "path", 24), ("Status", "status", 7), ("Chunks", "chunks", 6),
+             ("Tokens", "tokens", 7), ("Format", "format", 8), ("Reason", "reason", None)],
+        )  # fmt: skip
         self.query_one(DatasetStats).show(state="reading writing/…")
         self.action_reload()
 

@@ -9,8 +9,8 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from slmtui.core import training
-from slmtui.core.registry import ModelRegistry
+from slmtui.jobs import runs
+from slmtui.registry import ModelRegistry
 from slmtui.workspace import Workspace
 
 NEWEST = "newest"
@@ -19,7 +19,7 @@ NEWEST = "newest"
 def chat_choices(workspace: Workspace) -> list[tuple[str, str]]:
     """(spec, description) pairs for every model chat could load now."""
     choices = [(NEWEST, "newest: what training or export made last"), ("base", "base model")]
-    if training.latest_finished(workspace) is not None:
+    if runs.latest_finished(workspace) is not None:
         choices.append(("adapter", "newest run's adapter on the base"))
     registry = ModelRegistry(workspace.models)
     active = registry.active()

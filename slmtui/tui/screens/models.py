@@ -1,8 +1,8 @@
 """Models: the published versions, export of the newest run, and activate/rollback/delete.
 
-Export runs in a child process (merge, convert, quantize, verify) followed by a thread worker;
-only a verified model is published, so a refused export leaves the active model as it was and
-says why.
+Export (merge, convert, quantize, verify) and evaluation run as job children followed by the one
+job worker (slmtui.tui.job_worker); only a verified model is published, so a refused export
+leaves the active model as it was and says why.
 """
 
 from __future__ import annotations
@@ -14,27 +14,18 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Header, Log, Static
 from textual.worker import get_current_worker
 
-from slmtui.core import evaluating, exporting, training
-from slmtui.core.registry import ModelRegistry, ModelVersion, RegistryError
-from slmtui.tui.messages import ExportEventArrived, ExportJobEnded, ModelPublished
+from slmtui.formats import card_ppl_change, format_size
+from slmtui.jobs import launch, runs
+from slmtui.jobs.describe import describe
+from slmtui.jobs.events import EVALUATION, EXPORT, JobEvent
+from slmtui.registry import ModelRegistry, ModelVersion, RegistryError
+from slmtui.tui.job_worker import follow_job
+from slmtui.tui.messages import JobEnded, JobEventArrived, ModelPublished
 from slmtui.tui.screens.confirm import ConfirmScreen
 from slmtui.tui.screens.kept import KeptScreen
-from slmtui.tui.train_job import lower_priority
 from slmtui.tui.widgets.eval_panel import EvalPanel
 from slmtui.tui.widgets.footer import KeyFooter
-
-
-def perplexity_change(card: dict) -> str:
-    """'12.30 → 8.10' from a version card's metrics, or a dash when it has none."""
-    metrics = card.get("metrics") or {}
-    base, tuned = metrics.get("val_ppl_base"), metrics.get("val_ppl")
-    if base is None or tuned is None:
-        return "—"
-    return f"{base:.2f} → {tuned:.2f}"
-
-
-def size_text(size: int) -> str:
-    return f"{size / 2**20:,.1f} MiB"
+from slmtui.tui.widgets.table import set_up_table
 
 
 class ModelsScreen(KeptScreen):
@@ -76,15 +67,12 @@ class ModelsScreen(KeptScreen):
 
     def on_mount(self) -> None:
         self.sub_title = "Models"
-        table = self.query_one("#versions", DataTable)
-        table.border_title = "Published versions"
-        table.add_column("", key="active", width=1)
-        table.add_column("Version", key="version", width=7)
-        table.add_column("Val perplexity", key="ppl", width=16)
-        table.add_column("Quant", key="quant", width=6)
-        table.add_column("Size", key="size", width=10)
-        table.add_column("Run", key="run")
-        table.focus()
+        set_up_table(
+            self.query_one("#versions", DataTable),
+            "Published versions",
+            [("", "active", 1), ("Version", "version", 7), ("Val perplexity", "ppl", 16),
+             ("Quant", "quant", 6), ("Size", "size", 10), ("Run", "run", None)],
+        )  # fmt: skip
         self.reload()
 
     def on_screen_resume(self) -> None:
@@ -118,9 +106,9 @@ class ModelsScreen(KeptScreen):
             table.add_row(
                 Text("●", style="green") if is_active else "",
                 version.name,
-                perplexity_change(version.card),
+                card_ppl_change(version.card),
                 str(version.card.get("quant", "")),
-                size_text(version.size_bytes),
+                format_size(version.size_bytes),
                 str(version.card.get("run", "")),
                 key=version.name,
             )
@@ -163,28 +151,22 @@ class ModelsScreen(KeptScreen):
 
     @work(thread=True, exclusive=True, group="evaluate")
     def run_evaluation(self, name: str) -> None:
-        """`slmtui eval` in a child process (minutes of llama.cpp work), followed from a thread."""
-        outcome = evaluating.EvalOutcome(None, "the evaluation did not start")
-        try:
-            process = evaluating.start_eval(self.app.workspace, name)
-            lower_priority(process)
-            for item in evaluating.follow_eval(self.app.workspace, name, process):
-                if isinstance(item, evaluating.EvalOutcome):
-                    outcome = item
-                else:
-                    self.app.call_from_thread(self.query_one("#eval", EvalPanel).progress, item)
-        except Exception as exc:  # reported like a failed evaluation
-            outcome = evaluating.EvalOutcome(None, str(exc))
-        self.app.call_from_thread(self.evaluation_done, name, outcome)
+        """The evaluation child (minutes of llama.cpp work), followed from a thread."""
+        workspace = self.app.workspace
+        follow_job(self, EVALUATION, lambda: (launch.start_evaluation(workspace, name), ""))
 
-    def evaluation_done(self, name: str, outcome: evaluating.EvalOutcome) -> None:
+    def on_evaluation_event(self, event: JobEvent) -> None:
+        name = self.evaluating or ""
+        if event.kind in ("started", "progress"):
+            self.query_one("#eval", EvalPanel).progress(describe(event).strip())
+            return
         self.evaluating = None
         self.show_evaluation()
-        if outcome.result is None:
-            self.app.notify(outcome.error or "", title=f"Evaluation of {name} failed",
+        if event.kind == "failed":
+            self.app.notify(event.data.get("reason", ""), title=f"Evaluation of {name} failed",
                             severity="error", timeout=15)  # fmt: skip
             return
-        summary = outcome.result["summary"]
+        summary = event.data["summary"]
         self.app.notify(
             f"perplexity {100 * summary['ppl_change']:+.0f}% against the base; style distance "
             f"{summary['distance_ratio']:.2f}x the base's. Report: {name}/eval.html",
@@ -232,36 +214,39 @@ class ModelsScreen(KeptScreen):
         if self.exporting:
             self.notify("An export is already running.", severity="warning")
             return
-        run = training.latest_finished(self.app.workspace)
+        run = runs.latest_finished(self.app.workspace)
         if run is None:
             train = self.app.key_hint("train")
             self.notify(f"No finished training run yet: train first ({train}).", severity="warning")
             return
         self.exporting = True
         self.query_one("#export-log", Log).clear()
-        self.query_one("#export-state", Static).update(f"exporting {run.path.name}…")
+        self.query_one("#export-state", Static).update(f"exporting {run.name}…")
         self.run_export(run)
 
     @work(thread=True, exclusive=True, group="export")
-    def run_export(self, run: training.RunFolder) -> None:
-        try:
-            # The quantization is the project's default for published models.
-            process = exporting.start_export(self.app.workspace, run, chat_check=self.chat_check)
-            lower_priority(process)
-            for event in exporting.follow_export(run, process):
-                self.post_message(ExportEventArrived(event))
-        except Exception as exc:  # reported like a refused export
-            failed = exporting.ExportEvent("failed", {"reason": str(exc)})
-            self.post_message(ExportEventArrived(failed))
-        finally:
-            self.post_message(ExportJobEnded())
+    def run_export(self, run: runs.RunFolder) -> None:
+        workspace, check = self.app.workspace, self.chat_check
+        # The quantization is the project's default for published models.
+        follow_job(
+            self, EXPORT, lambda: (launch.start_export(workspace, run, chat_check=check), run.name)
+        )
 
-    def on_export_job_ended(self, message: ExportJobEnded) -> None:
-        self.exporting = False
+    def on_job_ended(self, message: JobEnded) -> None:
+        if message.job == EXPORT:
+            self.exporting = False
+        elif self.evaluating is not None:  # the child ended without a final event
+            self.evaluating = None
+            self.show_evaluation()
 
-    def on_export_event_arrived(self, message: ExportEventArrived) -> None:
-        event = message.event
-        self.query_one("#export-log", Log).write_lines(event.describe().splitlines())
+    def on_job_event_arrived(self, message: JobEventArrived) -> None:
+        if message.event.job == EVALUATION:
+            self.on_evaluation_event(message.event)
+        else:
+            self.on_export_event(message.event)
+
+    def on_export_event(self, event: JobEvent) -> None:
+        self.query_one("#export-log", Log).write_lines(describe(event).splitlines())
         state = self.query_one("#export-state", Static)
         if event.kind == "stage":
             state.update(f"exporting: {event.data.get('stage', '')}")
@@ -269,7 +254,7 @@ class ModelsScreen(KeptScreen):
             state.update(f"published {event.data['version']}")
             self.reload()
             self.app.post_message(ModelPublished())
-            self.app.notify(event.describe(), title="Model published", timeout=10)
+            self.app.notify(describe(event), title="Model published", timeout=10)
         elif event.kind == "failed":
             reason = event.data.get("reason", "unknown reason")
             state.update(Text(f"refused: {reason}", style="red"))

@@ -10,19 +10,20 @@ arrives as a `failed` event with its reason, and the screen stays usable.
 
 from __future__ import annotations
 
-import subprocess
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Header, Log, Static
 
-from slmtui.core import training
-from slmtui.tui.messages import TrainEventArrived, TrainingFinished, TrainJobEnded
+from slmtui.jobs import launch, runs
+from slmtui.jobs.describe import describe
+from slmtui.jobs.events import TRAINING
+from slmtui.jobs.process import RunningJob, stop_job
+from slmtui.tui.job_worker import follow_job
+from slmtui.tui.messages import JobEnded, JobEventArrived, TrainingFinished
 from slmtui.tui.screens.kept import KeptScreen
 from slmtui.tui.streaming import Throttle
-from slmtui.tui.train_job import lower_priority, prepare_run
 from slmtui.tui.train_progress import TrainProgress
 from slmtui.tui.widgets.footer import KeyFooter
 from slmtui.tui.widgets.loss_plot import LossPlot
@@ -49,7 +50,7 @@ class TrainScreen(KeptScreen):
     def __init__(self) -> None:
         super().__init__(name="train")
         self.progress = TrainProgress()
-        self.process: subprocess.Popen | None = None
+        self.job: RunningJob | None = None
         self._unshown: list[str] = []  # log lines that arrived since the last redraw
         self._redraw = Throttle(REDRAW_SECONDS)
         self._behind = False  # events arrived while the screen was hidden
@@ -65,9 +66,9 @@ class TrainScreen(KeptScreen):
 
     def on_mount(self) -> None:
         self.sub_title = "Train"
-        resumable = training.latest_resumable(self.app.workspace)
+        resumable = runs.latest_resumable(self.app.workspace)
         if resumable is not None:
-            self.progress.log.append(f"{resumable.path.name} was stopped: R resumes it")
+            self.progress.log.append(f"{resumable.name} was stopped: R resumes it")
         self._render_progress()
 
     def on_screen_resume(self) -> None:
@@ -75,8 +76,8 @@ class TrainScreen(KeptScreen):
             self.call_after_refresh(self._schedule_redraw, at_once=True)
 
     def on_unmount(self) -> None:
-        if self.process is not None:
-            training.stop_training(self.process)
+        if self.job is not None:
+            stop_job(self.job)
 
     @property
     def busy(self) -> bool:
@@ -102,45 +103,39 @@ class TrainScreen(KeptScreen):
     def run_training(self, resume: bool) -> None:
         """Prepare (or pick the run to resume), start the child, and follow it to the end."""
         workspace = self.app.workspace
-        try:
+
+        def start() -> tuple[RunningJob, str]:
             if resume:
-                run = training.latest_resumable(workspace)
+                run = runs.latest_resumable(workspace)
                 if run is None:
                     raise RuntimeError("There is no stopped run to resume: press s to start one.")
             else:
-                run = prepare_run(workspace, self.app.config)
-            self.process = training.start_training(run, resume=resume)
-            lower_priority(self.process)
-        except Exception as exc:  # shown as a failed run; nothing was started
-            failed = training.TrainEvent("failed", {"reason": str(exc)})
-            self.post_message(TrainEventArrived(failed, run=""))
-            self.post_message(TrainJobEnded())
-            return
-        try:
-            for event in training.follow(run, self.process):
-                self.post_message(TrainEventArrived(event, run=run.path.name))
-        finally:
-            self.process = None
-            self.post_message(TrainJobEnded())
+                run = runs.prepare_run(workspace, self.app.config)
+            return launch.start_training(run, resume=resume), run.name
 
-    def on_train_event_arrived(self, message: TrainEventArrived) -> None:
+        follow_job(self, TRAINING, start, self._set_job)
+
+    def _set_job(self, job: RunningJob | None) -> None:
+        self.job = job
+
+    def on_job_event_arrived(self, message: JobEventArrived) -> None:
         event = message.event
         if message.run:
             self.progress.run = message.run
         self.progress.add(event)
-        self._unshown.append(event.describe())
+        self._unshown.append(describe(event))
         if event.kind == "failed" and event.data.get("detail"):
             self._unshown.extend(str(event.data["detail"]).splitlines()[-5:])
         self._schedule_redraw(at_once=event.kind != "step")
         if event.kind == "finished" and not event.data.get("stopped"):
-            self.app.notify(event.describe(), title="Training finished", timeout=10)
+            self.app.notify(describe(event), title="Training finished", timeout=10)
             self.app.post_message(TrainingFinished(message.run))
         elif event.kind == "failed":
             self.app.notify(
                 event.data.get("reason", ""), title="Training failed", severity="error", timeout=15
             )
 
-    def on_train_job_ended(self, message: TrainJobEnded) -> None:
+    def on_job_ended(self, message: JobEnded) -> None:
         if self.progress.state in ("preparing", "running", "stopping"):
             self.progress.state = "stopped"
         self._schedule_redraw(at_once=True)
@@ -175,10 +170,10 @@ class TrainScreen(KeptScreen):
         self._render_progress()
 
     def action_stop(self) -> None:
-        if self.process is None or self.progress.state != "running":
+        if self.job is None or self.progress.state != "running":
             return
         self.progress.state = "stopping"
-        training.stop_training(self.process)
+        stop_job(self.job)
         self._render_progress()
 
     async def action_escape(self) -> None:

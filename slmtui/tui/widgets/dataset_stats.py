@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from textual.widgets import Static
 
-from slmtui.core.store import Stats
+from slmtui.ingest.store import Stats
 
 
 class DatasetStats(Static):

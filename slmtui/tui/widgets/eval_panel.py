@@ -12,7 +12,8 @@ import time
 from rich.text import Text
 from textual.widgets import Static
 
-from slmtui.core.stylometry import feature_label
+from slmtui.eval.stylometry import feature_label
+from slmtui.formats import format_ppl_change
 
 MOVES_SHOWN = 3
 
@@ -31,15 +32,14 @@ def summary_lines(label: str, result: dict | None, eval_key: str) -> Text:
     )
     change = 100 * summary["ppl_change"]
     text.append("perplexity  ")
-    text.append(f"base {summary['val_ppl_base']:.2f} → {summary['val_ppl']:.2f} ")
+    text.append(f"base {format_ppl_change(summary['val_ppl_base'], summary['val_ppl'])} ")
     text.append(f"({change:+.0f}%)", style="green" if change < 0 else "red")
     if summary.get("val_ppl_previous") is not None:
         text.append(f"   previous {summary['val_ppl_previous']:.2f}")
     ratio = summary["distance_ratio"]
     text.append("\nstyle       ")
-    text.append(
-        f"distance to you {summary['style_distance_base']:.2f} → {summary['style_distance']:.2f} "
-    )
+    distances = format_ppl_change(summary["style_distance_base"], summary["style_distance"])
+    text.append(f"distance to you {distances} ")
     text.append(f"({ratio:.2f}x the base)", style="green" if ratio < 1 else "red")
     if summary.get("style_distance_previous") is not None:
         text.append(f"   previous {summary['style_distance_previous']:.2f}")

@@ -1,0 +1,51 @@
+"""The one place a llama.cpp model is made: chat, prompt generation, scoring and verification.
+
+Every caller wants the same things checked and the same defaults (a missing file named in the
+error, a runtime LoRA that must exist, llama.cpp's console chatter off); they differ only in
+context size, threads, seed and whether every position's logits are kept. llama_cpp is imported
+here, on first use, so importing a module that can load a model costs nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def load_llama(
+    model_path: Path,
+    *,
+    n_ctx: int,
+    lora_path: Path | None = None,
+    n_threads: int | None = None,
+    seed: int | None = None,
+    logits_all: bool = False,
+    n_batch: int | None = None,
+    verbose: bool = False,
+) -> Any:
+    """A `llama_cpp.Llama` for the GGUF at `model_path`, with the runtime LoRA at `lora_path`.
+
+    Slow (seconds for a large model): call it from a worker thread or a child process.
+    """
+    from llama_cpp import Llama
+
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise FileNotFoundError(f"model file not found: {model_path}")
+    options: dict[str, Any] = {}
+    if lora_path is not None:
+        if not Path(lora_path).is_file():
+            raise FileNotFoundError(f"adapter file not found: {lora_path}")
+        options["lora_path"] = str(lora_path)
+    if seed is not None:
+        options["seed"] = seed
+    if n_batch is not None:
+        options["n_batch"] = n_batch
+    return Llama(
+        model_path=str(model_path),
+        n_ctx=n_ctx,
+        n_threads=n_threads,
+        logits_all=logits_all,
+        verbose=verbose,
+        **options,
+    )

@@ -1,0 +1,43 @@
+"""How numbers are shown to a person: durations, sizes and perplexity changes.
+
+The CLI, the app, the model card and the evaluation report all show the same quantities; they
+format them here, so a figure reads the same wherever it appears.
+"""
+
+from __future__ import annotations
+
+
+def format_seconds(seconds: float) -> str:
+    """'42s', '3m05s' or '1h02m'."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def format_size(size_bytes: int) -> str:
+    """'257.3 MiB'."""
+    return f"{size_bytes / 2**20:,.1f} MiB"
+
+
+def format_ppl_change(base: float | None, tuned: float | None, arrow: str = "→") -> str:
+    """'12.30 → 8.10' (base to tuned), or a dash when either is missing."""
+    if base is None or tuned is None:
+        return "—"
+    return f"{base:.2f} {arrow} {tuned:.2f}"
+
+
+def format_percent_lower(base: float, tuned: float) -> str:
+    """'36% lower' or '4% higher': how tuned compares with base."""
+    change = 100 * (1 - tuned / base)
+    return f"{change:.0f}% lower" if change >= 0 else f"{-change:.0f}% higher"
+
+
+def card_ppl_change(card: dict, arrow: str = "→") -> str:
+    """The perplexity change recorded in a model version's card (its `metrics`)."""
+    metrics = card.get("metrics") or {}
+    return format_ppl_change(metrics.get("val_ppl_base"), metrics.get("val_ppl"), arrow)

@@ -1,0 +1,572 @@
+"""The workspace's state database: documents, chunks and the near-duplicate index, in SQLite.
+
+WAL mode lets the app read while a watcher thread or `slmtui ingest` writes. The schema version is
+SQLite's `user_version`; `MIGRATIONS[n]` takes a database from version n to n+1, so an old
+workspace opens in a new slmtui without losing anything. One `Store` belongs to one thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from slmtui.ingest import dedupe
+
+
+def _run(db: sqlite3.Connection, script: str) -> None:
+    """Statements one by one: executescript() would commit the migration's transaction."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE documents (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            format TEXT,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            content_hash TEXT,
+            split_key TEXT,
+            split TEXT,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'skipped')),
+            reason TEXT,
+            chars INTEGER NOT NULL DEFAULT 0,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE chunks (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            ord INTEGER NOT NULL,
+            hash TEXT NOT NULL,
+            text TEXT NOT NULL,
+            tokens INTEGER NOT NULL,
+            split TEXT NOT NULL,
+            UNIQUE (document_id, ord)
+        );
+        CREATE INDEX chunks_hash ON chunks(hash);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """,
+    )
+
+
+def _v2(db: sqlite3.Connection) -> None:
+    """Deduplication: folded-text hash, MinHash signature and LSH bands per chunk."""
+    _run(
+        db,
+        """
+        ALTER TABLE chunks ADD COLUMN norm_hash TEXT;
+        ALTER TABLE chunks ADD COLUMN signature BLOB;
+        ALTER TABLE chunks ADD COLUMN duplicate_of INTEGER;
+        CREATE INDEX chunks_norm_hash ON chunks(norm_hash);
+        CREATE INDEX chunks_duplicate_of ON chunks(duplicate_of);
+        CREATE TABLE chunk_bands (
+            chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
+            key INTEGER NOT NULL
+        );
+        CREATE INDEX chunk_bands_lookup ON chunk_bands(key);
+        CREATE INDEX chunk_bands_chunk ON chunk_bands(chunk_id);
+        """,
+    )
+    # Chunks stored before dedupe existed have no signatures: re-read their documents next time.
+    db.execute("UPDATE documents SET content_hash = NULL")
+
+
+def _v3(db: sqlite3.Connection) -> None:
+    """The dataset builder's cache of generated prompts, one row per chunk, kind and generator.
+
+    `accepted` records the filter's verdict when the text was generated; a rejection is kept too,
+    so that a chunk the model fails on is not sent to it again at every build.
+    """
+    _run(
+        db,
+        """
+        CREATE TABLE prompt_cache (
+            chunk_hash TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            generator_key TEXT NOT NULL,
+            output TEXT NOT NULL,
+            accepted INTEGER NOT NULL,
+            reason TEXT,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (chunk_hash, kind, generator_key)
+        ) WITHOUT ROWID
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(RuntimeError):
+    """The database is from a newer slmtui or is damaged."""
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    id: int
+    path: str
+    format: str | None
+    size: int
+    mtime_ns: int
+    content_hash: str | None
+    split_key: str | None
+    split: str | None
+    status: str
+    reason: str | None
+    chars: int
+    chunks: int = 0
+    tokens: int = 0
+
+
+@dataclass(frozen=True)
+class NewChunk:
+    text: str
+    tokens: int
+    hash: str
+    norm_hash: str
+    signature: np.ndarray
+
+
+@dataclass(frozen=True)
+class LiveChunk:
+    """A chunk that counts (not a duplicate), with where it comes from."""
+
+    hash: str
+    text: str
+    tokens: int
+    split: str
+    path: str
+    ord: int
+
+
+@dataclass(frozen=True)
+class CachedPrompt:
+    """What a generator wrote for one chunk, and whether the filter accepted it then."""
+
+    output: str
+    accepted: bool
+    reason: str | None
+
+
+@dataclass
+class Stats:
+    documents_ok: int = 0
+    documents_skipped: int = 0
+    chunks: int = 0
+    tokens_train: int = 0
+    tokens_val: int = 0
+    duplicates_removed: int = 0
+    per_format: dict[str, dict[str, int]] = field(default_factory=dict)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "documents_ok": self.documents_ok,
+            "documents_skipped": self.documents_skipped,
+            "skipped": self.skipped,
+            "chunks": self.chunks,
+            "tokens_train": self.tokens_train,
+            "tokens_val": self.tokens_val,
+            "tokens": self.tokens_train + self.tokens_val,
+            "duplicates_removed": self.duplicates_removed,
+            "per_format": self.per_format,
+        }
+
+
+_DOCUMENT_COLUMNS = (
+    "d.id, d.path, d.format, d.size, d.mtime_ns, d.content_hash, d.split_key, d.split, "
+    "d.status, d.reason, d.chars"
+)
+
+
+class Store:
+    def __init__(self, path: Path, *, near_duplicate_threshold: float = 0.8):
+        self.path = path
+        self.threshold = near_duplicate_threshold
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._enable_wal()
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.migrate()
+
+    def _enable_wal(self) -> None:
+        """Switch to WAL; switching needs a moment alone with a brand-new file, so retry."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- schema ------------------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def migrate(self, target: int = SCHEMA_VERSION) -> None:
+        current = self.version
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {current}, newer than this slmtui "
+                f"({SCHEMA_VERSION}); upgrade slmtui to open it."
+            )
+        while current < target:
+            with self.transaction():
+                # Read again under the write lock: another connection may have migrated already.
+                current = self.version
+                if current >= target:
+                    break
+                MIGRATIONS[current](self.db)
+                self.db.execute(f"PRAGMA user_version = {current + 1}")
+            current += 1
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; nested uses join the outer one (ingest groups many files)."""
+        if self.db.in_transaction:
+            yield self.db
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- meta --------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def forget_hashes(self) -> None:
+        """Make the next ingest read every document again (the chunking settings changed)."""
+        self.db.execute("UPDATE documents SET content_hash = NULL, mtime_ns = -1")
+
+    # -- documents ---------------------------------------------------------------------------
+
+    def document(self, path: str) -> DocumentRow | None:
+        row = self.db.execute(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents d WHERE d.path = ?", (path,)
+        ).fetchone()
+        return DocumentRow(*row) if row else None
+
+    def documents(self) -> list[DocumentRow]:
+        """Every document with its live chunk and token counts, by path."""
+        rows = self.db.execute(
+            f"""
+            SELECT {_DOCUMENT_COLUMNS},
+                   COUNT(c.id) FILTER (WHERE c.duplicate_of IS NULL),
+                   COALESCE(SUM(c.tokens) FILTER (WHERE c.duplicate_of IS NULL), 0)
+            FROM documents d LEFT JOIN chunks c ON c.document_id = d.id
+            GROUP BY d.id ORDER BY d.path
+            """
+        )
+        return [DocumentRow(*row) for row in rows]
+
+    def paths(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT path FROM documents")}
+
+    def paths_under(self, prefix: str) -> list[str]:
+        """Document paths equal to prefix or inside the folder prefix."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self.db.execute(
+            "SELECT path FROM documents WHERE path = ? OR path LIKE ? ESCAPE '\\'",
+            (prefix, escaped + "/%"),
+        )
+        return [row[0] for row in rows]
+
+    def touch(self, path: str, size: int, mtime_ns: int) -> None:
+        self.db.execute(
+            "UPDATE documents SET size = ?, mtime_ns = ? WHERE path = ?", (size, mtime_ns, path)
+        )
+
+    def rename(self, old: str, new: str, size: int, mtime_ns: int) -> None:
+        with self.transaction():
+            self.db.execute("DELETE FROM documents WHERE path = ?", (new,))
+            self.db.execute(
+                "UPDATE documents SET path = ?, size = ?, mtime_ns = ?, updated_at = ? "
+                "WHERE path = ?",
+                (new, size, mtime_ns, time.time(), old),
+            )
+
+    def record_skip(
+        self, path: str, reason: str, size: int, mtime_ns: int, fmt: str | None = None
+    ) -> None:
+        """A file that gives no text: keep its row (with reason), drop any chunks it had."""
+        with self.transaction():
+            orphans = self._delete_chunks_of(path)
+            self.db.execute(
+                """
+                INSERT INTO documents (path, format, size, mtime_ns, content_hash, split_key,
+                                       split, status, reason, chars, updated_at)
+                VALUES (?, ?, ?, ?, NULL, NULL, NULL, 'skipped', ?, 0, ?)
+                ON CONFLICT(path) DO UPDATE SET format = excluded.format, size = excluded.size,
+                    mtime_ns = excluded.mtime_ns, content_hash = NULL, split = NULL,
+                    status = 'skipped', reason = excluded.reason, chars = 0,
+                    updated_at = excluded.updated_at
+                """,
+                (path, fmt, size, mtime_ns, reason, time.time()),
+            )
+            self._recheck(orphans)
+
+    def remove(self, paths: Iterable[str]) -> int:
+        removed = 0
+        with self.transaction():
+            for path in paths:
+                orphans = self._delete_chunks_of(path)
+                removed += self.db.execute("DELETE FROM documents WHERE path = ?", (path,)).rowcount
+                self._recheck(orphans)
+        return removed
+
+    def replace_document(
+        self,
+        *,
+        path: str,
+        fmt: str,
+        size: int,
+        mtime_ns: int,
+        content_hash: str,
+        split_key: str,
+        split: str,
+        chars: int,
+        chunks: list[NewChunk],
+    ) -> int:
+        """Store a document and its chunks in one transaction; returns duplicates found."""
+        with self.transaction():
+            orphans = self._delete_chunks_of(path)
+            self.db.execute(
+                """
+                INSERT INTO documents (path, format, size, mtime_ns, content_hash, split_key,
+                                       split, status, reason, chars, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 'ok', NULL, ?, ?)
+                ON CONFLICT(path) DO UPDATE SET format = excluded.format, size = excluded.size,
+                    mtime_ns = excluded.mtime_ns, content_hash = excluded.content_hash,
+                    split_key = excluded.split_key, split = excluded.split, status = 'ok',
+                    reason = NULL, chars = excluded.chars, updated_at = excluded.updated_at
+                """,
+                (path, fmt, size, mtime_ns, content_hash, split_key, split, chars, time.time()),
+            )
+            document_id = self.db.execute(
+                "SELECT id FROM documents WHERE path = ?", (path,)
+            ).fetchone()[0]
+            duplicates = 0
+            for order, chunk in enumerate(chunks):
+                duplicate_of = self._find_duplicate(chunk.norm_hash, chunk.signature)
+                duplicates += duplicate_of is not None
+                chunk_id = self.db.execute(
+                    """
+                    INSERT INTO chunks (document_id, ord, hash, text, tokens, split, norm_hash,
+                                        signature, duplicate_of)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                    (
+                        document_id, order, chunk.hash, chunk.text, chunk.tokens, split,
+                        chunk.norm_hash, dedupe.to_blob(chunk.signature), duplicate_of,
+                    ),
+                ).lastrowid  # fmt: skip
+                if duplicate_of is None:
+                    self._index(chunk_id, chunk.signature)
+            self._recheck(orphans)
+        return duplicates
+
+    def known_chunk(self, chunk_hash: str) -> tuple[int, np.ndarray] | None:
+        """Tokens and signature of a chunk already stored with this exact text, if any."""
+        row = self.db.execute(
+            "SELECT tokens, signature FROM chunks WHERE hash = ? AND signature IS NOT NULL LIMIT 1",
+            (chunk_hash,),
+        ).fetchone()
+        return (row[0], dedupe.from_blob(row[1])) if row else None
+
+    # -- duplicates --------------------------------------------------------------------------
+
+    def _find_duplicate(self, norm_hash: str, sig: np.ndarray) -> int | None:
+        row = self.db.execute(
+            "SELECT id FROM chunks WHERE norm_hash = ? AND duplicate_of IS NULL LIMIT 1",
+            (norm_hash,),
+        ).fetchone()
+        if row:
+            return row[0]
+        keys = dedupe.band_keys(sig)
+        candidates = self.db.execute(
+            # CROSS JOIN and the unary + keep SQLite on the band index: left to itself it
+            # scans every original chunk through the duplicate_of index, which is quadratic.
+            f"SELECT DISTINCT c.id, c.signature FROM chunk_bands b CROSS JOIN chunks c "
+            f"ON c.id = b.chunk_id WHERE b.key IN ({','.join('?' * len(keys))}) "
+            f"AND +c.duplicate_of IS NULL ORDER BY c.id",
+            keys,
+        )
+        for chunk_id, blob in candidates:
+            if dedupe.similarity(sig, dedupe.from_blob(blob)) >= self.threshold:
+                return chunk_id
+        return None
+
+    def _index(self, chunk_id: int, sig: np.ndarray) -> None:
+        self.db.executemany(
+            "INSERT INTO chunk_bands (chunk_id, key) VALUES (?, ?)",
+            [(chunk_id, key) for key in dedupe.band_keys(sig)],
+        )
+
+    def _delete_chunks_of(self, path: str) -> list[int]:
+        """Delete a document's chunks; return the chunks elsewhere that were their duplicates."""
+        orphans = [
+            row[0]
+            for row in self.db.execute(
+                """
+                SELECT dup.id FROM chunks dup JOIN chunks c ON dup.duplicate_of = c.id
+                JOIN documents d ON d.id = c.document_id
+                WHERE d.path = ? AND dup.document_id != d.id ORDER BY dup.id
+                """,
+                (path,),
+            )
+        ]
+        self.db.execute(
+            "DELETE FROM chunks WHERE document_id IN (SELECT id FROM documents WHERE path = ?)",
+            (path,),
+        )
+        return orphans
+
+    def _recheck(self, chunk_ids: list[int]) -> None:
+        """Chunks whose original went away are duplicates of something else, or originals now."""
+        for chunk_id in chunk_ids:
+            norm_hash, blob = self.db.execute(
+                "SELECT norm_hash, signature FROM chunks WHERE id = ?", (chunk_id,)
+            ).fetchone()
+            # Mark it as not-an-original while searching, so that it cannot match itself.
+            self.db.execute("UPDATE chunks SET duplicate_of = -1 WHERE id = ?", (chunk_id,))
+            duplicate_of = self._find_duplicate(norm_hash, dedupe.from_blob(blob))
+            self.db.execute(
+                "UPDATE chunks SET duplicate_of = ? WHERE id = ?", (duplicate_of, chunk_id)
+            )
+            if duplicate_of is None:
+                self._index(chunk_id, dedupe.from_blob(blob))
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def chunks_of(self, path: str) -> list[tuple[int, str, int, str, int | None]]:
+        """(order, text, tokens, split, duplicate_of) for one document's chunks."""
+        return list(
+            self.db.execute(
+                """
+                SELECT c.ord, c.text, c.tokens, c.split, c.duplicate_of FROM chunks c
+                JOIN documents d ON d.id = c.document_id WHERE d.path = ? ORDER BY c.ord
+                """,
+                (path,),
+            )
+        )
+
+    def live_chunks(self) -> list[LiveChunk]:
+        """Every chunk that is not a duplicate, by document path and order."""
+        rows = self.db.execute(
+            """
+            SELECT c.hash, c.text, c.tokens, c.split, d.path, c.ord FROM chunks c
+            JOIN documents d ON d.id = c.document_id
+            WHERE c.duplicate_of IS NULL ORDER BY d.path, c.ord
+            """
+        )
+        return [LiveChunk(*row) for row in rows]
+
+    # -- prompt cache ------------------------------------------------------------------------
+
+    def cached_prompts(self, kind: str, generator_key: str) -> dict[str, CachedPrompt]:
+        """Generated text for one kind and generator, by chunk hash."""
+        rows = self.db.execute(
+            "SELECT chunk_hash, output, accepted, reason FROM prompt_cache "
+            "WHERE kind = ? AND generator_key = ?",
+            (kind, generator_key),
+        )
+        return {row[0]: CachedPrompt(row[1], bool(row[2]), row[3]) for row in rows}
+
+    def cache_prompt(
+        self,
+        chunk_hash: str,
+        kind: str,
+        generator_key: str,
+        output: str,
+        *,
+        accepted: bool,
+        reason: str | None = None,
+    ) -> None:
+        self.db.execute(
+            """
+            INSERT INTO prompt_cache (chunk_hash, kind, generator_key, output, accepted, reason,
+                                      created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(chunk_hash, kind, generator_key) DO UPDATE SET output = excluded.output,
+                accepted = excluded.accepted, reason = excluded.reason,
+                created_at = excluded.created_at
+            """,
+            (chunk_hash, kind, generator_key, output, int(accepted), reason, time.time()),
+        )
+
+    def stats(self) -> Stats:
+        stats = Stats()
+        for status, count in self.db.execute(
+            "SELECT status, COUNT(*) FROM documents GROUP BY status"
+        ):
+            if status == "ok":
+                stats.documents_ok = count
+            else:
+                stats.documents_skipped = count
+        for split, count, tokens in self.db.execute(
+            "SELECT split, COUNT(*), SUM(tokens) FROM chunks WHERE duplicate_of IS NULL "
+            "GROUP BY split"
+        ):
+            stats.chunks += count
+            if split == "val":
+                stats.tokens_val = tokens
+            else:
+                stats.tokens_train += tokens
+        stats.duplicates_removed = self.db.execute(
+            "SELECT COUNT(*) FROM chunks WHERE duplicate_of IS NOT NULL"
+        ).fetchone()[0]
+        for fmt, documents, chunks, tokens in self.db.execute(
+            """
+            SELECT d.format, COUNT(DISTINCT d.id), COUNT(c.id), COALESCE(SUM(c.tokens), 0)
+            FROM documents d LEFT JOIN chunks c
+              ON c.document_id = d.id AND c.duplicate_of IS NULL
+            WHERE d.status = 'ok' GROUP BY d.format ORDER BY d.format
+            """
+        ):
+            stats.per_format[fmt] = {"documents": documents, "chunks": chunks, "tokens": tokens}
+        stats.skipped = [
+            {"path": path, "reason": reason}
+            for path, reason in self.db.execute(
+                "SELECT path, reason FROM documents WHERE status = 'skipped' ORDER BY path"
+            )
+        ]
+        return stats

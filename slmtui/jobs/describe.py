@@ -1,0 +1,79 @@
+"""Every job event in words, one line (or a few) for a person reading a terminal or the app."""
+
+from __future__ import annotations
+
+from slmtui.formats import format_percent_lower, format_seconds, format_size
+from slmtui.jobs.events import EVALUATION, EXPORT, JobEvent
+
+
+def describe(event: JobEvent) -> str:
+    if event.kind == "failed":
+        stage = f" during {event.data['stage']}" if event.data.get("stage") else ""
+        return f"{event.job} failed{stage}: {event.data.get('reason', 'unknown reason')}"
+    if event.job == EXPORT:
+        return _export(event.kind, event.data)
+    if event.job == EVALUATION:
+        return _evaluation(event.kind, event.data)
+    return _training(event.kind, event.data)
+
+
+def _training(kind: str, d: dict) -> str:
+    if kind == "started":
+        what = "dry run" if d.get("dry_run") else "training"
+        return (
+            f"{what}: {d['preset']} preset on {d['device']} ({d['dtype']}"
+            f"{', QLoRA' if d.get('qlora') else ''}), {d['steps']} steps of "
+            f"{d['tokens_per_step']:,} tokens, {d['examples']} examples "
+            f"({d['train_tokens']:,} tokens, {100 * d['padding_share']:.1f}% padding), "
+            f"{d['trainable_params']:,} trainable parameters; "
+            f"estimated {format_seconds(d['estimated_seconds'])}"
+            + (f"; resuming at step {d['start_step']}" if d.get("start_step") else "")
+        )
+    if kind == "step":
+        return (
+            f"step {d['step']:>4}/{d['steps']}  loss {d['loss']:.4f}  lr {d['lr']:.2e}  "
+            f"{d['tokens_per_s']:,.0f} tok/s  {d['memory_mb']:,.0f} MB  "
+            f"eta {format_seconds(d['eta_s'])}"
+        )
+    if kind == "eval":
+        who = "base model" if d["which"] == "base" else "with adapter"
+        return (
+            f"validation ({who}, step {d['step']}): loss {d['val_loss']:.4f}, "
+            f"perplexity {d['val_ppl']:.2f}"
+        )
+    if kind == "checkpoint":
+        return f"checkpoint saved at step {d['step']}"
+    if d.get("stopped"):
+        return f"stopped at step {d['step']}; resume with `slmtui train --resume`"
+    text = f"finished {d['steps']} steps in {format_seconds(d.get('seconds', 0))}"
+    if "val_ppl" in d:
+        text += (
+            f"; validation perplexity {d['val_ppl_base']:.2f} -> {d['val_ppl']:.2f} "
+            f"({format_percent_lower(d['val_ppl_base'], d['val_ppl'])})"
+        )
+    return text
+
+
+def _export(kind: str, d: dict) -> str:
+    if kind == "started":
+        return f"exporting {d['run']} as {d['quant']} (base {d['base']})"
+    if kind == "stage":
+        what = f" ({d['what']})" if d.get("what") else ""
+        return f"  {d['stage']}{what}: {format_seconds(d['seconds'])}"
+    if kind == "verified":
+        lines = [
+            f"  {'ok  ' if check['passed'] else 'FAIL'} {check['name']}: {check['detail']}"
+            for check in d["checks"]
+        ]
+        return "verification:\n" + "\n".join(lines)
+    return (
+        f"published {d['version']} ({format_size(d['size_bytes'])}): {d['gguf']}; chat now uses it"
+    )
+
+
+def _evaluation(kind: str, d: dict) -> str:
+    if kind == "started":
+        return f"evaluating {d['model']}"
+    if kind == "progress":
+        return f"  {d['what']} {d['done']}/{d['total']}"
+    return d.get("text") or f"evaluated {d.get('model', '')}"

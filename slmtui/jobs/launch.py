@@ -1,0 +1,66 @@
+"""Each job's command line, and starting it with the one job mechanism.
+
+Training: `python -m slmtui.ml.train RUN_DIR`; export: `python -m slmtui.ml.publish RUN_DIR
+MODELS_DIR`; evaluation: `python -m slmtui.eval WORKSPACE`. Training and export log
+into their run folder; an evaluation logs into `.slmtui/logs/`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from slmtui.jobs.events import EVALUATION, EXPORT, TRAINING
+from slmtui.jobs.process import RunningJob, start_job
+from slmtui.jobs.runs import RunFolder
+from slmtui.workspace import Workspace
+
+
+def start_training(
+    run: RunFolder,
+    *,
+    resume: bool = False,
+    dry_run: bool = False,
+    max_steps: int = 0,
+    launcher: list[str] | None = None,
+) -> RunningJob:
+    """The training child for `run`; `launcher` replaces `python -m` (e.g. `torchrun ...`)."""
+    command = [*(launcher or [sys.executable, "-m"]), "slmtui.ml.train", str(run.path)]
+    if resume:
+        command.append("--resume")
+    if dry_run:
+        command.append("--dry-run")
+    if max_steps:
+        command += ["--max-steps", str(max_steps)]
+    return start_job(TRAINING, command, run.stderr_log, run.events(TRAINING))
+
+
+def start_export(
+    workspace: Workspace, run: RunFolder, quant: str = "F16", *, chat_check: bool = True
+) -> RunningJob:
+    """The export child: merge `run`'s adapter, write GGUF, quantize, verify, publish."""
+    workspace.ensure_state()
+    command = [
+        sys.executable, "-m", "slmtui.ml.publish", str(run.path), str(workspace.models),
+        "--quant", quant,
+    ]  # fmt: skip
+    if not chat_check:
+        command.append("--no-chat-check")
+    return start_job(EXPORT, command, run.stderr_log, run.events(EXPORT))
+
+
+def start_evaluation(
+    workspace: Workspace,
+    model: str | None = None,
+    *,
+    prompts: int = 24,
+    compare_previous: bool = True,
+) -> RunningJob:
+    """The evaluation child for `model` (a version, 'adapter', or None for the newest)."""
+    command = [sys.executable, "-m", "slmtui.eval", str(workspace.root)]
+    if model:
+        command += ["--model", model]
+    command += ["--prompts", str(prompts)]
+    if not compare_previous:
+        command.append("--no-previous")
+    logs = workspace.logs
+    return start_job(EVALUATION, command, logs / "eval.log", logs / "eval-events.jsonl")

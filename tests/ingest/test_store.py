@@ -1,0 +1,95 @@
+import sqlite3
+
+import numpy as np
+import pytest
+
+from slmtui.ingest import dedupe
+from slmtui.ingest.store import MIGRATIONS, SCHEMA_VERSION, NewChunk, Store, StoreError
+
+
+def _chunk(text: str, ids: list[int]) -> NewChunk:
+    return NewChunk(text, len(ids), f"h-{text}", dedupe.exact_key(text), dedupe.signature(ids))
+
+
+def _add(store: Store, path: str, chunks: list[NewChunk], split: str = "train") -> int:
+    return store.replace_document(
+        path=path, fmt="text", size=1, mtime_ns=1, content_hash=f"c-{path}",
+        split_key=f"c-{path}", split=split, chars=10, chunks=chunks,
+    )  # fmt: skip
+
+
+def test_new_database_is_at_the_latest_version_in_wal_mode(tmp_path):
+    with Store(tmp_path / "state.db") as store:
+        assert store.version == SCHEMA_VERSION == len(MIGRATIONS)
+        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_version_one_database_migrates_keeping_rows_and_rereads_documents(tmp_path):
+    path = tmp_path / "state.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    MIGRATIONS[0](db)
+    db.execute("PRAGMA user_version = 1")
+    db.execute(
+        "INSERT INTO documents (path, format, size, mtime_ns, content_hash, split_key, split,"
+        " status, chars, updated_at) VALUES ('a.txt', 'text', 5, 7, 'abc', 'abc', 'train',"
+        " 'ok', 5, 0)"
+    )
+    db.execute(
+        "INSERT INTO chunks (document_id, ord, hash, text, tokens, split)"
+        " VALUES (1, 0, 'h', 'hello', 1, 'train')"
+    )
+    db.close()
+    with Store(path) as store:
+        assert store.version == SCHEMA_VERSION
+        row = store.document("a.txt")
+        assert row is not None and row.split_key == "abc"
+        assert row.content_hash is None  # forces the next ingest to add signatures
+        assert store.chunks_of("a.txt")[0][1] == "hello"
+
+
+def test_newer_database_is_refused(tmp_path):
+    path = tmp_path / "state.db"
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(StoreError, match="newer than this slmtui"):
+        Store(path)
+
+
+def test_exact_and_near_duplicates_are_marked_and_counted(tmp_path):
+    rng = np.random.default_rng(1)
+    ids = rng.integers(0, 49152, 300).tolist()
+    near = [*ids[:295], 1, 2, 3, 4, 5]
+    with Store(tmp_path / "state.db") as store:
+        assert _add(store, "a.txt", [_chunk("The tide came in.", ids)]) == 0
+        assert _add(store, "b.txt", [_chunk("the tide  CAME in.", list(range(10)))]) == 1
+        assert _add(store, "c.txt", [_chunk("Different words.", near)]) == 1
+        assert _add(store, "d.txt", [_chunk("Other.", rng.integers(0, 49152, 300).tolist())]) == 0
+        stats = store.stats()
+        assert stats.duplicates_removed == 2
+        assert stats.chunks == 2
+
+
+def test_removing_an_original_promotes_its_duplicate(tmp_path):
+    ids = list(range(100))
+    with Store(tmp_path / "state.db") as store:
+        _add(store, "a.txt", [_chunk("Same text.", ids)])
+        _add(store, "b.txt", [_chunk("Same text.", ids)])
+        assert store.stats().duplicates_removed == 1
+        store.remove(["a.txt"])
+        stats = store.stats()
+        assert stats.duplicates_removed == 0
+        assert stats.chunks == 1
+        assert store.chunks_of("b.txt")[0][4] is None
+
+
+def test_stats_split_tokens_and_skips(tmp_path):
+    with Store(tmp_path / "state.db") as store:
+        _add(store, "a.txt", [_chunk("One.", list(range(30)))], split="train")
+        _add(store, "b.txt", [_chunk("Two.", list(range(500, 520)))], split="val")
+        store.record_skip("c.bin", "binary file", 3, 3)
+        stats = store.stats().as_dict()
+        assert stats["tokens_train"] == 30 and stats["tokens_val"] == 20
+        assert stats["documents_ok"] == 2 and stats["documents_skipped"] == 1
+        assert stats["skipped"] == [{"path": "c.bin", "reason": "binary file"}]
+        assert store.paths_under("c.bin") == ["c.bin"]
