@@ -169,6 +169,13 @@ class TrainConfig:
     )
     eval_every: int = setting(0, "Evaluate every N steps; 0: at start and end only.", minimum=0)
     checkpoint_every: int = setting(50, "Save a resumable checkpoint every N steps.", minimum=1)
+    checkpoint_seconds: float = setting(
+        60.0,
+        "Also save one when this many seconds passed since the last (0: by steps only), so a "
+        "killed run loses at most about this much work.",
+        minimum=0.0,
+        maximum=86400.0,
+    )
     seed: int = setting(0, "Random seed for LoRA init and example order.", minimum=0)
 
 

@@ -8,7 +8,7 @@ torch-free, so the parent and the children share it.
       run.json            the plan (RunPlan): base, dataset, the adapter it continues, settings
       config.toml         the workspace settings frozen at the start
       dataset/            the style dataset snapshot (train.jsonl, val.jsonl, manifest.json)
-      checkpoints/        step-NNNNNN/ folders and `latest`, the name of the newest
+      checkpoints/        step-NNNNNN/ (adapter/, state.safetensors, state.json) and `latest`
       adapter/            the finished PEFT adapter
       adapter.gguf        the same as a llama.cpp LoRA, for chat before any export
       metrics.json        the finished run's figures
@@ -156,7 +156,8 @@ class RunFolder:
         if not self.latest_pointer.is_file():
             return None
         folder = self.checkpoints / self.latest_pointer.read_text().strip()
-        return folder if (folder / "state.pt").is_file() else None
+        complete = (folder / "state.json").is_file() or (folder / "state.pt").is_file()
+        return folder if complete else None
 
 
 def runs(workspace: Workspace) -> list[RunFolder]:

@@ -37,6 +37,7 @@ from slmtui.files import write_json_atomic, write_text_atomic
 from slmtui.jobs.events import emit
 from slmtui.jobs.runs import RunFolder, RunPlan
 from slmtui.ml import linear_loss
+from slmtui.ml.checkpoint_state import UnsafeCheckpoint, read_state, write_state
 from slmtui.ml.fused_lora import autocast_frozen, use_fused_lora
 from slmtui.ml.packed_attention import use_packed_attention
 from slmtui.ml.presets import Preset, PresetError, choose_preset, detect_hardware, measured_flops
@@ -351,14 +352,7 @@ def save_checkpoint(run: RunFolder, model, optimizer, step: int, extra: dict) ->
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         model.save_pretrained(str(tmp / "adapter"))
-        state = {
-            "step": step,
-            "optimizer": optimizer.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "python_rng": random.getstate(),
-            **extra,
-        }
-        torch.save(state, tmp / "state.pt")
+        write_state(tmp, optimizer, step, extra)
         final = root / name
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
@@ -506,9 +500,13 @@ def restore(run: RunFolder, model, resume: bool) -> dict:
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
+    try:  # the state first: an unsafe one is refused before anything else is read
+        state = read_state(checkpoint)
+    except UnsafeCheckpoint as exc:
+        raise TrainingError(str(exc)) from exc
     weights = load_file(str(checkpoint / "adapter" / "adapter_model.safetensors"))
     set_peft_model_state_dict(model, weights)
-    return torch.load(checkpoint / "state.pt", weights_only=False)
+    return state
 
 
 def emit_started(args, setup: Setup, data: Data, budget: Budget, model, state, base_folder):
@@ -601,6 +599,7 @@ class TrainLoop:
     model: object
     optimizer: torch.optim.Optimizer
     stop: StopFlag
+    last_saved: float = 0.0  # time.monotonic() of the last checkpoint (or of the start)
 
     def train(self, step: int, base_loss: float | None) -> float | None:
         """Steps until the budget is spent: the seconds taken, or None when stopped early."""
@@ -609,6 +608,7 @@ class TrainLoop:
         order_seed, n = self.plan.train.seed * 1000 + RANK, len(train.input_ids)
         peak = self.setup.preset.learning_rate
         started, tokens_done = time.perf_counter(), 0
+        self.last_saved = time.monotonic()
         model.train()
         while step < budget.steps:
             micro_rows = [
@@ -675,10 +675,12 @@ class TrainLoop:
             flag = torch.tensor([int(stopping)])
             dist.all_reduce(flag)
             stopping = bool(flag.item())
-        due = step % self.plan.train.checkpoint_every == 0
+        every, seconds = self.plan.train.checkpoint_every, self.plan.train.checkpoint_seconds
+        due = step % every == 0 or (seconds > 0 and time.monotonic() - self.last_saved >= seconds)
         if RANK == 0 and (stopping or due) and step < steps:
             extra = {"base_val_loss": base_loss}
             path = save_checkpoint(self.run, self.model, self.optimizer, step, extra)
+            self.last_saved = time.monotonic()
             emit("checkpoint", step=step, path=str(path))
         if stopping and step < steps:
             emit("finished", step=step, steps=steps, stopped=True, resumable=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import math
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -125,6 +126,80 @@ def test_sigterm_checkpoints_and_resume_ends_like_an_uninterrupted_run(tmp_path,
     assert losses == pytest.approx(reference, rel=1e-3)
 
 
+def test_sigkill_loses_at_most_the_time_since_the_last_checkpoint(tmp_path, tiny_base):
+    """Checkpoints on a time interval: a run killed with SIGKILL resumes from the newest one
+    and ends with the losses an uninterrupted run has."""
+    examples = repeated_text_examples()
+    settings = {"max_steps": 12, "checkpoint_every": 100, "checkpoint_seconds": 0.01}
+    whole = make_run(tmp_path / "whole", tiny_base, examples, **settings)
+    reference = [e.data["loss"] for e in run_to_end(whole) if e.kind == "step"]
+
+    killed = make_run(tmp_path / "killed", tiny_base, examples, **settings)
+    job = start_training(killed)
+    saved = []
+    for event in follow(job):
+        if event.kind == "checkpoint":
+            saved.append(event.data["step"])
+            if event.data["step"] >= 4:
+                job.process.kill()
+    assert event.kind == "failed" and "SIGKILL" in event.data["reason"]
+    assert saved[:3] == [1, 2, 3]  # the interval, not checkpoint_every, made them
+    assert killed.resumable
+
+    resumed = run_to_end(killed, resume=True)
+    start = resumed[0].data["start_step"]
+    assert start >= 4 and resumed[-1].kind == "finished"
+    losses = [e.data["loss"] for e in resumed if e.kind == "step"]
+    assert losses == pytest.approx(reference[start:], rel=1e-3)
+
+
+def test_checkpoint_state_has_no_pickle_and_round_trips(tmp_path, tiny_base):
+    from peft import LoraConfig, get_peft_model
+
+    from slmtui.ml.base import load_base
+    from slmtui.ml.checkpoint_state import read_state
+
+    model, _ = load_base(tiny_base)
+    model = get_peft_model(model, LoraConfig(r=4, target_modules=trainer.LORA_TARGETS))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=1e-3)
+    sum(p.sum() for p in trainable).backward()
+    optimizer.step()
+    folder = trainer.save_checkpoint(
+        RunFolder(tmp_path), model, optimizer, 7, {"base_val_loss": 2.5}
+    )
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "adapter",
+        "state.json",
+        "state.safetensors",
+    ]
+    state = read_state(folder)
+    assert state["step"] == 7 and state["base_val_loss"] == 2.5
+    restored = torch.optim.AdamW(trainable, lr=1e-3)
+    restored.load_state_dict(state["optimizer"])
+    for key, value in optimizer.state_dict()["state"].items():
+        for name, tensor in value.items():
+            assert torch.equal(restored.state_dict()["state"][key][name], tensor)
+    assert torch.equal(state["torch_rng"], torch.get_rng_state())
+
+
+def test_a_pickled_state_with_code_in_it_is_refused_without_running_it(tmp_path, tiny_base):
+    run = make_run(tmp_path, tiny_base, repeated_text_examples(), max_steps=2)
+    folder = run.checkpoints / "step-000001"
+    (folder / "adapter").mkdir(parents=True)
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"step": 1, "payload": Payload()}, folder / "state.pt")
+    run.checkpoints.joinpath("latest").write_text("step-000001")
+    events = run_to_end(run, resume=True)
+    assert events[-1].kind == "failed" and "more than plain data" in events[-1].data["reason"]
+    assert not marker.exists()
+
+
 def test_no_data_and_too_little_data_fail_with_a_reason(tmp_path, tiny_base):
     empty = make_run(tmp_path / "empty", tiny_base, [])
     events = run_to_end(empty)
@@ -234,7 +309,7 @@ def test_failed_checkpoint_save_keeps_the_previous_one(tmp_path, tiny_base, monk
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(trainer.torch, "save", disk_full)
+    monkeypatch.setattr(trainer, "write_state", disk_full)
     with pytest.raises(
         trainer.TrainingError, match="previous checkpoint \\(step-000010\\) is intact"
     ):
