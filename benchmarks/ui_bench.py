@@ -58,7 +58,7 @@ from textual import events  # noqa: E402
 
 from slmtui.chat.conversations import ChatSettings  # noqa: E402
 from slmtui.chat.engine import Sampling  # noqa: E402
-from slmtui.jobs import launch, process, runs  # noqa: E402
+from slmtui.jobs import launch, prepare, process  # noqa: E402
 from slmtui.tokenizer import bundled_gguf_path  # noqa: E402
 from slmtui.tui.app import create_app  # noqa: E402
 from slmtui.workspace import Workspace  # noqa: E402
@@ -152,7 +152,7 @@ def tiny_workspace(root: Path) -> Workspace:
 
 def start_unfollowed_child(workspace: Workspace) -> tuple[object, list[int]]:
     """A training child as the app would start it, read by a plain thread that draws nothing."""
-    run = runs.prepare_run(workspace, workspace.load_config())
+    run = prepare.prepare_run(workspace, workspace.load_config())
     job = launch.start_training(run)
     steps: list[int] = []
 

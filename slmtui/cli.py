@@ -13,6 +13,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_workspace_commands(commands)
+    add_dataset_command(commands)
     add_train_command(commands)
     add_export_command(commands)
     add_models_command(commands)
@@ -63,6 +65,22 @@ def add_workspace_commands(commands) -> None:
 
     status = commands.add_parser("status", help="what the dataset holds, and what was skipped")
     status.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+
+def add_dataset_command(commands) -> None:
+    dataset = commands.add_parser(
+        "dataset", help="list the training examples; exclude, include or regenerate one"
+    )
+    dataset.add_argument("--kind", choices=("raw", "backtranslate", "continue", "rewrite"))
+    dataset.add_argument("--document", help="only this document (its path in writing/)")
+    dataset.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    actions = dataset.add_subparsers(dest="action", metavar="ACTION")
+    for action, what in (
+        ("exclude", "leave an example (ID) or a whole document (path) out of training"),
+        ("include", "take an excluded example or document back in"),
+        ("regenerate", "have the base model write a new request for a generated example"),
+    ):
+        actions.add_parser(action, help=what).add_argument("id", help="example ID or path")
 
 
 def add_train_command(commands) -> None:
@@ -149,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         "ingest": cmd_ingest,
         "watch": cmd_watch,
         "status": cmd_status,
+        "dataset": cmd_dataset,
         "train": cmd_train,
         "export": cmd_export,
         "models": cmd_models,
@@ -223,19 +242,32 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     from slmtui.ingest.watcher import LiveIngest
+    from slmtui.jobs.background import BackgroundPreparation
+    from slmtui.jobs.describe import describe
 
     workspace = open_workspace(args)
+    config = workspace.load_config()
+
+    def say(text: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
+
+    def show_preparation(event) -> None:
+        if event.kind != "progress" or event.data.get("pending", 0) % 10 == 0:
+            say(describe(event))
+
+    background = BackgroundPreparation(workspace, show_preparation)
 
     def show(report) -> None:
-        stamp = time.strftime("%H:%M:%S")
         for change in report.changes:
-            print(f"{stamp} {change.describe()}", flush=True)
+            say(change.describe())
         if report.note:
-            print(f"{stamp} {report.note}", flush=True)
+            say(report.note)
+        if config.dataset.prepare_in_background:
+            background.poke()
 
     live = LiveIngest(
         workspace,
-        workspace.load_config(),
+        config,
         show,
         on_error=lambda message: print(f"slmtui: {message}", file=sys.stderr, flush=True),
     )
@@ -249,6 +281,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         pass
     finally:
         live.stop()
+        background.close()
     return 0
 
 
@@ -279,8 +312,69 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dataset(args: argparse.Namespace) -> int:
+    from slmtui.dataset.examples import ExampleError, find, list_examples, regenerate
+    from slmtui.dataset.generator import generator_for
+    from slmtui.ingest.ingestor import Ingestor
+
+    workspace = open_workspace(args)
+    config = workspace.load_config()
+    generator = generator_for(config.model.base)
+    key = generator.key if generator else "none"
+    with Ingestor(workspace, config) as ingestor:
+        ingestor.scan()
+        store = ingestor.store
+        views = list_examples(store, config.dataset, key)
+        if args.action is None:
+            shown = [
+                view for view in views
+                if (args.kind is None or view.kind == args.kind)
+                and (args.document is None or view.path == args.document)
+            ]  # fmt: skip
+            print_examples(shown, views, as_json=args.json)
+            return 0
+        try:
+            what, target = find(views, args.id)
+        except ExampleError as exc:
+            raise WorkspaceError(str(exc)) from exc
+        if args.action == "regenerate":
+            view = next((v for v in views if v.chunk == target), None)
+            written = None
+            if view is not None and generator is not None:
+                written = regenerate(store, view, generator, int(time.time()))
+            if written is None:
+                raise WorkspaceError(f"{args.id} is not an example with a generated request.")
+            print(f"new request for {view.id}: {written}")
+            return 0
+        store.set_excluded(what, target, args.action == "exclude")
+    verb = "left out of" if args.action == "exclude" else "back in"
+    print(f"{what} {args.id} is {verb} training")
+    return 0
+
+
+def print_examples(shown, views, *, as_json: bool) -> None:
+    """`slmtui dataset`: how many examples of each kind training gets, then a line each."""
+    trained = [view for view in views if view.split == "train" and not view.excluded]
+    counts = dict(sorted(Counter(view.kind for view in trained).items()))
+    excluded = sum(view.excluded for view in views)
+    if as_json:
+        rows = [view.as_dict() for view in shown]
+        print(json.dumps({"counts": counts, "excluded": excluded, "examples": rows}))
+        return
+    summary = ", ".join(f"{count} {kind}" for kind, count in counts.items())
+    print(f"{len(trained)} training examples ({summary}); {excluded} excluded")
+    for view in shown:
+        marks = "".join(
+            f" [{mark}]" for mark in (view.status, "excluded" if view.excluded else "") if mark
+        )
+        request = " ".join(view.request.split())[:60]
+        print(f"{view.id}  {view.kind:<13} {view.split:<5} {view.path}{marks}  {request}")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from slmtui.jobs import launch, runs
+    from slmtui import runs
+    from slmtui.dataset.generator import generator_for
+    from slmtui.jobs import launch, prepare
 
     workspace = open_workspace(args)
     config = workspace.load_config()
@@ -295,8 +389,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
         say(f"Resuming {run.name}")
     else:
-        generator = None if args.no_generate else prompt_generator(config)
-        run = runs.prepare_run(
+        generator = None if args.no_generate else generator_for(config.model.base)
+        run = prepare.prepare_run(
             workspace, config, from_scratch=args.from_scratch, generator=generator, say=say
         )
     job = launch.start_training(
@@ -309,21 +403,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     return exit_code(last)
 
 
-def prompt_generator(config):
-    """The base model through llama.cpp writes the requests for chat pairs, when it is a GGUF."""
-    from slmtui.chat.generate import LlamaGenerator
-    from slmtui.tokenizer import DEFAULT_BASE, bundled_gguf_path
-
-    base = config.model.base
-    if base == DEFAULT_BASE:
-        return LlamaGenerator(bundled_gguf_path())
-    if base.endswith(".gguf") and Path(base).is_file():
-        return LlamaGenerator(Path(base))
-    return None
-
-
 def cmd_export(args: argparse.Namespace) -> int:
-    from slmtui.jobs import launch, runs
+    from slmtui import runs
+    from slmtui.jobs import launch
 
     workspace = open_workspace(args)
     run = runs.find_run(workspace, args.run)

@@ -126,6 +126,11 @@ class DatasetConfig:
         maximum=1.0,
     )
     seed: int = setting(0, "Seed for which chunk becomes which kind of example.", minimum=0)
+    prepare_in_background: bool = setting(
+        True,
+        "While the app or `slmtui watch` runs, let the base model write the requests of chat "
+        "pairs as chunks arrive (paused while training or exporting).",
+    )
 
 
 @dataclass(frozen=True)

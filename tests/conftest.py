@@ -45,3 +45,25 @@ def make_ingestor(tokenizer):
     yield make
     for ingestor in made:
         ingestor.close()
+
+
+def small_workspace(root: Path, names: list[str], *, ingest: bool = True) -> Workspace:
+    """A workspace on the bundled base model with some of the samples' essays."""
+    workspace = Workspace.init(root / "ws")
+    for name in names:
+        shutil.copy(SAMPLES / "essays" / name, workspace.writing / name)
+    if ingest:
+        with Ingestor(workspace, workspace.load_config()) as ingestor:
+            ingestor.scan()
+    return workspace
+
+
+def request_counts(workspace: Workspace):
+    """How many of the planned chat-pair requests the store's cache holds (RequestStatus)."""
+    from slmtui.dataset.build import request_status
+    from slmtui.dataset.generator import generator_for
+    from slmtui.ingest.store import Store
+
+    config = workspace.load_config()
+    with Store(workspace.db_path) as store:
+        return request_status(store, config.dataset, generator_for(config.model.base).key)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from slmtui import runs
 from slmtui.chat.engine import ChatTarget
-from slmtui.jobs import runs
 from slmtui.registry import ModelRegistry, RegistryError
 from slmtui.tokenizer import DEFAULT_BASE, TokenizerError, bundled_gguf_path
 from slmtui.workspace import Workspace

@@ -42,7 +42,7 @@ from slmtui.config import DatasetConfig
 from slmtui.files import read_json_if_valid, write_json_atomic, write_text_atomic
 from slmtui.ingest.store import CachedPrompt, LiveChunk, Store
 
-# A generator takes a prompt and returns the model's reply (see slmtui.chat.generate).
+# A generator takes a prompt and returns the model's reply (see slmtui.dataset.generator).
 Generator = Callable[[str], str]
 
 # Bump when the prompts below change, so cached generations from old prompts are not reused;
@@ -434,7 +434,7 @@ def _chat(kind: str, user: str, assistant: str, chunk_hash: str) -> dict:
     }
 
 
-def _raw(chunk: LiveChunk) -> dict:
+def raw_example(chunk: LiveChunk) -> dict:
     return {"kind": "raw", "text": chunk.text, "chunk": chunk.hash}
 
 
@@ -456,6 +456,7 @@ def build_dataset(
     *,
     chunk_filter: Callable[[LiveChunk], bool] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    generate: bool = True,
 ) -> DatasetBuild:
     """Write the style dataset for the store's current chunks into out_dir.
 
@@ -464,14 +465,17 @@ def build_dataset(
     validation: look at `chunk.split`) and keeps those it returns True for. progress(done, total)
     is called before the first and after every generation; total is the number of chunks not in
     the cache. Without a generator, chunks meant for generated kinds become "continue" examples.
+    With `generate` off, only the generator's cached requests are used and the chunks still
+    waiting for one ("pending") become "continue" examples: the same fallback, counted apart.
     """
     train, val = select_chunks(store, chunk_filter)
     planned = [(chunk, kind_for(chunk.hash, config)) for chunk in train]
     generated = Generated()
     if generator is not None:
-        generated = generate_missing(store, planned, generator, generator_key, progress)
+        writer = generator if generate else None
+        generated = generate_missing(store, planned, writer, generator_key, progress)
     examples, stats = assemble(planned, generated, config.seed)
-    val_examples = [_raw(chunk) for chunk in val]
+    val_examples = [raw_example(chunk) for chunk in val]
     stats.update(
         planned={kind: sum(k == kind for _, k in planned) for kind in KINDS},
         train=len(examples),
@@ -485,14 +489,21 @@ def build_dataset(
 
 
 def select_chunks(
-    store: Store, chunk_filter: Callable[[LiveChunk], bool] | None
+    store: Store, chunk_filter: Callable[[LiveChunk], bool] | None, *, excluded: bool = False
 ) -> tuple[list[LiveChunk], list[LiveChunk]]:
-    """The live chunks, each text once, that the filter keeps: (training, validation)."""
+    """The live chunks, each text once, that the filter keeps: (training, validation).
+
+    What the person excluded (an example, a whole document) is left out, in both splits, so
+    that its text never reaches a snapshot; `excluded=True` keeps it, for listing.
+    """
     train: list[LiveChunk] = []
     val: list[LiveChunk] = []
     seen: set[str] = set()
+    exclusions = store.exclusions()
     for chunk in store.live_chunks():
         if chunk.hash in seen or (chunk_filter is not None and not chunk_filter(chunk)):
+            continue
+        if not excluded and exclusions.excludes(chunk):
             continue
         seen.add(chunk.hash)
         (val if chunk.split == "val" else train).append(chunk)
@@ -507,17 +518,21 @@ class Generated:
         default_factory=lambda: {kind: {} for kind in GENERATED_KINDS}
     )
     fresh: set[tuple[str, str]] = field(default_factory=set)
+    keyed: bool = False  # a generator was named: a chunk missing from the cache is pending
 
 
 def generate_missing(
     store: Store,
     planned: list[tuple[LiveChunk, str]],
-    generator: Generator,
+    generator: Generator | None,
     generator_key: str,
     progress: Callable[[int, int], None] | None,
 ) -> Generated:
-    """Read the cache for the planned generated kinds, and generate (and cache) what it lacks."""
-    generated = Generated()
+    """Read the cache for the planned generated kinds, and generate (and cache) what it lacks.
+
+    Without a generator only the cache is read (the app's retrain: what is not ready is pending).
+    """
+    generated = Generated(keyed=True)
     needed = {kind for _, kind in planned if kind in GENERATED_KINDS}
     generated.cache.update({kind: store.cached_prompts(kind, generator_key) for kind in needed})
     todo = [
@@ -525,6 +540,8 @@ def generate_missing(
         for chunk, kind in planned
         if kind in GENERATED_KINDS and chunk.hash not in generated.cache[kind]
     ]
+    if generator is None:
+        return generated
     if progress is not None:
         progress(0, len(todo))
     for done, (chunk, kind) in enumerate(todo, 1):
@@ -543,6 +560,44 @@ def generate_missing(
     return generated
 
 
+@dataclass(frozen=True)
+class RequestStatus:
+    """How far the requests of generated chat pairs are: ready, rejected, still pending."""
+
+    total: int
+    ready: int
+    rejected: int
+
+    @property
+    def pending(self) -> int:
+        return self.total - self.ready - self.rejected
+
+    def describe(self) -> str:
+        """'chat pairs: 41 of 69 ready, 3 rejected' for the Library and `slmtui watch`."""
+        text = f"chat pairs: {self.ready} of {self.total} ready"
+        return text + (f", {self.rejected} rejected" if self.rejected else "")
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "pending": self.pending}
+
+
+def planned_requests(store: Store, config: DatasetConfig) -> list[tuple[LiveChunk, str]]:
+    """The training chunks whose kind needs a generated request, with that kind."""
+    train, _ = select_chunks(store, None)
+    planned = ((chunk, kind_for(chunk.hash, config)) for chunk in train)
+    return [(chunk, kind) for chunk, kind in planned if kind in GENERATED_KINDS]
+
+
+def request_status(store: Store, config: DatasetConfig, generator_key: str) -> RequestStatus:
+    """Count the planned requests the cache holds for this generator, accepted or rejected."""
+    planned = planned_requests(store, config)
+    cache = {kind: store.cached_prompts(kind, generator_key) for kind in GENERATED_KINDS}
+    entries = [cache[kind].get(chunk.hash) for chunk, kind in planned]
+    ready = sum(1 for entry in entries if entry is not None and entry.accepted)
+    rejected = sum(1 for entry in entries if entry is not None and not entry.accepted)
+    return RequestStatus(len(planned), ready, rejected)
+
+
 def assemble(
     planned: list[tuple[LiveChunk, str]], generated: Generated, seed: int
 ) -> tuple[list[dict], dict]:
@@ -557,7 +612,7 @@ def assemble(
         if kind in GENERATED_KINDS:
             entry = generated.cache[kind].get(chunk.hash)
             if entry is None:
-                fallbacks["no generator"] += 1
+                fallbacks["pending" if generated.keyed else "no generator"] += 1
             else:
                 cached += (chunk.hash, kind) not in generated.fresh
                 # The verdict is taken again, so a better filter needs no new generations.
@@ -577,7 +632,7 @@ def assemble(
             if example is None:
                 fallbacks["no place to cut"] += 1
         if example is None:
-            example = _raw(chunk)
+            example = raw_example(chunk)
         kinds[example["kind"]] += 1
         examples.append(example)
     stats = {
@@ -587,6 +642,7 @@ def assemble(
         "rejected": rejected,
         "rejected_reasons": dict(sorted(reasons.items())),
         "fallbacks": dict(sorted(fallbacks.items())),
+        "pending": fallbacks.get("pending", 0),
     }
     return examples, stats
 
@@ -608,7 +664,8 @@ def write_snapshot(
         digest.update(line.encode())
         digest.update(b"\n")
     order = ("kinds", "planned", "train", "val", "generated", "cached", "rejected",
-             "rejected_reasons", "fallbacks", "tokens", "train_tokens", "val_tokens")  # fmt: skip
+             "rejected_reasons", "fallbacks", "pending", "tokens", "train_tokens",
+             "val_tokens")  # fmt: skip
     build = DatasetBuild(out_dir, digest.hexdigest(), {key: stats[key] for key in order})
     manifest = {
         "format": FORMAT_VERSION,

@@ -105,7 +105,23 @@ def _v3(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
+def _v4(db: sqlite3.Connection) -> None:
+    """What the person left out of training: one example (by its chunk's hash) or a whole
+    document (by its path in writing/). The file stays in writing/ and in the store."""
+    _run(
+        db,
+        """
+        CREATE TABLE exclusions (
+            kind TEXT NOT NULL CHECK (kind IN ('example', 'document')),
+            target TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (kind, target)
+        ) WITHOUT ROWID
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -137,6 +153,17 @@ class NewChunk:
     hash: str
     norm_hash: str
     signature: np.ndarray
+
+
+@dataclass
+class Exclusions:
+    """Chunk hashes and document paths the person left out of training."""
+
+    examples: set[str] = field(default_factory=set)
+    documents: set[str] = field(default_factory=set)
+
+    def excludes(self, chunk: LiveChunk) -> bool:
+        return chunk.hash in self.examples or chunk.path in self.documents
 
 
 @dataclass(frozen=True)
@@ -532,6 +559,32 @@ class Store:
             """,
             (chunk_hash, kind, generator_key, output, int(accepted), reason, time.time()),
         )
+
+    def forget_prompt(self, chunk_hash: str, kind: str, generator_key: str) -> None:
+        """Drop a cached request, so that it is written again (asked for by the person)."""
+        self.db.execute(
+            "DELETE FROM prompt_cache WHERE chunk_hash = ? AND kind = ? AND generator_key = ?",
+            (chunk_hash, kind, generator_key),
+        )
+
+    # -- exclusions ----------------------------------------------------------------------------
+
+    def set_excluded(self, kind: str, target: str, excluded: bool) -> None:
+        """Leave an example (kind 'example', a chunk hash) or a document (its path) out of
+        training, or take it back in."""
+        if excluded:
+            self.db.execute(
+                "INSERT OR IGNORE INTO exclusions (kind, target, created_at) VALUES (?, ?, ?)",
+                (kind, target, time.time()),
+            )
+        else:
+            self.db.execute("DELETE FROM exclusions WHERE kind = ? AND target = ?", (kind, target))
+
+    def exclusions(self) -> Exclusions:
+        found = Exclusions()
+        for kind, target in self.db.execute("SELECT kind, target FROM exclusions"):
+            (found.examples if kind == "example" else found.documents).add(target)
+        return found
 
     def stats(self) -> Stats:
         stats = Stats()

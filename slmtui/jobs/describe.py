@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from slmtui.formats import format_percent_lower, format_seconds, format_size
-from slmtui.jobs.events import EVALUATION, EXPORT, JobEvent
+from slmtui.jobs.events import EVALUATION, EXPORT, PREPARATION, JobEvent
 
 
 def describe(event: JobEvent) -> str:
@@ -14,6 +14,8 @@ def describe(event: JobEvent) -> str:
         return _export(event.kind, event.data)
     if event.job == EVALUATION:
         return _evaluation(event.kind, event.data)
+    if event.job == PREPARATION:
+        return _preparation(event.kind, event.data)
     return _training(event.kind, event.data)
 
 
@@ -77,3 +79,14 @@ def _evaluation(kind: str, d: dict) -> str:
     if kind == "progress":
         return f"  {d['what']} {d['done']}/{d['total']}"
     return d.get("text") or f"evaluated {d.get('model', '')}"
+
+
+def _preparation(kind: str, d: dict) -> str:
+    if "total" not in d:
+        return d.get("reason", "no requests to prepare")
+    from slmtui.dataset.build import RequestStatus
+
+    text = RequestStatus(d["total"], d["ready"], d["rejected"]).describe()
+    if kind == "finished":
+        return text + (" (paused)" if d.get("stopped") else "")
+    return text + (f", {d['pending']} being written" if d.get("pending") else "")

@@ -14,11 +14,13 @@ import time
 from dataclasses import dataclass
 
 TRAINING, EXPORT, EVALUATION = "training", "export", "evaluation"
+PREPARATION = "preparation"  # the base model writing chat-pair requests in the background
 
 KINDS: dict[str, tuple[str, ...]] = {
     TRAINING: ("started", "step", "eval", "checkpoint", "finished", "failed"),
     EXPORT: ("started", "stage", "verified", "published", "failed"),
     EVALUATION: ("started", "progress", "finished", "failed"),
+    PREPARATION: ("started", "progress", "finished", "failed"),
 }
 
 # The last event of a job that went well: the CLI's exit code and the app's notice come from it.
@@ -26,6 +28,7 @@ SUCCESS: dict[str, tuple[str, ...]] = {
     TRAINING: ("finished",),
     EXPORT: ("published",),
     EVALUATION: ("finished",),
+    PREPARATION: ("finished",),
 }
 
 

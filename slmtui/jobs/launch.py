@@ -1,17 +1,18 @@
 """Each job's command line, and starting it with the one job mechanism.
 
 Training: `python -m slmtui.ml.train RUN_DIR`; export: `python -m slmtui.ml.publish RUN_DIR
-MODELS_DIR`; evaluation: `python -m slmtui.eval WORKSPACE`. Training and export log
-into their run folder; an evaluation logs into `.slmtui/logs/`.
+MODELS_DIR`; evaluation: `python -m slmtui.eval WORKSPACE`; background preparation:
+`python -m slmtui.dataset.background WORKSPACE`. Training and export log into their run folder;
+the others into `.slmtui/logs/`.
 """
 
 from __future__ import annotations
 
 import sys
 
-from slmtui.jobs.events import EVALUATION, EXPORT, TRAINING
+from slmtui.jobs.events import EVALUATION, EXPORT, PREPARATION, TRAINING
 from slmtui.jobs.process import RunningJob, start_job
-from slmtui.jobs.runs import RunFolder
+from slmtui.runs import RunFolder
 from slmtui.workspace import Workspace
 
 
@@ -64,3 +65,12 @@ def start_evaluation(
         command.append("--no-previous")
     logs = workspace.logs
     return start_job(EVALUATION, command, logs / "eval.log", logs / "eval-events.jsonl")
+
+
+def start_preparation(workspace: Workspace) -> RunningJob:
+    """The background job that writes pending chat-pair requests with the base model."""
+    command = [sys.executable, "-m", "slmtui.dataset.background", str(workspace.root)]
+    logs = workspace.logs
+    return start_job(
+        PREPARATION, command, logs / "background.log", logs / "background-events.jsonl"
+    )

@@ -30,9 +30,9 @@ from slmtui.export.quantize import EXPORT_QUANTS
 from slmtui.files import write_text_atomic
 from slmtui.formats import format_ppl_change, format_size
 from slmtui.jobs.events import emit
-from slmtui.jobs.runs import RunFolder, RunPlan
 from slmtui.ml.base import BaseModelError
 from slmtui.registry import ModelRegistry
+from slmtui.runs import RunFolder, RunPlan
 
 log = logging.getLogger("slmtui.export")
 METRIC_KEYS = ("val_loss_base", "val_ppl_base", "val_loss", "val_ppl")

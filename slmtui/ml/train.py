@@ -5,7 +5,7 @@ the base model with a LoRA, tokenize and pack the style dataset, measure the bas
 author's held-out writing, train, save checkpoints, measure again, save the adapter.
 
 It talks to its parent in job events (slmtui.jobs.events: started, step, eval, checkpoint,
-finished, failed) and logs to RUN_DIR/train.log; RunFolder (slmtui.jobs.runs) names every path.
+finished, failed) and logs to RUN_DIR/train.log; RunFolder (slmtui.runs) names every path.
 SIGTERM means: finish the current step, save a checkpoint, exit 0; `--resume` continues from
 the latest checkpoint and ends where an uninterrupted run would. Under `accelerate launch` or
 `torchrun` (WORLD_SIZE > 1) the same script runs data-parallel; only rank 0 talks and writes.
@@ -35,12 +35,12 @@ import torch.nn.functional as F
 
 from slmtui.files import write_json_atomic, write_text_atomic
 from slmtui.jobs.events import emit
-from slmtui.jobs.runs import RunFolder, RunPlan
 from slmtui.ml import linear_loss
 from slmtui.ml.checkpoint_state import UnsafeCheckpoint, read_state, write_state
 from slmtui.ml.fused_lora import autocast_frozen, use_fused_lora
 from slmtui.ml.packed_attention import use_packed_attention
 from slmtui.ml.presets import Preset, PresetError, choose_preset, detect_hardware, measured_flops
+from slmtui.runs import RunFolder, RunPlan
 
 log = logging.getLogger("slmtui.train")
 IGNORE = -100
@@ -205,11 +205,14 @@ def load_examples(plan: RunPlan, tokenizer, seq_len: int) -> tuple[list, list]:
 
     Continuing from an earlier adapter, the run learns the chunks that are new since that run's
     dataset, plus a replay sample of the old ones (replay_fraction of the new count), so the
-    adapter picks up new writing without drifting away from the old.
+    adapter picks up new writing without drifting away from the old. Only old examples whose
+    chunk is still in this run's snapshot are replayed: writing that was deleted or excluded
+    since never comes back through the replay.
     """
     train = read_jsonl(plan.dataset_dir / "train.jsonl")
     if plan.replay_dir is not None:
-        old = read_jsonl(plan.replay_dir / "train.jsonl")
+        current = {example.get("chunk") for example in train}
+        old = [e for e in read_jsonl(plan.replay_dir / "train.jsonl") if e.get("chunk") in current]
         old_chunks = {example.get("chunk") for example in old}
         new = [example for example in train if example.get("chunk") not in old_chunks]
         if not new:

@@ -18,8 +18,19 @@ from textual.widgets import Static
 from slmtui.config import Config, KeysConfig
 from slmtui.ingest.ingestor import IngestReport
 from slmtui.ingest.watcher import LiveIngest
+from slmtui.jobs import launch
+from slmtui.jobs.events import PREPARATION
+from slmtui.jobs.process import RunningJob, stop_job
+from slmtui.tui.job_worker import follow_job
 from slmtui.tui.keys import APP_ACTIONS, app_bindings, check_app_keys, key_names, show_keys
-from slmtui.tui.messages import IngestFailed, IngestReported, ModelPublished, TrainingFinished
+from slmtui.tui.messages import (
+    IngestFailed,
+    IngestReported,
+    JobEnded,
+    JobEventArrived,
+    ModelPublished,
+    TrainingFinished,
+)  # fmt: skip
 from slmtui.tui.screens.chat import ChatScreen
 from slmtui.tui.screens.chat_settings import ChatSettingsScreen
 from slmtui.tui.screens.chunks import ChunksScreen
@@ -32,6 +43,7 @@ from slmtui.tui.screens.models import ModelsScreen
 from slmtui.tui.screens.train import TrainScreen
 from slmtui.tui.themes import load_themes
 from slmtui.tui.ui_state import UIState
+from slmtui.tui.widgets.dataset_stats import DatasetStats
 from slmtui.workspace import Workspace
 
 # {name} is the [keys] setting's key, bold and padded to the column (see help_text).
@@ -138,6 +150,9 @@ class SlmtuiApp(App[None], inherit_bindings=False):
         self.config = config
         self.watch_enabled = watch
         self.live: LiveIngest | None = None
+        self.preparation: RunningJob | None = None  # the background request writer's child
+        self._preparing = False  # its worker runs (from before the child starts to JobEnded)
+        self._heavy_jobs = 0  # training and export jobs running: preparation waits for them
         self._first_report = True
         for theme in load_themes():
             self.register_theme(theme)
@@ -191,11 +206,66 @@ class SlmtuiApp(App[None], inherit_bindings=False):
     def on_unmount(self) -> None:
         if self.live is not None:
             self.live.stop()
+        self.pause_preparation()
+
+    # -- background preparation: requests of chat pairs written while the person writes --------
+
+    def start_preparation(self) -> None:
+        """Start the background job unless it runs, is off, or a training or export job runs."""
+        wanted = self.watch_enabled and self.config.dataset.prepare_in_background
+        if not wanted or self._heavy_jobs or self._preparing:
+            return
+        workspace = self.workspace
+        self._preparing = True
+        self.run_worker(
+            partial(
+                follow_job, self, PREPARATION,
+                lambda: (launch.start_preparation(workspace), ""), self._set_preparation,
+            ),
+            thread=True, group="preparation", exclusive=True,
+        )  # fmt: skip
+
+    @property
+    def preparing(self) -> bool:
+        """Whether the background preparation is running (or about to)."""
+        return self._preparing
+
+    def _set_preparation(self, job: RunningJob | None) -> None:
+        """From the worker thread: the child started (or ended); one that started just as a
+        heavy job did is asked to stop at once."""
+        self.preparation = job
+        if job is not None and self._heavy_jobs:
+            stop_job(job)
+
+    def pause_preparation(self) -> None:
+        """Stop the background job (it leaves after the request it is writing)."""
+        if self.preparation is not None:
+            stop_job(self.preparation)
+
+    def heavy_job_starting(self) -> None:
+        """Training or export is about to start: it gets the cores, preparation pauses."""
+        self._heavy_jobs += 1
+        self.pause_preparation()
+
+    def heavy_job_ended(self) -> None:
+        """A training or export job is gone: preparation may go on."""
+        self._heavy_jobs = max(0, self._heavy_jobs - 1)
+        self.start_preparation()
+
+    def on_job_event_arrived(self, message: JobEventArrived) -> None:
+        """The preparation's counts for the Library (other jobs' events are the screens')."""
+        if message.event.job == PREPARATION and "total" in message.event.data:
+            self.library.query_one(DatasetStats).show_requests(message.event.data)
+
+    def on_job_ended(self, message: JobEnded) -> None:
+        if message.job == PREPARATION:
+            self._preparing = False
 
     def on_ingest_reported(self, message: IngestReported) -> None:
         report = message.report
         self.library.load_from_store()
         self.library.set_state(f"watching · {time.strftime('%H:%M')}")
+        self.start_preparation()
         if message.initial or not report.changes:
             return
         kinds = ", ".join(

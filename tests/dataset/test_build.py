@@ -21,6 +21,7 @@ from slmtui.dataset.build import (
     kind_for,
     prompt_for,
     read_examples,
+    request_status,
     split_for_continue,
     truncate_words,
 )
@@ -233,6 +234,36 @@ def test_a_second_build_generates_nothing(ingested, tmp_path):
     third = StandIn()
     build_dataset(ingestor.store, tmp_path / "c", DatasetConfig(), third, "other:v1")
     assert len(third.calls) == wanted
+
+
+def test_cached_only_builds_the_generated_snapshot_once_requests_are_ready(ingested, tmp_path):
+    """The app's retrain (cached requests only) and `slmtui train` (generate what is missing)
+    build the same snapshot from the same store; before the requests exist, the chunks that
+    wait for one are counted as pending and train as 'continue' pairs."""
+    _, ingestor = ingested
+    store = ingestor.store
+    config = DatasetConfig()
+    status = request_status(store, config, KEY)
+    assert status.ready == status.rejected == 0 and status.pending == status.total > 0
+
+    idle = StandIn()
+    early = build_dataset(store, tmp_path / "early", config, idle, KEY, generate=False)
+    assert idle.calls == []
+    assert early.stats["pending"] == status.total
+    assert early.stats["kinds"]["backtranslate"] == 0
+
+    cli = build_dataset(store, tmp_path / "cli", config, StandIn(), KEY)
+    assert cli.stats["pending"] == 0 and cli.hash != early.hash
+    app = build_dataset(store, tmp_path / "app", config, StandIn(), KEY, generate=False)
+    assert app.hash == cli.hash
+    assert app.manifest_path.read_text().count(KEY) == 1  # the same generator key recorded
+
+    done = request_status(store, config, KEY)
+    assert done.pending == 0 and done.ready + done.rejected == status.total
+    assert done.describe() == (
+        f"chat pairs: {done.ready} of {done.total} ready"
+        + (f", {done.rejected} rejected" if done.rejected else "")
+    )
 
 
 def test_progress_counts_generations(ingested, tmp_path):

@@ -17,8 +17,8 @@ from slmtui.jobs.describe import describe
 from slmtui.jobs.events import TRAINING, JobEvent
 from slmtui.jobs.launch import start_training
 from slmtui.jobs.process import follow, stop_job
-from slmtui.jobs.runs import RunFolder
 from slmtui.ml import train as trainer
+from slmtui.runs import RunFolder
 
 TEXT = (
     "Slack water at the causeway, and the oystercatchers arguing over the weed. "
@@ -198,6 +198,30 @@ def test_a_pickled_state_with_code_in_it_is_refused_without_running_it(tmp_path,
     events = run_to_end(run, resume=True)
     assert events[-1].kind == "failed" and "more than plain data" in events[-1].data["reason"]
     assert not marker.exists()
+
+
+def test_replay_never_brings_back_writing_that_left_the_snapshot(tmp_path, tiny_base):
+    """An example excluded (or a document deleted) after a run is not replayed from that run's
+    snapshot by the next one."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
+    old = [
+        {"kind": "raw", "text": f"Old piece number {i}. " * 4, "chunk": f"c{i}"} for i in range(4)
+    ]
+    new = [
+        {"kind": "raw", "text": f"New piece number {i}. " * 4, "chunk": f"n{i}"} for i in range(3)
+    ]
+    first = make_run(tmp_path / "first", tiny_base, old)
+    second = make_run(tmp_path / "second", tiny_base, old[1:] + new, replay_fraction=1.0)
+    plan = json.loads(second.plan_file.read_text())
+    plan |= {"init_adapter": str(tmp_path), "replay_dir": str(first.dataset)}
+    second.plan_file.write_text(json.dumps(plan))
+    encoded, _ = trainer.load_examples(second.read_plan(), tokenizer, 256)
+    texts = [tokenizer.decode(ids) for ids, _ in encoded]
+    assert len(texts) == 3 + 3  # the new pieces, and every old one still in the snapshot
+    assert not any("Old piece number 0" in text for text in texts)
+    assert all(any(f"Old piece number {i}" in text for text in texts) for i in (1, 2, 3))
 
 
 def test_no_data_and_too_little_data_fail_with_a_reason(tmp_path, tiny_base):

@@ -12,6 +12,8 @@ from tests.tui.helpers import wait_for
 
 def make_app(workspace) -> SlmtuiApp:
     config = with_changes(workspace.load_config(), "watch", debounce_seconds=0.2, poll_seconds=0.05)
+    # These tests follow the folder; the background requests have tests of their own.
+    config = with_changes(config, "dataset", prepare_in_background=False)
     return SlmtuiApp(workspace, config)
 
 

@@ -7,7 +7,7 @@ import shutil
 import pytest
 from textual.widgets import DataTable
 
-from slmtui.jobs import launch, process, runs
+from slmtui.jobs import launch, prepare, process
 from slmtui.registry import ModelRegistry
 from slmtui.tui.app import create_app
 from slmtui.tui.screens.confirm import ConfirmScreen
@@ -17,7 +17,7 @@ from tests.tui.helpers import wait_for
 
 
 def train_tiny(workspace) -> None:
-    run = runs.prepare_run(workspace, workspace.load_config())
+    run = prepare.prepare_run(workspace, workspace.load_config())
     events = list(process.follow(launch.start_training(run)))
     assert events[-1].kind == "finished", events[-1].data
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from slmtui.jobs import runs
+from slmtui import runs
 from slmtui.tui.app import create_app
 from slmtui.tui.screens.train import TrainScreen
 from tests.tui.helpers import wait_for

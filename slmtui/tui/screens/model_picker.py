@@ -9,7 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from slmtui.jobs import runs
+from slmtui import runs
 from slmtui.registry import ModelRegistry
 from slmtui.workspace import Workspace
 

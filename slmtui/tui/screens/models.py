@@ -14,8 +14,9 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Header, Log, Static
 from textual.worker import get_current_worker
 
+from slmtui import runs
 from slmtui.formats import card_ppl_change, format_size
-from slmtui.jobs import launch, runs
+from slmtui.jobs import launch
 from slmtui.jobs.describe import describe
 from slmtui.jobs.events import EVALUATION, EXPORT, JobEvent
 from slmtui.registry import ModelRegistry, ModelVersion, RegistryError
@@ -220,6 +221,7 @@ class ModelsScreen(KeptScreen):
             self.notify(f"No finished training run yet: train first ({train}).", severity="warning")
             return
         self.exporting = True
+        self.app.heavy_job_starting()
         self.query_one("#export-log", Log).clear()
         self.query_one("#export-state", Static).update(f"exporting {run.name}…")
         self.run_export(run)
@@ -235,6 +237,7 @@ class ModelsScreen(KeptScreen):
     def on_job_ended(self, message: JobEnded) -> None:
         if message.job == EXPORT:
             self.exporting = False
+            self.app.heavy_job_ended()
         elif self.evaluating is not None:  # the child ended without a final event
             self.evaluating = None
             self.show_evaluation()

@@ -16,7 +16,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Header, Log, Static
 
-from slmtui.jobs import launch, runs
+from slmtui import runs
+from slmtui.dataset.generator import generator_for
+from slmtui.jobs import launch, prepare
 from slmtui.jobs.describe import describe
 from slmtui.jobs.events import TRAINING
 from slmtui.jobs.process import RunningJob, stop_job
@@ -93,6 +95,7 @@ class TrainScreen(KeptScreen):
         if self.busy:
             self.notify("A run is already in progress.", severity="warning")
             return
+        self.app.heavy_job_starting()
         self.progress = TrainProgress(state="preparing")
         self._unshown = []
         self.query_one("#log", Log).clear()
@@ -110,10 +113,25 @@ class TrainScreen(KeptScreen):
                 if run is None:
                     raise RuntimeError("There is no stopped run to resume: press s to start one.")
             else:
-                run = runs.prepare_run(workspace, self.app.config)
+                # The CLI's dataset from the same store: the requests the background preparation
+                # has written so far; those still pending train as "continue" pairs this time.
+                config = self.app.config
+                run = prepare.prepare_run(
+                    workspace,
+                    config,
+                    generator=generator_for(config.model.base),
+                    generate=False,
+                    say=lambda text: self.app.call_from_thread(self._say, text),
+                )
             return launch.start_training(run, resume=resume), run.name
 
         follow_job(self, TRAINING, start, self._set_job)
+
+    def _say(self, text: str) -> None:
+        """A line from the preparation (dataset made, requests pending) in the log."""
+        self.progress.log.append(text)
+        self._unshown.append(text)
+        self._schedule_redraw(at_once=True)
 
     def _set_job(self, job: RunningJob | None) -> None:
         self.job = job
@@ -136,6 +154,7 @@ class TrainScreen(KeptScreen):
             )
 
     def on_job_ended(self, message: JobEnded) -> None:
+        self.app.heavy_job_ended()
         if self.progress.state in ("preparing", "running", "stopping"):
             self.progress.state = "stopped"
         self._schedule_redraw(at_once=True)

@@ -26,6 +26,12 @@ class DatasetStats(Static):
         self.border_title = "Dataset"
         self.state = "starting"
         self.stats = Stats()
+        self.requests: dict | None = None  # the background preparation's last counts
+
+    def show_requests(self, counts: dict) -> None:
+        """The chat-pair requests written so far (total, ready, rejected, pending)."""
+        self.requests = counts
+        self.update(self._render_table())
 
     def show(self, stats: Stats | None = None, state: str | None = None) -> None:
         if stats is not None:
@@ -35,11 +41,9 @@ class DatasetStats(Static):
             self.border_subtitle = state
         self.update(self._render_table())
 
-    def _render_table(self) -> Table:
+    def rows(self) -> list[tuple[str, str]]:
+        """The (label, value) rows the panel shows."""
         stats = self.stats
-        table = Table.grid(padding=(0, 1), expand=True)
-        table.add_column(style="dim")
-        table.add_column(justify="right")
         rows = [
             ("Documents", f"{stats.documents_ok:,}"),
             ("Skipped", f"{stats.documents_skipped:,}"),
@@ -49,10 +53,20 @@ class DatasetStats(Static):
             ("  validation", f"{stats.tokens_val:,}"),
             ("Duplicates", f"{stats.duplicates_removed:,}"),
         ]
-        for label, value in rows:
-            table.add_row(label, value)
+        if self.requests and self.requests.get("total"):
+            counts = self.requests
+            rows.append(("Chat pairs", f"{counts['ready']:,}/{counts['total']:,}"))
+            if counts.get("rejected"):
+                rows.append(("  rejected", f"{counts['rejected']:,}"))
         if stats.per_format:
-            table.add_row("", "")
-            for fmt, counts in stats.per_format.items():
-                table.add_row(fmt, f"{counts['documents']:,}")
+            rows.append(("", ""))
+            rows += [(fmt, f"{counts['documents']:,}") for fmt, counts in stats.per_format.items()]
+        return rows
+
+    def _render_table(self) -> Table:
+        table = Table.grid(padding=(0, 1), expand=True)
+        table.add_column(style="dim")
+        table.add_column(justify="right")
+        for label, value in self.rows():
+            table.add_row(label, value)
         return table

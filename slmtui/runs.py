@@ -1,7 +1,8 @@
 """The run folder: every path inside `.slmtui/runs/run-*/`, and its plan `run.json`.
 
-This class is the one place that knows the layout (docs/ARCHITECTURE.md, "The run folder"); the
-trainer, the exporter, chat and the app ask it for paths instead of spelling them. It is
+This module is the one place that knows the layout (docs/ARCHITECTURE.md, "The run folder"): the
+trainer, the exporter, chat and the app ask it for paths instead of spelling them. Like
+workspace.py and registry.py it belongs to the ground every package may import, and it is
 torch-free, so the parent and the children share it.
 
     run-20261202-143000/
@@ -19,7 +20,6 @@ torch-free, so the parent and the children share it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -192,7 +192,7 @@ def find_run(workspace: Workspace, name: str | None) -> RunFolder:
 def new_run(workspace: Workspace, config: Config, *, from_scratch: bool = False) -> RunFolder:
     """Make a run folder with a frozen config; continue from the last adapter unless told not to.
 
-    The dataset snapshot is written into `run.dataset` by the caller (see `prepare_run`).
+    The dataset snapshot is written into `run.dataset` by the caller (jobs.prepare.prepare_run).
     """
     workspace.ensure_state()
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -216,46 +216,4 @@ def new_run(workspace: Workspace, config: Config, *, from_scratch: bool = False)
         )
     )
     write_text_atomic(run.config_file, render_default_toml(config))
-    return run
-
-
-def prepare_run(
-    workspace: Workspace,
-    config: Config,
-    *,
-    from_scratch: bool = False,
-    generator=None,
-    say: Callable[[str], None] = lambda text: None,
-) -> RunFolder:
-    """Bring the store up to date, make a run folder and write its dataset snapshot.
-
-    The one preparation for `slmtui train` and the app. `generator` (the base model through
-    llama.cpp, see slmtui.chat.generate) writes the requests of chat pairs; without one they
-    become "continue" pairs. Slow (seconds, minutes with generation): the app calls it from a
-    worker thread.
-    """
-    from slmtui.dataset.build import build_dataset
-    from slmtui.ingest.ingestor import Ingestor
-
-    with Ingestor(workspace, config) as ingestor:
-        report = ingestor.scan()
-        say(f"Writing folder: {report.summary()}")
-        run = new_run(workspace, config, from_scratch=from_scratch)
-
-        def progress(done: int, total: int) -> None:
-            if total and (done == total or done % 10 == 0):
-                say(f"  writing prompts with the base model: {done}/{total}")
-
-        build = build_dataset(
-            ingestor.store,
-            run.dataset,
-            config.dataset,
-            generator,
-            generator.key if generator else "none",
-            progress=progress,
-        )
-    kinds = ", ".join(
-        f"{count} {kind}" for kind, count in sorted(build.stats["kinds"].items()) if count
-    )
-    say(f"Dataset {build.hash[:12]}: {kinds}; {build.stats['val']} validation examples")
     return run

@@ -15,6 +15,7 @@ from typing import Any
 
 from slmtui.chat.llama import load_llama
 from slmtui.dataset.build import PROMPT_VERSION
+from slmtui.tokenizer import DEFAULT_BASE, bundled_gguf_path
 
 # Bytes read from each end of the model file for its fingerprint: the GGUF header, metadata and
 # the first and last tensors. Hashing a multi-gigabyte file whole would take seconds.
@@ -81,15 +82,22 @@ class LlamaGenerator:
 
     def __call__(self, prompt: str) -> str:
         """The model's reply to one user message; empty when the prompt does not fit n_ctx."""
+        return self._reply(prompt, self.temperature, self.seed)
+
+    def sample(self, prompt: str, *, seed: int, temperature: float = 0.8) -> str:
+        """Another reply to the same prompt, sampled: a person asked for a new request."""
+        return self._reply(prompt, temperature, seed)
+
+    def _reply(self, prompt: str, temperature: float, seed: int) -> str:
         with self._lock:
             llm = self._load()
             try:
                 response = llm.create_chat_completion(
                     messages=[{"role": "user", "content": prompt}],
                     max_tokens=self.max_tokens,
-                    temperature=self.temperature,
+                    temperature=temperature,
                     repeat_penalty=self.repeat_penalty,
-                    seed=self.seed,
+                    seed=seed,
                 )
             except ValueError as exc:
                 if "context window" in str(exc):
@@ -109,3 +117,16 @@ class LlamaGenerator:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def generator_for(base: str) -> LlamaGenerator | None:
+    """The base model as the writer of chat-pair requests, when it is a GGUF llama.cpp can run.
+
+    Making one loads nothing; the CLI, the app and the background preparation all use this, so
+    they share one cache key and so one set of cached requests.
+    """
+    if base == DEFAULT_BASE:
+        return LlamaGenerator(bundled_gguf_path())
+    if base.endswith(".gguf") and Path(base).is_file():
+        return LlamaGenerator(Path(base))
+    return None

@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from slmtui.chat.generate import LlamaGenerator
 from slmtui.config import DatasetConfig
 from slmtui.dataset.build import (
     PROMPT_VERSION,
@@ -16,6 +15,7 @@ from slmtui.dataset.build import (
     prompt_for,
     read_examples,
 )
+from slmtui.dataset.generator import LlamaGenerator
 from slmtui.tokenizer import bundled_gguf_path
 
 pytestmark = pytest.mark.slow

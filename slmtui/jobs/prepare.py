@@ -1,0 +1,61 @@
+"""Getting a training run ready: the store brought up to date, a run folder, its dataset.
+
+The one preparation for `slmtui train` and the app's retrain, so both train the same snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from slmtui.config import Config
+from slmtui.runs import RunFolder, new_run
+from slmtui.workspace import Workspace
+
+
+def prepare_run(
+    workspace: Workspace,
+    config: Config,
+    *,
+    from_scratch: bool = False,
+    generator=None,
+    generate: bool = True,
+    say: Callable[[str], None] = lambda text: None,
+) -> RunFolder:
+    """Bring the store up to date, make a run folder and write its dataset snapshot.
+
+    The one preparation for `slmtui train` and the app. `generator` (the base model through
+    llama.cpp, see slmtui.dataset.generator) writes the requests of chat pairs; without one they
+    become "continue" pairs. Slow (seconds, minutes with generation): the app calls it from a
+    worker thread.
+    """
+    from slmtui.dataset.build import build_dataset
+    from slmtui.ingest.ingestor import Ingestor
+
+    with Ingestor(workspace, config) as ingestor:
+        report = ingestor.scan()
+        say(f"Writing folder: {report.summary()}")
+        run = new_run(workspace, config, from_scratch=from_scratch)
+
+        def progress(done: int, total: int) -> None:
+            if total and (done == total or done % 10 == 0):
+                say(f"  writing prompts with the base model: {done}/{total}")
+
+        build = build_dataset(
+            ingestor.store,
+            run.dataset,
+            config.dataset,
+            generator,
+            generator.key if generator else "none",
+            progress=progress,
+            generate=generate,
+        )
+    kinds = ", ".join(
+        f"{count} {kind}" for kind, count in sorted(build.stats["kinds"].items()) if count
+    )
+    say(f"Dataset {build.hash[:12]}: {kinds}; {build.stats['val']} validation examples")
+    if build.stats["pending"]:
+        say(
+            f"{build.stats['pending']} chat pairs were still being prepared; "
+            "they train as 'continue' pairs this time"
+        )
+    return run
