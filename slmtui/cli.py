@@ -252,7 +252,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
         print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
 
     def show_preparation(event) -> None:
-        if event.kind != "progress" or event.data.get("pending", 0) % 10 == 0:
+        """Requests being written: every tenth and the last, and why a pass could not run."""
+        pending = event.data.get("pending", 0)
+        if event.kind == "failed" or (event.kind == "progress" and pending % 10 == 0):
             say(describe(event))
 
     background = BackgroundPreparation(workspace, show_preparation)

@@ -233,6 +233,9 @@ class KeysConfig:
         "Keys inside a screen (s start, e export, esc back, ...) are fixed; these may not use them."
     )
     library: str = key_setting("l", "Library: the files in writing/ and the dataset.")
+    dataset: str = key_setting(
+        "D", "Dataset: every training example; exclude one or a document, new requests."
+    )
     train: str = key_setting("t", "Train: start, stop and resume training.")
     models: str = key_setting("m", "Models: the published versions, export, activate, delete.")
     chat: str = key_setting("c", "Chat with the newest model.")

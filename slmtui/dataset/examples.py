@@ -42,6 +42,7 @@ class ExampleView:
     excluded: bool
     example: dict
     status: str = ""  # for a generated kind: "pending" (no request yet) or "rejected"
+    document_excluded: bool = False  # its whole document is left out
 
     @property
     def request(self) -> str:
@@ -90,6 +91,7 @@ def list_examples(store: Store, config: DatasetConfig, generator_key: str) -> li
             excluded=exclusions.excludes(chunk),
             example=example,
             status=status(chunk, planned_kind, kind),
+            document_excluded=chunk.path in exclusions.documents,
         )
 
     views = [

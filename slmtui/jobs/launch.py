@@ -2,7 +2,7 @@
 
 Training: `python -m slmtui.ml.train RUN_DIR`; export: `python -m slmtui.ml.publish RUN_DIR
 MODELS_DIR`; evaluation: `python -m slmtui.eval WORKSPACE`; background preparation:
-`python -m slmtui.dataset.background WORKSPACE`. Training and export log into their run folder;
+`python -m slmtui.jobs.requests WORKSPACE`. Training and export log into their run folder;
 the others into `.slmtui/logs/`.
 """
 
@@ -69,7 +69,7 @@ def start_evaluation(
 
 def start_preparation(workspace: Workspace) -> RunningJob:
     """The background job that writes pending chat-pair requests with the base model."""
-    command = [sys.executable, "-m", "slmtui.dataset.background", str(workspace.root)]
+    command = [sys.executable, "-m", "slmtui.jobs.requests", str(workspace.root)]
     logs = workspace.logs
     return start_job(
         PREPARATION, command, logs / "background.log", logs / "background-events.jsonl"

@@ -37,6 +37,7 @@ from slmtui.tui.screens.chunks import ChunksScreen
 from slmtui.tui.screens.compare import CompareScreen
 from slmtui.tui.screens.confirm import ConfirmScreen
 from slmtui.tui.screens.conversation_picker import ConversationPicker
+from slmtui.tui.screens.dataset import DatasetScreen
 from slmtui.tui.screens.library import LibraryScreen
 from slmtui.tui.screens.model_picker import ModelPicker
 from slmtui.tui.screens.models import ModelsScreen
@@ -52,6 +53,8 @@ HELP = """\
 
   {library}Library: files in writing/ and the dataset ([b]f5[/b] reload)
   [b]enter[/b]    open a file to see its chunks ([b]esc[/b] back)
+  {dataset}Dataset: [b]x[/b] exclude · [b]X[/b] whole document · [b]n[/b] new request
+             [b]k[/b] filter by kind · [b]f[/b] by document
   {train}Train: [b]s[/b] start · [b]R[/b] resume · [b]x[/b]/[b]esc[/b] stop
   {retrain}retrain now, from any screen
   {models}Models: [b]e[/b] export · [b]enter[/b] use · [b]b[/b] roll back · [b]d[/b] delete
@@ -77,6 +80,7 @@ def help_text(keys: KeysConfig) -> str:
 # (setting in [keys], title, what it does); the palette adds the configured key.
 PALETTE = [
     ("library", "Library", "Files in writing/ and the dataset"),
+    ("dataset", "Dataset", "Every training example; exclude, include, new requests"),
     ("train", "Train", "Start, stop and resume training"),
     ("retrain", "Retrain", "Start a new training run now"),
     ("models", "Models", "Published versions, export, activate, delete"),
@@ -107,7 +111,10 @@ class HelpScreen(ModalScreen[None]):
 
 
 # Screens whose own keys the app keys may not take (see slmtui.tui.keys.check_app_keys).
-SCREENS = (LibraryScreen, ChunksScreen, TrainScreen, ModelsScreen, ChatScreen, CompareScreen)
+SCREENS = (
+    LibraryScreen, ChunksScreen, DatasetScreen, TrainScreen, ModelsScreen, ChatScreen,
+    CompareScreen,
+)  # fmt: skip
 DIALOGS = (ConfirmScreen, ConversationPicker, ModelPicker, ChatSettingsScreen)
 
 
@@ -183,6 +190,7 @@ class SlmtuiApp(App[None], inherit_bindings=False):
         self.install_screen(self.library, "library")
         self.install_screen(ChatScreen(), "chat")
         self.install_screen(TrainScreen(), "train")
+        self.install_screen(DatasetScreen(), "dataset")
         self.install_screen(ModelsScreen(), "models")
         self.install_screen(CompareScreen(), "compare")
         self.push_screen("library")
@@ -281,6 +289,9 @@ class SlmtuiApp(App[None], inherit_bindings=False):
 
     async def action_show_library(self) -> None:
         await self._show("library")
+
+    async def action_show_dataset(self) -> None:
+        await self._show("dataset")
 
     async def action_show_train(self) -> None:
         await self._show("train")

@@ -18,6 +18,7 @@ from slmtui.config import ConfigError, KeysConfig
 APP_ACTIONS = {
     "quit": ("quit", "Quit"),
     "library": ("show_library", "Library"),
+    "dataset": ("show_dataset", "Dataset"),
     "train": ("show_train", "Train"),
     "models": ("show_models", "Models"),
     "chat": ("show_chat", "Chat"),

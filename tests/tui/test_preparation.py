@@ -23,6 +23,7 @@ async def test_requests_are_written_while_the_app_is_open_and_wait_for_training(
             )
 
         await wait_for(pilot, lambda: written() >= 1, timeout=180)
+        await wait_for(pilot, lambda: stats.requests["total"] == request_counts(workspace).total)
         total = stats.requests["total"]
         assert ("Chat pairs", f"{stats.requests['ready']}/{total}") in stats.rows()
         assert total == request_counts(workspace).total

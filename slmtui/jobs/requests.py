@@ -1,4 +1,4 @@
-"""The background preparation job: `python -m slmtui.dataset.background WORKSPACE`.
+"""The background preparation job: `python -m slmtui.jobs.requests WORKSPACE`.
 
 While the app or `slmtui watch` runs, the base model writes the requests of the chat pairs that
 new chunks are planned to become, one at a time, into the store's cache; so a retrain finds
@@ -24,7 +24,7 @@ class Stopped(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m slmtui.dataset.background")
+    parser = argparse.ArgumentParser(prog="python -m slmtui.jobs.requests")
     parser.add_argument("workspace", type=Path)
     args = parser.parse_args(argv)
     stop = {"requested": False}
