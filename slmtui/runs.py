@@ -19,6 +19,7 @@ torch-free, so the parent and the children share it.
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -189,10 +190,18 @@ def find_run(workspace: Workspace, name: str | None) -> RunFolder:
     return run
 
 
-def new_run(workspace: Workspace, config: Config, *, from_scratch: bool = False) -> RunFolder:
+def preview_folder(workspace: Workspace) -> Path:
+    """Where the app plans the next run (a dry run) without adding to the runs."""
+    return workspace.cache / "next-run"
+
+
+def new_run(
+    workspace: Workspace, config: Config, *, from_scratch: bool = False, preview: bool = False
+) -> RunFolder:
     """Make a run folder with a frozen config; continue from the last adapter unless told not to.
 
     The dataset snapshot is written into `run.dataset` by the caller (jobs.prepare.prepare_run).
+    A `preview` run is made in `preview_folder`, replacing the last one, and never listed.
     """
     workspace.ensure_state()
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -201,6 +210,9 @@ def new_run(workspace: Workspace, config: Config, *, from_scratch: bool = False)
     while path.exists():
         suffix += 1
         path = workspace.runs / f"run-{stamp}-{suffix}"
+    if preview:
+        path = preview_folder(workspace)
+        shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     run = RunFolder(path)
     previous = None if from_scratch else latest_finished(workspace)

@@ -3,6 +3,7 @@ with the new adapter and quits, and each step is checked on the screen as a pers
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -103,6 +104,11 @@ QUICK_TRAINING = [
 ]
 
 PROMPT = "Tell me about the weather on the hill."
+NEW_ENTRY = (
+    "# Saturday\n\nThe heron stood in the burn all morning, grey and patient, and I stood at the "
+    "window with the kettle going cold. The ferry was late again; the fog came in off the sound "
+    "and sat on the hill like a lid.\n\n" * 3
+)
 
 
 @pytest.mark.slow
@@ -138,6 +144,10 @@ def test_demo_trains_then_chats_with_the_new_adapter(tmp_path):
         runs = sorted(workspace.runs.glob("run-*"))
         assert len(runs) == 1 and (runs[0] / "adapter.gguf").is_file()
         run = runs[0].name
+        # Requests were still being written in the background: those chunks trained as
+        # 'continue' pairs, and the run says how many.
+        manifest = json.loads((runs[0] / "dataset" / "manifest.json").read_text())
+        assert manifest["stats"]["pending"] > 0
 
         tmux("send-keys", "-t", session, "c")
         shown = wait_for_screen(session, f"model: {run} (adapter)", timeout=120)
@@ -158,6 +168,26 @@ def test_demo_trains_then_chats_with_the_new_adapter(tmp_path):
         assert words, f"the reply has no words: {turns[1].content!r}"
         # The reply's end shows above that line (once the training notification has gone).
         wait_for_screen(session, words[-1], timeout=15)
+
+        # Drop a new file into writing/ and retrain: the new run reads it, chat switches to it.
+        (workspace.writing / "zz-new-entry.md").write_text(NEW_ENTRY)
+        tmux("send-keys", "-t", session, "Escape")  # out of the chat input, back to the Library
+        wait_for_screen(session, f"{files + 1} files", timeout=60)  # the watcher has read it
+        tmux("send-keys", "-t", session, "r")
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            runs = sorted(workspace.runs.glob("run-*"))
+            if len(runs) == 2 and (runs[1] / "metrics.json").is_file():
+                break
+            time.sleep(0.5)
+        wait_for_screen(session, "finished · step")
+        assert len(runs) == 2 and (runs[1] / "adapter.gguf").is_file()
+        started = json.loads((runs[1] / "events.jsonl").read_text().splitlines()[0])
+        assert started["event"] == "started" and started["continues"] == run
+        snapshot = (runs[1] / "dataset" / "train.jsonl").read_text()
+        assert "heron stood in the burn" in snapshot
+        tmux("send-keys", "-t", session, "c")
+        wait_for_screen(session, f"model: {runs[1].name} (adapter)", timeout=120)
 
         tmux("send-keys", "-t", session, "C-q")
         wait_until_gone(session)

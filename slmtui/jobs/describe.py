@@ -30,6 +30,7 @@ def _training(kind: str, d: dict) -> str:
             f"{d['trainable_params']:,} trainable parameters; "
             f"estimated {format_seconds(d['estimated_seconds'])}"
             + (f"; resuming at step {d['start_step']}" if d.get("start_step") else "")
+            + _corpus_share(d)
         )
     if kind == "step":
         return (
@@ -90,3 +91,16 @@ def _preparation(kind: str, d: dict) -> str:
     if kind == "finished":
         return text + (" (paused)" if d.get("stopped") else "")
     return text + (f", {d['pending']} being written" if d.get("pending") else "")
+
+
+def _corpus_share(d: dict) -> str:
+    """'; 1.5 passes over the training text, continuing run-X: 12 new + 4 replayed examples'."""
+    if "epochs" not in d:  # events of runs from before these fields
+        return ""
+    text = f"; {d['epochs']:.2g} passes over the training text"
+    if d.get("continues"):
+        return (
+            text + f", continuing {d['continues']}: {d['new_examples']} new + "
+            f"{d['replayed_examples']} replayed examples"
+        )
+    return text + ", from scratch"

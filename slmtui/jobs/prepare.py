@@ -19,6 +19,7 @@ def prepare_run(
     from_scratch: bool = False,
     generator=None,
     generate: bool = True,
+    preview: bool = False,
     say: Callable[[str], None] = lambda text: None,
 ) -> RunFolder:
     """Bring the store up to date, make a run folder and write its dataset snapshot.
@@ -26,7 +27,7 @@ def prepare_run(
     The one preparation for `slmtui train` and the app. `generator` (the base model through
     llama.cpp, see slmtui.dataset.generator) writes the requests of chat pairs; without one they
     become "continue" pairs. Slow (seconds, minutes with generation): the app calls it from a
-    worker thread.
+    worker thread. A `preview` run (the Train screen's plan of the next run) is not a run.
     """
     from slmtui.dataset.build import build_dataset
     from slmtui.ingest.ingestor import Ingestor
@@ -34,7 +35,7 @@ def prepare_run(
     with Ingestor(workspace, config) as ingestor:
         report = ingestor.scan()
         say(f"Writing folder: {report.summary()}")
-        run = new_run(workspace, config, from_scratch=from_scratch)
+        run = new_run(workspace, config, from_scratch=from_scratch, preview=preview)
 
         def progress(done: int, total: int) -> None:
             if total and (done == total or done % 10 == 0):

@@ -200,6 +200,36 @@ def drop_unlearnable(
     return kept, len(examples) - len(kept)
 
 
+@dataclass
+class Selection:
+    """The examples a run trains on: new since the run it continues, plus replayed old ones."""
+
+    train: list[dict]
+    val: list[dict]
+    new: int
+    replayed: int
+
+
+def select_examples(plan: RunPlan) -> Selection:
+    """The run's examples (see load_examples for the replay rule)."""
+    train = read_jsonl(plan.dataset_dir / "train.jsonl")
+    val = read_jsonl(plan.dataset_dir / "val.jsonl")
+    if plan.replay_dir is None:
+        return Selection(train, val, len(train), 0)
+    current = {example.get("chunk") for example in train}
+    old = [e for e in read_jsonl(plan.replay_dir / "train.jsonl") if e.get("chunk") in current]
+    old_chunks = {example.get("chunk") for example in old}
+    new = [example for example in train if example.get("chunk") not in old_chunks]
+    if not new:
+        raise TrainingError(
+            "Nothing new to learn since the last run: add writing to writing/, "
+            "or train again from scratch (`slmtui train --from-scratch`)."
+        )
+    rng = random.Random(plan.train.seed)
+    count = min(len(old), math.ceil(len(new) * plan.train.replay_fraction))
+    return Selection(new + rng.sample(old, count), val, len(new), count)
+
+
 def load_examples(plan: RunPlan, tokenizer, seq_len: int) -> tuple[list, list]:
     """Encoded train and validation examples.
 
@@ -209,21 +239,8 @@ def load_examples(plan: RunPlan, tokenizer, seq_len: int) -> tuple[list, list]:
     chunk is still in this run's snapshot are replayed: writing that was deleted or excluded
     since never comes back through the replay.
     """
-    train = read_jsonl(plan.dataset_dir / "train.jsonl")
-    if plan.replay_dir is not None:
-        current = {example.get("chunk") for example in train}
-        old = [e for e in read_jsonl(plan.replay_dir / "train.jsonl") if e.get("chunk") in current]
-        old_chunks = {example.get("chunk") for example in old}
-        new = [example for example in train if example.get("chunk") not in old_chunks]
-        if not new:
-            raise TrainingError(
-                "Nothing new to learn since the last run: add writing to writing/, "
-                "or train again from scratch (`slmtui train --from-scratch`)."
-            )
-        rng = random.Random(plan.train.seed)
-        count = min(len(old), math.ceil(len(new) * plan.train.replay_fraction))
-        train = new + rng.sample(old, count)
-    val = read_jsonl(plan.dataset_dir / "val.jsonl")
+    selection = select_examples(plan)
+    train, val = selection.train, selection.val
     encode = [encode_example(example, tokenizer, seq_len) for example in train]
     return encode, [encode_example(example, tokenizer, seq_len) for example in val]
 
@@ -414,6 +431,8 @@ class Data:
     val_examples: int
     tokens: int
     cut_off: int
+    new: int = 0  # examples new since the run this one continues (all of them from scratch)
+    replayed: int = 0  # old examples mixed back in
 
 
 @dataclass
@@ -449,7 +468,9 @@ def choose_setup(plan: RunPlan, max_steps: int) -> Setup:
 
 def prepare_data(plan: RunPlan, tokenizer, seq_len: int) -> Data:
     """Tokenize, leave out what cannot be learned, refuse too little, and pack."""
-    train_examples, val_examples = load_examples(plan, tokenizer, seq_len)
+    selection = select_examples(plan)
+    train_examples = [encode_example(example, tokenizer, seq_len) for example in selection.train]
+    val_examples = [encode_example(example, tokenizer, seq_len) for example in selection.val]
     if not train_examples:
         raise TrainingError(
             "No training data: put writing in writing/ and run `slmtui ingest`, then train."
@@ -473,7 +494,7 @@ def prepare_data(plan: RunPlan, tokenizer, seq_len: int) -> Data:
     val = pack(val_examples, seq_len, pad, split_raw=False) if val_examples else None
     return Data(
         pack(train_examples, seq_len, pad), val, len(train_examples), len(val_examples),
-        tokens, cut_off,
+        tokens, cut_off, selection.new, selection.replayed,
     )  # fmt: skip
 
 
@@ -512,7 +533,7 @@ def restore(run: RunFolder, model, resume: bool) -> dict:
     return state
 
 
-def emit_started(args, setup: Setup, data: Data, budget: Budget, model, state, base_folder):
+def emit_started(args, plan: RunPlan, setup: Setup, data: Data, budget: Budget, model, state, base):
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     emit(
         "started",
@@ -537,8 +558,13 @@ def emit_started(args, setup: Setup, data: Data, budget: Budget, model, state, b
         val_examples=data.val_examples,
         trainable_params=trainable,
         total_params=sum(p.numel() for p in model.parameters()),
-        base=str(base_folder),
+        base=str(base),
         estimated_seconds=round(budget.estimated_seconds, 1),
+        # How much of the corpus the run sees, and how it relates to the run before it.
+        epochs=round(budget.steps * budget.tokens_per_step / max(1, data.tokens), 2),
+        continues=plan.init_adapter.parent.name if plan.init_adapter else None,
+        new_examples=data.new,
+        replayed_examples=data.replayed,
     )
 
 
@@ -577,7 +603,7 @@ def run(args: argparse.Namespace) -> int:
     data = prepare_data(plan, tokenizer, setup.preset.seq_len)
     budget = plan_budget(plan, setup, data, sum(p.numel() for p in model.parameters()))
     state = restore(run_folder, model, args.resume)
-    emit_started(args, setup, data, budget, model, state, base_folder)
+    emit_started(args, plan, setup, data, budget, model, state, base_folder)
     if args.dry_run:
         return 0
     model.to(setup.device)

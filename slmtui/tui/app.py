@@ -161,6 +161,9 @@ class SlmtuiApp(App[None], inherit_bindings=False):
         self._preparing = False  # its worker runs (from before the child starts to JobEnded)
         self._heavy_jobs = 0  # training and export jobs running: preparation waits for them
         self._first_report = True
+        # When the last ingest pass arrived (time.monotonic()) and what it did: its `seconds`
+        # say how long reading took, so arrival minus seconds is when the watcher handed it over.
+        self.last_ingest: tuple[float, IngestReport] | None = None
         for theme in load_themes():
             self.register_theme(theme)
         chosen = UIState.load(workspace.state).theme
@@ -271,6 +274,7 @@ class SlmtuiApp(App[None], inherit_bindings=False):
 
     def on_ingest_reported(self, message: IngestReported) -> None:
         report = message.report
+        self.last_ingest = (time.monotonic(), report)
         self.library.load_from_store()
         self.library.set_state(f"watching · {time.strftime('%H:%M')}")
         self.start_preparation()

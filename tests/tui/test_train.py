@@ -58,3 +58,58 @@ async def test_a_run_that_cannot_train_shows_why(tmp_path, tiny_base):
         assert status(screen).startswith("failed: ")
         await pilot.press("escape")
         assert app.screen is app.library
+
+
+async def test_the_plan_of_the_next_run_is_shown_before_starting(tmp_path, tiny_base):
+    from slmtui.jobs import launch, prepare, process
+    from tests.tui.conftest import tiny_workspace
+
+    workspace = tiny_workspace(tmp_path, tiny_base, max_steps=2)
+    app = create_app(workspace, watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("t")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.preview.startswith("next run: "), timeout=300)
+        plan = str(screen.query_one("#plan", Static).render())
+        assert "next run: " in plan and "estimated" in plan
+        assert "passes over the training text, from scratch" in screen.preview
+        assert runs.runs(workspace) == []  # planning made no run
+
+    run = prepare.prepare_run(workspace, workspace.load_config())
+    assert list(process.follow(launch.start_training(run)))[-1].kind == "finished"
+    (workspace.writing / "more.md").write_text("A new piece, about the ferry in the fog. " * 40)
+    app = create_app(workspace, watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("t")
+        screen = app.screen
+        await wait_for(pilot, lambda: "continuing" in screen.preview, timeout=300)
+        assert f"continuing {run.name}: " in screen.preview and "replayed" in screen.preview
+
+
+async def test_the_app_trains_the_snapshot_the_cli_builds(tmp_path):
+    """Same store, same snapshot: `slmtui train`'s preparation (which writes the requests) and
+    the app's retrain (which uses the written ones) give one dataset hash."""
+    import json
+
+    from slmtui.dataset.generator import generator_for
+    from slmtui.jobs import prepare
+    from tests.conftest import SAMPLES, small_workspace
+
+    essays = sorted(path.name for path in (SAMPLES / "essays").iterdir())[:3]
+    workspace = small_workspace(tmp_path, essays)
+    config = workspace.load_config()
+    cli_run = prepare.prepare_run(workspace, config, generator=generator_for(config.model.base))
+    cli = json.loads((cli_run.dataset / "manifest.json").read_text())
+    assert cli["generator_key"] and cli["stats"]["pending"] == 0
+
+    app = create_app(workspace, watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("t", "s")
+        screen = app.screen
+        await wait_for(pilot, lambda: bool(screen.progress.run), timeout=300)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: screen.job is None, timeout=300)
+    app_run = runs.RunFolder(workspace.runs / screen.progress.run)
+    manifest = json.loads((app_run.dataset / "manifest.json").read_text())
+    assert app_run.name != cli_run.name
+    assert manifest["hash"] == cli["hash"] and manifest["generator_key"] == cli["generator_key"]

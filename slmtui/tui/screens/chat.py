@@ -299,6 +299,11 @@ class ChatScreen(KeptScreen):
             await self._stream.stop()
             self._stream = None
 
+    @property
+    def reply_so_far(self) -> str:
+        """The reply being streamed (or the last one), as far as it has arrived."""
+        return "".join(self._reply_parts)
+
     def last_answer(self) -> str | None:
         if self.conversation is None:
             return None

@@ -9,6 +9,7 @@ for a new request. The store is read and written on worker threads.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 from rich.text import Text
@@ -100,7 +101,7 @@ class DatasetScreen(KeptScreen):
         text = None
         if generator is not None:
             with Store(self.app.workspace.db_path) as store:
-                text = regenerate(store, view, generator, attempt=len(self.views))
+                text = regenerate(store, view, generator, attempt=int(time.time()))
             generator.close()
         what = f"New request for {view.id}: {text}" if text else "This base cannot write requests."
         self.app.call_from_thread(self.changed, what)

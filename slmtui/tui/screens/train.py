@@ -10,6 +10,8 @@ arrives as a `failed` event with its reason, and the screen stays usable.
 
 from __future__ import annotations
 
+import json
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -18,10 +20,11 @@ from textual.widgets import Header, Log, Static
 
 from slmtui import runs
 from slmtui.dataset.generator import generator_for
+from slmtui.ingest.ingestor import Ingestor
 from slmtui.jobs import launch, prepare
 from slmtui.jobs.describe import describe
 from slmtui.jobs.events import TRAINING
-from slmtui.jobs.process import RunningJob, stop_job
+from slmtui.jobs.process import RunningJob, follow, stop_job
 from slmtui.tui.job_worker import follow_job
 from slmtui.tui.messages import JobEnded, JobEventArrived, TrainingFinished
 from slmtui.tui.screens.kept import KeptScreen
@@ -43,7 +46,7 @@ class TrainScreen(KeptScreen):
     ]
 
     DEFAULT_CSS = """
-    TrainScreen #plan { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
+    TrainScreen #plan { height: auto; max-height: 4; padding: 0 1; color: $text-muted; }
     TrainScreen #loss { height: 1fr; min-height: 6; }
     TrainScreen #status { height: 1; padding: 0 1; background: $panel; }
     TrainScreen #log { height: 6; border: none; padding: 0 1; }
@@ -53,6 +56,9 @@ class TrainScreen(KeptScreen):
         super().__init__(name="train")
         self.progress = TrainProgress()
         self.job: RunningJob | None = None
+        self.preview = ""  # the plan of the next run, shown while idle
+        self._preview_job: RunningJob | None = None
+        self._planned_for: tuple | None = None  # what the store and runs were for that plan
         self._unshown: list[str] = []  # log lines that arrived since the last redraw
         self._redraw = Throttle(REDRAW_SECONDS)
         self._behind = False  # events arrived while the screen was hidden
@@ -76,10 +82,51 @@ class TrainScreen(KeptScreen):
     def on_screen_resume(self) -> None:
         if self._behind:
             self.call_after_refresh(self._schedule_redraw, at_once=True)
+        if not self.busy:
+            self.plan_next_run()
 
     def on_unmount(self) -> None:
         if self.job is not None:
             stop_job(self.job)
+        self._stop_preview()
+
+    # -- the plan of the next run, before `s` ----------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="train-preview")
+    def plan_next_run(self) -> None:
+        """A dry run of what `s` would start: preset, device, steps, how much of the corpus,
+        the estimate, and whether it continues the last run. Made again only when the store or
+        the runs changed since the last plan; a start kills it."""
+        workspace, config = self.app.workspace, self.app.config
+        with Ingestor(workspace, config) as ingestor:  # cheap when nothing changed
+            ingestor.scan()
+            stats = ingestor.store.stats()
+        latest = runs.latest_finished(workspace)
+        signature = (json.dumps(stats.as_dict(), sort_keys=True), latest and latest.name)
+        if not stats.chunks or signature == self._planned_for:
+            return
+        run = prepare.prepare_run(
+            workspace, config, generator=generator_for(config.model.base), generate=False,
+            preview=True,
+        )  # fmt: skip
+        self._preview_job = launch.start_training(run, dry_run=True)
+        started = None
+        for event in follow(self._preview_job):
+            started = event if event.kind == "started" else started
+        self._preview_job = None
+        if started is not None:
+            self._planned_for = signature
+            text = "next run" + describe(started).removeprefix("dry run") + " · s starts it"
+            self.app.call_from_thread(self._show_preview, text)
+
+    def _show_preview(self, text: str) -> None:
+        self.preview = text
+        self._render_progress()
+
+    def _stop_preview(self) -> None:
+        job = self._preview_job
+        if job is not None and job.running:
+            job.process.kill()  # a dry run has nothing to save
 
     @property
     def busy(self) -> bool:
@@ -95,6 +142,7 @@ class TrainScreen(KeptScreen):
         if self.busy:
             self.notify("A run is already in progress.", severity="warning")
             return
+        self._stop_preview()
         self.app.heavy_job_starting()
         self.progress = TrainProgress(state="preparing")
         self._unshown = []
@@ -204,7 +252,8 @@ class TrainScreen(KeptScreen):
     def _render_progress(self) -> None:
         p = self.progress
         title = f"{p.run}: " if p.run else ""
-        self.query_one("#plan", Static).update(title + (p.plan or IDLE_HINT))
+        plan = p.plan or (self.preview if p.state == "idle" else "") or IDLE_HINT
+        self.query_one("#plan", Static).update(title + plan)
         style = "red" if p.state == "failed" else ""
         self.query_one("#status", Static).update(Text(p.status(), style=style))
         log = self.query_one("#log", Log)
