@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from slmtui import runs  # noqa: E402
 from slmtui.cli import make_demo_workspace  # noqa: E402
 from slmtui.dataset.generator import generator_for  # noqa: E402
+from slmtui.ingest.ingestor import Ingestor  # noqa: E402
 from slmtui.jobs import launch, prepare, process  # noqa: E402
 from slmtui.tui.app import create_app  # noqa: E402
 from slmtui.tui.widgets.dataset_stats import DatasetStats  # noqa: E402
@@ -46,6 +47,8 @@ def set_up(folder: Path):
     for name in HELD_BACK:
         (workspace.writing / name).unlink()
     config = workspace.load_config()
+    with Ingestor(workspace, config) as ingestor:
+        ingestor.scan()
     print("setup: writing the chat-pair requests of the samples…", file=sys.stderr, flush=True)
     for event in process.follow(launch.start_preparation(workspace)):
         if event.kind in ("finished", "failed"):
