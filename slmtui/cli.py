@@ -322,7 +322,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
     config = workspace.load_config()
     generator = generator_for(config.model.base)
-    key = generator.key if generator else "none"
+    key = generator.key if generator else None
     with Ingestor(workspace, config) as ingestor:
         ingestor.scan()
         store = ingestor.store

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from slmtui.config import DatasetConfig
 from slmtui.dataset.build import (
     GENERATED_KINDS,
+    Generated,
     assemble,
     generate_missing,
     kind_for,
@@ -65,16 +66,24 @@ class ExampleView:
         }  # fmt: skip
 
 
-def list_examples(store: Store, config: DatasetConfig, generator_key: str) -> list[ExampleView]:
-    """Every example of the next snapshot, and the excluded ones marked, in document order."""
+def list_examples(
+    store: Store, config: DatasetConfig, generator_key: str | None
+) -> list[ExampleView]:
+    """Every example of the next snapshot, and the excluded ones marked, in document order.
+
+    Without a generator (a base llama.cpp cannot run) nothing is pending: chat-pair chunks are
+    simply 'continue' pairs, as in the snapshot.
+    """
     train, val = select_chunks(store, None, excluded=True)
     planned = [(chunk, kind_for(chunk.hash, config)) for chunk in train]
-    generated = generate_missing(store, planned, None, generator_key, None)
+    generated = Generated()
+    if generator_key is not None:
+        generated = generate_missing(store, planned, None, generator_key, None)
     examples, _ = assemble(planned, generated, config.seed)
     exclusions = store.exclusions()
 
     def status(chunk, planned_kind: str, kind: str) -> str:
-        if planned_kind not in GENERATED_KINDS:
+        if planned_kind not in GENERATED_KINDS or not generated.keyed:
             return ""
         if chunk.hash not in generated.cache[planned_kind]:
             return "pending"

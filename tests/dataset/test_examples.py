@@ -118,7 +118,8 @@ def test_an_unknown_or_ambiguous_name_is_refused_with_a_reason(workspace):
     from slmtui.ingest.store import Store
 
     with Store(workspace.db_path) as store:
-        views = list_examples(store, workspace.load_config().dataset, "none")
+        views = list_examples(store, workspace.load_config().dataset, None)
+    assert not any(view.status for view in views)  # without a generator nothing is pending
     with pytest.raises(ExampleError):
         find(views, "")
     assert find(views, views[0].id) == ("example", views[0].chunk)

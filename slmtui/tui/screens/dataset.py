@@ -86,7 +86,7 @@ class DatasetScreen(KeptScreen):
         config = self.app.config
         generator = generator_for(config.model.base)
         with Store(workspace.db_path) as store:
-            views = list_examples(store, config.dataset, generator.key if generator else "none")
+            views = list_examples(store, config.dataset, generator.key if generator else None)
         self.app.call_from_thread(self.show_views, views)
 
     @work(thread=True, group="dataset-write")
