@@ -47,13 +47,16 @@ def prepare(workspace: Workspace, stop: dict) -> int:
         emit("finished", stopped=False, reason="the base model is not a GGUF: no requests")
         return 0
     with Store(workspace.db_path) as store:
-        status = request_status(store, config.dataset, generator.key)
-        emit("started", **status.as_dict())
+        planned = planned_requests(store, config.dataset)  # read once: the chunks' texts
+
+        def status():
+            return request_status(store, config.dataset, generator.key, planned)
+
+        emit("started", **status().as_dict())
 
         def progress(done: int, total: int) -> None:
             if done:
-                now = request_status(store, config.dataset, generator.key)
-                emit("progress", **now.as_dict())
+                emit("progress", **status().as_dict())
 
         def write(prompt: str) -> str:
             if stop["requested"]:  # checked before each request, so a stop waits for none
@@ -62,12 +65,10 @@ def prepare(workspace: Workspace, stop: dict) -> int:
 
         stopped = False
         try:
-            planned = planned_requests(store, config.dataset)
             generate_missing(store, planned, write, generator.key, progress)
         except Stopped:
             stopped = True
-        status = request_status(store, config.dataset, generator.key)
-        emit("finished", stopped=stopped, **status.as_dict())
+        emit("finished", stopped=stopped, **status().as_dict())
     return 0
 
 
