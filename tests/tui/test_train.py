@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from textual.widgets import Static
 
 from slmtui import runs
@@ -113,3 +115,21 @@ async def test_the_app_trains_the_snapshot_the_cli_builds(tmp_path):
     manifest = json.loads((app_run.dataset / "manifest.json").read_text())
     assert app_run.name != cli_run.name
     assert manifest["hash"] == cli["hash"] and manifest["generator_key"] == cli["generator_key"]
+
+
+async def test_a_plan_that_cannot_start_says_why_and_is_not_remade(tmp_path, tiny_base):
+    from tests.tui.conftest import tiny_workspace
+
+    workspace = tiny_workspace(tmp_path, tiny_base, max_steps=2)
+    shutil.rmtree(workspace.writing / "essays")
+    (workspace.writing / "short.md").write_text("A short note about the tide and the ferry. " * 12)
+    app = create_app(workspace, watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("t")
+        screen = app.screen
+        await wait_for(pilot, lambda: "cannot start" in screen.preview, timeout=300)
+        assert "Too little data" in screen.preview
+        planned = screen._planned_for
+        await pilot.press("l", "t")  # shown again, nothing changed: the refusal is kept
+        await pilot.pause(1)
+        assert screen._planned_for == planned and "Too little data" in screen.preview

@@ -110,14 +110,19 @@ class TrainScreen(KeptScreen):
             preview=True,
         )  # fmt: skip
         self._preview_job = launch.start_training(run, dry_run=True)
-        started = None
-        for event in follow(self._preview_job):
-            started = event if event.kind == "started" else started
+        job, started, last = self._preview_job, None, None
+        for last in follow(job):
+            started = last if last.kind == "started" else started
         self._preview_job = None
         if started is not None:
-            self._planned_for = signature
             text = "next run" + describe(started).removeprefix("dry run") + " · s starts it"
-            self.app.call_from_thread(self._show_preview, text)
+        elif last is not None and job.process.returncode == 1:  # the trainer's own refusal
+            text = f"next run: cannot start: {last.data.get('reason', '')}"
+        else:  # killed by a start, or gone without a word: plan again next time
+            return
+        # The same store and runs give the same plan (or refusal): not made again for them.
+        self._planned_for = signature
+        self.app.call_from_thread(self._show_preview, text)
 
     def _show_preview(self, text: str) -> None:
         self.preview = text
