@@ -66,7 +66,8 @@ class IngestConfig:
     )
     validation_fraction: float = setting(
         0.1,
-        "Share of documents held out for validation, chosen by a stable hash of each document.",
+        "Share of tokens held out for validation: passages chosen in hash order, from at least "
+        "five documents once there are ten. A passage keeps its split for good.",
         minimum=0.0,
         maximum=0.9,
     )
@@ -140,7 +141,19 @@ class TrainConfig:
         "Training preset; 'auto' picks one for the detected hardware.",
         choices=("auto", "cpu-quick", "cpu-full", "gpu"),
     )
-    max_steps: int = setting(0, "Optimizer steps; 0 means the preset's number.", minimum=0)
+    max_steps: int = setting(
+        0,
+        "Optimizer steps; 0 means the preset's number, which for cpu-quick and gpu is what "
+        "fits in `minutes` (at most three passes over the training text).",
+        minimum=0,
+    )
+    minutes: float = setting(
+        0.0,
+        "Training time the cpu-quick and gpu presets plan their steps for, from the measured "
+        "speed of this machine; 0 means 5 minutes.",
+        minimum=0.0,
+        maximum=24 * 60.0,
+    )
     learning_rate: float = setting(
         0.0, "Peak learning rate; 0 means the preset's.", minimum=0.0, maximum=1.0
     )

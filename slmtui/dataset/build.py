@@ -501,6 +501,8 @@ def select_chunks(
     seen: set[str] = set()
     exclusions = store.exclusions()
     for chunk in store.live_chunks():
+        if chunk.split == "new":  # an ingest pass is deciding its split right now
+            continue
         if chunk.hash in seen or (chunk_filter is not None and not chunk_filter(chunk)):
             continue
         if not excluded and exclusions.excludes(chunk):

@@ -1,7 +1,8 @@
 """Incremental ingest: bring the store in line with the files in `writing/`.
 
 Only new or changed files are read (size and mtime first, then a content hash); a renamed file
-keeps its rows and its split; a deleted one loses them; a chunk whose text was seen before reuses
+keeps its rows; a deleted one loses them; every passage text keeps the train or validation
+split it was first given (`Store.assign_new_splits`); a chunk whose text was seen before reuses
 its stored signature. Every file that gives no text is recorded with a reason and the pass goes
 on. Nothing under `writing/` is ever written: files are opened for reading only.
 """
@@ -78,11 +79,6 @@ class IngestReport:
         parts.append(f"{self.unchanged} unchanged")
         text = ", ".join(parts) + f" in {self.seconds:.2f}s"
         return f"{text} ({self.note})" if self.note else text
-
-
-def split_for(split_key: str, validation_fraction: float) -> str:
-    """'val' or 'train', fixed by the document's first content hash: new files never reshuffle."""
-    return "val" if int(split_key[:8], 16) / 2**32 < validation_fraction else "train"
 
 
 def path_skip_reason(rel: PurePosixPath) -> str | None:
@@ -224,6 +220,8 @@ class Ingestor:
                 self._sync_group(present[start : start + GROUP_SIZE], gone_by_hash, report)
         leftover = [path for path in vanished if self.store.document(path)]
         self.store.remove(leftover)
+        with self.store.transaction():
+            self.store.assign_new_splits(self.config.ingest.validation_fraction)
         report.changes.extend(FileChange(path, "removed") for path in leftover)
         return report
 
@@ -388,7 +386,6 @@ class Ingestor:
             mtime_ns=item.mtime_ns,
             content_hash=item.content_hash,
             split_key=split_key,
-            split=split_for(split_key, settings.validation_fraction),
             chars=item.chars,
             chunks=chunks,
         )

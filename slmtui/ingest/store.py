@@ -121,7 +121,24 @@ def _v4(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4]
+def _v5(db: sqlite3.Connection) -> None:
+    """Held-out passages instead of held-out documents: every chunk text ever stored remembers
+    its split, so an edit, a rename or a re-chunk never moves trained text into validation.
+    An old store keeps the split its chunks already had."""
+    _run(
+        db,
+        """
+        CREATE TABLE splits (
+            hash TEXT PRIMARY KEY,
+            split TEXT NOT NULL CHECK (split IN ('train', 'val'))
+        ) WITHOUT ROWID;
+        INSERT OR IGNORE INTO splits (hash, split)
+            SELECT hash, split FROM chunks WHERE split IN ('train', 'val')
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -389,24 +406,26 @@ class Store:
         mtime_ns: int,
         content_hash: str,
         split_key: str,
-        split: str,
         chars: int,
         chunks: list[NewChunk],
     ) -> int:
-        """Store a document and its chunks in one transaction; returns duplicates found."""
+        """Store a document and its chunks in one transaction; returns duplicates found.
+
+        A chunk whose text had a split keeps it; a new text waits as 'new' until
+        `assign_new_splits` decides at the end of the pass."""
         with self.transaction():
             orphans = self._delete_chunks_of(path)
             self.db.execute(
                 """
                 INSERT INTO documents (path, format, size, mtime_ns, content_hash, split_key,
                                        split, status, reason, chars, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, 'ok', NULL, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, 'new', 'ok', NULL, ?, ?)
                 ON CONFLICT(path) DO UPDATE SET format = excluded.format, size = excluded.size,
                     mtime_ns = excluded.mtime_ns, content_hash = excluded.content_hash,
-                    split_key = excluded.split_key, split = excluded.split, status = 'ok',
+                    split_key = excluded.split_key, split = 'new', status = 'ok',
                     reason = NULL, chars = excluded.chars, updated_at = excluded.updated_at
                 """,
-                (path, fmt, size, mtime_ns, content_hash, split_key, split, chars, time.time()),
+                (path, fmt, size, mtime_ns, content_hash, split_key, chars, time.time()),
             )
             document_id = self.db.execute(
                 "SELECT id FROM documents WHERE path = ?", (path,)
@@ -415,6 +434,7 @@ class Store:
             for order, chunk in enumerate(chunks):
                 duplicate_of = self._find_duplicate(chunk.norm_hash, chunk.signature)
                 duplicates += duplicate_of is not None
+                split = self._remembered_split(chunk.hash)
                 chunk_id = self.db.execute(
                     """
                     INSERT INTO chunks (document_id, ord, hash, text, tokens, split, norm_hash,
@@ -430,6 +450,69 @@ class Store:
                     self._index(chunk_id, chunk.signature)
             self._recheck(orphans)
         return duplicates
+
+    def _remembered_split(self, chunk_hash: str) -> str:
+        row = self.db.execute("SELECT split FROM splits WHERE hash = ?", (chunk_hash,)).fetchone()
+        return row[0] if row else "new"
+
+    def assign_new_splits(self, fraction: float, min_documents: int = 5) -> int:
+        """Decide 'train' or 'val' for every chunk text seen for the first time; returns how
+        many went to validation.
+
+        New texts are taken in hash order (random, but the same on every machine). One goes to
+        validation while held-out tokens are under `fraction` of all tokens, or, in a corpus of
+        at least 10 documents, while fewer than `min_documents` documents have a held-out
+        passage and its document has none yet. A decision is remembered by text for good:
+        trained text never becomes validation, and new writing never reshuffles old."""
+        live = self.db.execute(
+            "SELECT id, hash, tokens, split, document_id FROM chunks WHERE duplicate_of IS NULL"
+        ).fetchall()
+        total = sum(row[2] for row in live)
+        held_tokens = sum(row[2] for row in live if row[3] == "val")
+        held_documents = {row[4] for row in live if row[3] == "val"}
+        documents = len({row[4] for row in live})
+        wanted_documents = min_documents if documents >= 10 else 0
+        fresh = self.db.execute(
+            "SELECT id, hash, tokens, document_id, duplicate_of FROM chunks "
+            "WHERE split = 'new' ORDER BY hash, id"
+        ).fetchall()
+        decided: dict[str, str] = {}
+        for chunk_id, chunk_hash, tokens, document_id, duplicate_of in fresh:
+            split = decided.get(chunk_hash)
+            if split is None:
+                short_of_tokens = held_tokens < fraction * total
+                short_of_documents = (
+                    len(held_documents) < wanted_documents and document_id not in held_documents
+                )
+                split = (
+                    "val"
+                    if duplicate_of is None and (short_of_tokens or short_of_documents)
+                    else "train"
+                )
+                decided[chunk_hash] = split
+                if split == "val":
+                    held_tokens += tokens
+                    held_documents.add(document_id)
+            self.db.execute("UPDATE chunks SET split = ? WHERE id = ?", (split, chunk_id))
+        self.db.executemany(
+            "INSERT OR IGNORE INTO splits (hash, split) VALUES (?, ?)", decided.items()
+        )
+        self._summarise_document_splits()
+        return sum(split == "val" for split in decided.values())
+
+    def _summarise_document_splits(self) -> None:
+        """documents.split: 'val' when all its passages are held out, 'part' when some are."""
+        self.db.execute(
+            """
+            UPDATE documents SET split = (
+                SELECT CASE WHEN COUNT(*) = 0 THEN NULL
+                            WHEN SUM(c.split = 'val') = 0 THEN 'train'
+                            WHEN SUM(c.split = 'val') = COUNT(*) THEN 'val'
+                            ELSE 'part' END
+                FROM chunks c WHERE c.document_id = documents.id)
+            WHERE status = 'ok'
+            """
+        )
 
     def known_chunk(self, chunk_hash: str) -> tuple[int, np.ndarray] | None:
         """Tokens and signature of a chunk already stored with this exact text, if any."""

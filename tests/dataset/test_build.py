@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections import Counter
@@ -25,7 +24,6 @@ from slmtui.dataset.build import (
     split_for_continue,
     truncate_words,
 )
-from slmtui.ingest.ingestor import split_for
 
 KEY = "stand-in:v1"
 
@@ -166,26 +164,22 @@ def test_split_for_continue_prefers_paragraphs_then_sentences():
     assert split_for_continue("unbreakable") is None
 
 
-def training_note() -> bytes:
-    """A new document that the stable split puts in training (a validation one adds no example)."""
-    for day in range(1, 100):
-        text = (
-            f"Day {day}. The gannets came back to the stack this week, dozens of them, diving like "
-            "thrown knives into the Sound. I watched from the wall with the flask until my hands "
-            "went.\n\nBosun was not interested. He has opinions about birds and none are kind."
-        ).encode()
-        if split_for(hashlib.sha256(text).hexdigest(), 0.1) == "train":
-            return text
-    raise AssertionError("no training note found")
+TRAINING_NOTE = (
+    "Day 3. The gannets came back to the stack this week, dozens of them, diving like thrown "
+    "knives into the Sound. I watched from the wall with the flask until my hands went.\n\n"
+    "Bosun was not interested. He has opinions about birds and none are kind."
+)
 
 
 def test_kinds_stay_put_when_writing_is_added(ingested, make_ingestor, tmp_path):
     workspace, ingestor = ingested
     first = build_dataset(ingestor.store, tmp_path / "a", DatasetConfig(), StandIn(), KEY)
     before = {e["chunk"]: e["kind"] for e in read_examples(first.train_path)}
-    (workspace.writing / "new-note.txt").write_bytes(training_note())
+    (workspace.writing / "new-note.txt").write_text(TRAINING_NOTE)
     report = ingestor.scan()
     assert report.count("added") == 1
+    # The samples already hold out a tenth of their tokens, so the new passage is trained on.
+    assert ingestor.store.document("new-note.txt").split == "train"
     second = build_dataset(ingestor.store, tmp_path / "b", DatasetConfig(), StandIn(), KEY)
     after = {e["chunk"]: e["kind"] for e in read_examples(second.train_path)}
     assert set(before) < set(after)

@@ -5,7 +5,6 @@ import shutil
 import pytest
 
 from slmtui.config import with_changes
-from slmtui.ingest.ingestor import split_for
 from slmtui.ingest.store import Store
 
 PROSE = (
@@ -90,28 +89,6 @@ def test_edit_rename_delete(workspace, make_ingestor):
     report = ingestor.scan()
     assert [(c.kind, c.path) for c in report.changes] == [("removed", "sub/b.txt")]
     assert ingestor.store.stats().chunks == 0
-
-
-def test_new_documents_never_reshuffle_the_split(workspace, make_ingestor):
-    ingestor = make_ingestor(workspace)
-    for i in range(30):
-        (workspace.writing / f"old{i}.txt").write_text(f"Piece {i}. {PROSE}")
-    ingestor.scan()
-    before = {row.path: row.split for row in ingestor.store.documents()}
-    assert set(before.values()) <= {"train", "val"}
-    for i in range(30):
-        (workspace.writing / f"new{i}.txt").write_text(f"Newer piece {i}. {PROSE}")
-    ingestor.scan()
-    after = {row.path: row.split for row in ingestor.store.documents()}
-    assert {path: after[path] for path in before} == before
-
-
-def test_split_is_a_stable_function_of_the_hash():
-    keys = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(2000)]
-    splits = [split_for(key, 0.1) for key in keys]
-    assert splits == [split_for(key, 0.1) for key in keys]
-    assert 150 < splits.count("val") < 250
-    assert all(split_for(key, 0.0) == "train" for key in keys)
 
 
 def test_broken_and_odd_files_are_recorded_and_never_stop_the_pass(

@@ -12,9 +12,14 @@ def _chunk(text: str, ids: list[int]) -> NewChunk:
 
 
 def _add(store: Store, path: str, chunks: list[NewChunk], split: str = "train") -> int:
+    """A document whose chunk texts were given `split` before (the store remembers it)."""
+    store.db.executemany(
+        "INSERT OR REPLACE INTO splits (hash, split) VALUES (?, ?)",
+        [(chunk.hash, split) for chunk in chunks],
+    )
     return store.replace_document(
         path=path, fmt="text", size=1, mtime_ns=1, content_hash=f"c-{path}",
-        split_key=f"c-{path}", split=split, chars=10, chunks=chunks,
+        split_key=f"c-{path}", chars=10, chunks=chunks,
     )  # fmt: skip
 
 

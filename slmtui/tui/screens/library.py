@@ -16,6 +16,12 @@ from slmtui.tui.widgets.dataset_stats import DatasetStats
 from slmtui.tui.widgets.footer import KeyFooter
 from slmtui.tui.widgets.table import set_up_table
 
+SPLIT_WORDS = {
+    "train": "all trained on",
+    "part": "some passages held out for evaluation",
+    "val": "held out for evaluation",
+}
+
 
 class LibraryScreen(KeptScreen):
     BINDINGS = [
@@ -129,7 +135,8 @@ class LibraryScreen(KeptScreen):
             detail.update("Put your writing in writing/: it is read as soon as you save.")
         elif row.status == "ok":
             detail.update(
-                f"{row.path}: {row.chunks} chunks, {row.tokens:,} tokens, {row.split} split"
+                f"{row.path}: {row.chunks} chunks, {row.tokens:,} tokens, "
+                + SPLIT_WORDS.get(row.split or "", "split pending")
             )
         else:
             detail.update(Text(f"{row.path}: skipped: {row.reason}", style="yellow"))
