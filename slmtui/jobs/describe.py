@@ -93,11 +93,20 @@ def _preparation(kind: str, d: dict) -> str:
     return text + (f", {d['pending']} being written" if d.get("pending") else "")
 
 
+LIMITED_BY_WORDS = {
+    "time": "as many as the time budget allows",
+    "epochs": "the corpus is small: the budget would allow more",
+}
+
+
 def _corpus_share(d: dict) -> str:
     """'; 1.5 passes over the training text, continuing run-X: 12 new + 4 replayed examples'."""
     if "epochs" not in d:  # events of runs from before these fields
         return ""
     text = f"; {d['epochs']:.2g} passes over the training text"
+    reason = LIMITED_BY_WORDS.get(d.get("steps_limited_by", ""))
+    if reason and not d.get("continues"):
+        text += f" ({reason})"
     if d.get("continues"):
         return (
             text + f", continuing {d['continues']}: {d['new_examples']} new + "

@@ -38,6 +38,8 @@ class Preset:
     learning_rate: float
     dtype: str  # "float32" or "bfloat16" (autocast on CPU, weights on CUDA)
     qlora: bool
+    time_budget_s: float = 0.0  # > 0: steps sized to this much training (ml/budget.py)
+    max_epochs: float = 3.0  # ... but never more passes over the training text than this
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -80,16 +82,16 @@ def detect_hardware() -> Hardware:
 
 
 PRESETS = {
-    # A few minutes on a 2-core CPU: about half a pass over the samples (45,000 tokens) at the
-    # 100 real tokens/s measured on a 2-core AVX2 machine in float32 (4 min), faster with bf16.
-    # Its learning rate won benchmarks/voice_sweep.py on the samples (README: "Choosing the
-    # defaults"): 2e-3 gave lower perplexity and a closer style than 1e-3 in the same 24 steps.
-    "cpu-quick": dict(seq_len=512, batch_tokens=1024, micro_batch=2, max_steps=24,
-                      learning_rate=2e-3),
+    # About five minutes of training on the machine at hand, and at most three passes over the
+    # text: a small corpus is seen several times, a large one as far as five minutes go. The
+    # learning rate and the budget were chosen by benchmarks/voice_sweep.py over several
+    # corpora and seeds (README: "Choosing the defaults").
+    "cpu-quick": dict(seq_len=512, batch_tokens=1024, micro_batch=2, max_steps=0,
+                      learning_rate=2e-3, time_budget_s=300.0, max_epochs=3.0),
     "cpu-full": dict(seq_len=512, batch_tokens=8192, micro_batch=4, max_steps=200,
                      learning_rate=5e-4),
-    "gpu": dict(seq_len=1024, batch_tokens=32768, micro_batch=16, max_steps=300,
-                learning_rate=5e-4),
+    "gpu": dict(seq_len=1024, batch_tokens=32768, micro_batch=16, max_steps=0,
+                learning_rate=5e-4, time_budget_s=300.0, max_epochs=3.0),
 }  # fmt: skip
 
 
@@ -108,6 +110,8 @@ def choose_preset(config: TrainConfig, hardware: Hardware) -> Preset:
         override = getattr(config, key)
         if override:
             values[key] = override
+    if config.minutes and values.get("time_budget_s"):
+        values["time_budget_s"] = 60 * config.minutes
     device = "cuda" if name == "gpu" else "cpu"
     # Memory decides how many sequences go through at once; gradient accumulation makes up the
     # rest of the step, so what the optimizer sees does not depend on the machine.

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from slmtui.files import write_json_atomic, write_text_atomic
 from slmtui.jobs.events import emit
 from slmtui.ml import linear_loss
+from slmtui.ml.budget import plan_steps
 from slmtui.ml.checkpoint_state import UnsafeCheckpoint, read_state, write_state
 from slmtui.ml.fused_lora import autocast_frozen, use_fused_lora
 from slmtui.ml.packed_attention import use_packed_attention
@@ -393,11 +394,11 @@ def save_checkpoint(run: RunFolder, model, optimizer, step: int, extra: dict) ->
 
 
 def lr_at(step: int, steps: int, peak: float) -> float:
-    """Linear warmup over 5% of the steps, then cosine down to 10% of the peak."""
+    """Linear warmup over 5% of the steps, then cosine down to 10% of the peak at the last one."""
     warmup = max(1, steps // 20)
     if step < warmup:
         return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
+    progress = min(1.0, (step - warmup) / max(1, steps - 1 - warmup))
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
@@ -444,6 +445,13 @@ class Budget:
     accumulation: int
     tokens_per_step: int
     estimated_seconds: float
+    limited_by: str = "setting"  # what set the step count: "time", "epochs", "setting"
+
+
+# Share of the measured 1024x1024 matmul rate a whole training step reaches, counting 4 FLOPs per
+# parameter per token: 0.34 measured over a 106-step cpu-quick run on the samples (2-core
+# AVX512-BF16, bf16); the short bursts of benchmarks/train_bench.py reach more, 0.5-0.6.
+STEP_EFFICIENCY = 0.35
 
 
 def choose_setup(plan: RunPlan, max_steps: int) -> Setup:
@@ -499,19 +507,31 @@ def prepare_data(plan: RunPlan, tokenizer, seq_len: int) -> Data:
 
 
 def plan_budget(plan: RunPlan, setup: Setup, data: Data, total_params: int) -> Budget:
-    """Steps and accumulation from the preset; a short run when continuing on new writing."""
+    """Steps sized to the time budget and the corpus (ml/budget.py), and how each step is cut
+    into micro-batches; a short run when continuing on new writing."""
     preset = setup.preset
     sequences_per_step = max(1, preset.batch_tokens // preset.seq_len)
     accumulation = max(1, math.ceil(sequences_per_step / (preset.micro_batch * WORLD)))
-    steps = preset.max_steps
-    if plan.init_adapter is not None:
-        # Continuing on a little new writing: a few passes over it, not the preset's full run.
-        steps = min(steps, max(1, math.ceil(3 * data.tokens / preset.batch_tokens)))
     tokens_per_step = sequences_per_step * preset.seq_len
     # Forward plus backward through frozen weights is about 4 FLOPs per parameter per token.
     flops = measured_flops(setup.device.type, torch.bfloat16 if setup.bf16 else torch.float32)
-    estimate = 4 * total_params * tokens_per_step * steps / (0.3 * flops * WORLD)
-    return Budget(steps, preset.micro_batch, accumulation, tokens_per_step, estimate)
+    seconds_per_step = 4 * total_params * tokens_per_step / (STEP_EFFICIENCY * flops * WORLD)
+    step_plan = plan_steps(
+        data.tokens,
+        tokens_per_step,
+        seconds_per_step,
+        time_budget_s=preset.time_budget_s,
+        max_epochs=preset.max_epochs,
+        fixed_steps=preset.max_steps,
+    )
+    steps = step_plan.steps
+    if plan.init_adapter is not None:
+        # Continuing on a little new writing: a few passes over it, not the preset's full run.
+        steps = min(steps, max(1, math.ceil(3 * data.tokens / tokens_per_step)))
+    return Budget(
+        steps, preset.micro_batch, accumulation, tokens_per_step, seconds_per_step * steps,
+        step_plan.limited_by,
+    )  # fmt: skip
 
 
 def restore(run: RunFolder, model, resume: bool) -> dict:
@@ -562,6 +582,7 @@ def emit_started(args, plan: RunPlan, setup: Setup, data: Data, budget: Budget, 
         estimated_seconds=round(budget.estimated_seconds, 1),
         # How much of the corpus the run sees, and how it relates to the run before it.
         epochs=round(budget.steps * budget.tokens_per_step / max(1, data.tokens), 2),
+        steps_limited_by=budget.limited_by,
         continues=plan.init_adapter.parent.name if plan.init_adapter else None,
         new_examples=data.new,
         replayed_examples=data.replayed,
