@@ -139,7 +139,16 @@ def add_eval_command(commands) -> None:
         "--model", help="a version (v3) or 'adapter' (default: the newest trained, as in chat)"
     )
     evaluate.add_argument(
-        "--prompts", type=int, default=24, help="held-out requests each model answers (24)"
+        "--prompts",
+        type=int,
+        default=12,
+        help="held-out 'continue this' requests each model answers (12)",
+    )
+    evaluate.add_argument(
+        "--write",
+        type=int,
+        default=6,
+        help="held-out 'write about ...' requests each model answers (6; 0 for none)",
     )
     evaluate.add_argument(
         "--no-previous", action="store_true", help="do not also score the version before it"
@@ -534,10 +543,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from slmtui.jobs import launch
 
     workspace = open_workspace(args)
-    if args.prompts < 1:
-        raise WorkspaceError("--prompts must be at least 1.")
+    if args.prompts < 1 or args.write < 0:
+        raise WorkspaceError("--prompts must be at least 1 and --write at least 0.")
     job = launch.start_evaluation(
-        workspace, args.model, prompts=args.prompts, compare_previous=not args.no_previous
+        workspace,
+        args.model,
+        prompts=args.prompts,
+        write=args.write,
+        compare_previous=not args.no_previous,
     )
     return exit_code(print_job(job, as_json=args.json))
 

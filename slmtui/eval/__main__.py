@@ -1,4 +1,5 @@
-"""The evaluation job: `python -m slmtui.eval WORKSPACE [--model M] [--prompts N] [--no-previous]`.
+"""The evaluation job: `python -m slmtui.eval WORKSPACE [--model M] [--prompts N] [--write N]
+[--no-previous]`.
 
 Evaluation loads llama.cpp models and generates for minutes; as a child process it can neither
 block nor crash the app. Like training and export it speaks in job events (slmtui.jobs.events):
@@ -24,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m slmtui.eval")
     parser.add_argument("workspace", type=Path)
     parser.add_argument("--model")
-    parser.add_argument("--prompts", type=int, default=24)
+    parser.add_argument("--prompts", type=int, default=12)
+    parser.add_argument("--write", type=int, default=6)
     parser.add_argument("--no-previous", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -60,6 +62,7 @@ def evaluate_and_save(args: argparse.Namespace) -> int:
             workspace,
             args.model,
             max_prompts=args.prompts,
+            max_write=args.write,
             compare_previous=not args.no_previous,
             progress=progress,
         )

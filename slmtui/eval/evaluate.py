@@ -1,11 +1,13 @@
 """One evaluation: a model against the base (and the version before it) on held-out writing.
 
-For each model: perplexity on every held-out chunk, and its answers to the held-out "continue
-this in my voice" requests. The answers are profiled (sentence and paragraph lengths, function
-words, punctuation, vocabulary) and compared with the author's held-out text on the author's own
-scale of variation; the distance says how far each model writes from the author, and the shifts
-say what moved. Base results are cached, so after the first evaluation only the new model costs
-time.
+For each model: perplexity on every held-out chunk, and its answers to the held-out requests
+("continue this in my voice" and "write about ..."). The answers are profiled (sentence and
+paragraph lengths, function words, punctuation, vocabulary) and compared with the author's
+held-out text on the author's own scale of variation; the distance says how far each model
+writes from the author, and the shifts say what moved. An authorship verifier (eval/verifier.py)
+says how many of each model's answers read as the author's. Every comparison with the base
+carries a bootstrap interval (eval/intervals.py). Base results are cached, so after the first
+evaluation only the new model costs time.
 """
 
 from __future__ import annotations
@@ -16,10 +18,19 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from slmtui.chat.engine import ChatTarget
 from slmtui.chat.targets import resolve_target
+from slmtui.dataset.generator import generator_for
 from slmtui.eval.generations import GenerationSettings, file_key, generate
-from slmtui.eval.heldout import HeldOut, load_heldout
+from slmtui.eval.heldout import HeldOut, load_heldout, training_prompts
+from slmtui.eval.intervals import (
+    Interval,
+    paired_interval,
+    ppl_change_interval,
+    ppl_interval,
+)
 from slmtui.eval.perplexity import Perplexity, perplexity
 from slmtui.eval.stylometry import (
     CharacteristicWord,
@@ -33,6 +44,7 @@ from slmtui.eval.stylometry import (
     rate_per_1000,
     style_distance,
 )
+from slmtui.eval.verifier import Verifier, VerifierError, attributed_share
 from slmtui.files import atomic_output, read_json_if_valid
 from slmtui.ingest.store import Store
 from slmtui.registry import ModelRegistry
@@ -42,6 +54,7 @@ EVAL_JSON = "eval.json"
 SAMPLES_SHOWN = 3
 WORDS_SHOWN = 15
 SHIFTS_SHOWN = 8
+VERIFIER_PROMPTS = 16  # training passages the base model continues, as the verifier's "not you"
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
@@ -60,6 +73,12 @@ class ModelScore:
     distance: float
     group_distances: dict[str, float]
     author_words_per_1000: float  # how often it uses the author's characteristic words
+    author_probabilities: list[float]  # the verifier's belief, per answer, that you wrote it
+
+    @property
+    def author_share(self) -> float:
+        """Share of this model's answers the verifier attributes to the author."""
+        return attributed_share(np.asarray(self.author_probabilities))
 
     def as_dict(self) -> dict:
         return {
@@ -70,7 +89,10 @@ class ModelScore:
             "val_loss": self.perplexity.loss,
             "val_ppl": self.perplexity.ppl,
             "val_tokens": self.perplexity.tokens,
+            "val_ppl_interval": ppl_interval(self.perplexity.per_text).as_list(),
             "style_distance": self.distance,
+            "author_share": self.author_share,
+            "author_probability": float(np.mean(self.author_probabilities or [0.0])),
             "group_distances": self.group_distances,
             "author_words_per_1000": self.author_words_per_1000,
             "profile": self.profile.as_dict(),
@@ -89,6 +111,10 @@ class EvalResult:
     words: list[CharacteristicWord]
     settings: GenerationSettings
     seconds: float
+    ppl_change_interval: Interval
+    distance_ratio_interval: Interval
+    verifier_margin_interval: Interval
+    author_reference_share: float  # the author's own held-out text, as the verifier sees it
     created: float = field(default_factory=time.time)
 
     @property
@@ -100,6 +126,11 @@ class EvalResult:
     def distance_ratio(self) -> float:
         """Tuned model's style distance to the author over the base model's (lower is better)."""
         return self.tuned.distance / self.base.distance if self.base.distance > 0 else 0.0
+
+    @property
+    def verifier_margin(self) -> float:
+        """How many more of the tuned model's answers read as the author's than the base's."""
+        return self.tuned.author_share - self.base.author_share
 
     def as_dict(self) -> dict:
         models = [self.tuned, self.base] + ([self.previous] if self.previous else [])
@@ -117,8 +148,22 @@ class EvalResult:
                 "style_distance": self.tuned.distance,
                 "style_distance_previous": self.previous.distance if self.previous else None,
                 "distance_ratio": self.distance_ratio,
+                "ppl_change_interval": self.ppl_change_interval.as_list(),
+                "distance_ratio_interval": self.distance_ratio_interval.as_list(),
+                "author_share_base": self.base.author_share,
+                "author_share": self.tuned.author_share,
+                "author_share_reference": self.author_reference_share,
+                "verifier_margin": self.verifier_margin,
+                "verifier_margin_interval": self.verifier_margin_interval.as_list(),
             },
-            "heldout": {"texts": self.heldout_texts, "prompts": len(self.prompts)},
+            "heldout": {
+                "texts": self.heldout_texts,
+                "prompts": len(self.prompts),
+                "kinds": {
+                    kind: sum(p["kind"] == kind for p in self.prompts)
+                    for kind in ("continue", "write")
+                },
+            },
             "author": self.author.as_dict(),
             "models": [model.as_dict() for model in models],
             "shifts": [
@@ -142,7 +187,9 @@ class EvalError(RuntimeError):
 
 def cached_perplexity(cache: Path, target: ChatTarget, heldout: HeldOut) -> Perplexity:
     """Perplexity from the cache when this model was already scored on this held-out text."""
-    key = "|".join((file_key(target.model_path), file_key(target.lora_path), heldout.text_key))
+    key = "|".join(
+        ("v2", file_key(target.model_path), file_key(target.lora_path), heldout.text_key)
+    )
     path = cache / "eval" / "perplexity.json"
     known = read_json_if_valid(path) or {}
     if key in known:
@@ -167,11 +214,41 @@ def previous_target(workspace: Workspace, target: ChatTarget) -> ChatTarget | No
     return ChatTarget(older[-1].name, older[-1].gguf) if older else None
 
 
+def held_out_requests(
+    workspace: Workspace,
+    base_spec: str,
+    max_prompts: int,
+    max_write: int,
+    progress: Progress | None,
+) -> tuple[HeldOut, list]:
+    """The held-out passages and requests, and the training-passage requests whose base
+    answers the verifier learns "not you" from. The base model writes any missing "write
+    about" request (once: they are cached with training's)."""
+    generator = generator_for(base_spec) if max_write else None
+    key = generator.key if generator is not None else ""
+
+    def step(done: int, total: int) -> None:
+        if progress is not None and total:
+            progress("requests: base model", done, total)
+
+    try:
+        with Store(workspace.db_path) as store:
+            heldout = load_heldout(store, max_prompts, max_write, generator, key, step)
+            others = training_prompts(store, VERIFIER_PROMPTS)
+    finally:
+        if generator is not None:
+            generator.close()
+    if not heldout.prompts:
+        raise EvalError("The held-out passages are too short to cut into requests.")
+    return heldout, others
+
+
 def evaluate(
     workspace: Workspace,
     spec: str | None = None,
     *,
-    max_prompts: int = 24,
+    max_prompts: int = 12,
+    max_write: int = 6,
     settings: GenerationSettings | None = None,
     compare_previous: bool = True,
     progress: Progress | None = None,
@@ -186,10 +263,9 @@ def evaluate(
             "There is no trained model to evaluate yet: train one first (`slmtui train`)."
         )
     base = resolve_target(workspace, config.model.base, "base")
-    with Store(workspace.db_path) as store:
-        heldout = load_heldout(store, max_prompts)
-    if not heldout.prompts:
-        raise EvalError("The held-out passages are too short to cut into requests.")
+    heldout, others = held_out_requests(
+        workspace, config.model.base, max_prompts, max_write, progress
+    )
     previous = previous_target(workspace, target) if compare_previous else None
 
     def step(what: str) -> Callable[[int, int], None] | None:
@@ -205,7 +281,28 @@ def evaluate(
             model, heldout.prompts, workspace.cache, settings, step(f"writing: {model.label}")
         )
         scored[role] = (model, ppl, answers)
+    base_writing = generate(base, others, workspace.cache, settings, step("writing: base, own"))
+    try:
+        verifier = Verifier.fit(training_texts(workspace), base_writing)
+    except VerifierError as exc:
+        raise EvalError(f"Too little writing to tell you from the base model: {exc}.") from exc
+    return compare(heldout, scored, verifier, settings, time.perf_counter() - started)
 
+
+def training_texts(workspace: Workspace) -> list[str]:
+    """The author's training passages: the verifier's "you"."""
+    with Store(workspace.db_path) as store:
+        return [chunk.text for chunk in store.live_chunks() if chunk.split == "train"]
+
+
+def compare(
+    heldout: HeldOut,
+    scored: dict[str, tuple[ChatTarget, Perplexity, list[str]]],
+    verifier: Verifier,
+    settings: GenerationSettings,
+    seconds: float,
+) -> EvalResult:
+    """Profiles, distances, verifier shares and intervals from what every model wrote."""
     author = profile_texts(heldout.texts)
     scale = StyleScale.from_segments(heldout.texts)
     base_profile = profile_texts(scored["base"][2])
@@ -226,21 +323,54 @@ def evaluate(
             distance=style_distance(author, profile, scale),
             group_distances=group_distances(author, profile, scale),
             author_words_per_1000=rate_per_1000(characteristic, profile) if words else 0.0,
+            author_probabilities=verifier.author_probability(answers).tolist(),
         )
 
-    tuned_score, base_score = score("tuned"), score("base")
+    tuned, base = score("tuned"), score("base")
     return EvalResult(
-        tuned=tuned_score,
-        base=base_score,
-        previous=score("previous") if previous else None,
+        tuned=tuned,
+        base=base,
+        previous=score("previous") if "previous" in scored else None,
         author=author,
         heldout_texts=len(heldout.texts),
-        prompts=[{"request": p.request, "reference": p.reference} for p in heldout.prompts],
-        shifts=feature_shifts(author, base_score.profile, tuned_score.profile, scale),
+        prompts=[
+            {"kind": p.kind, "request": p.request, "reference": p.reference}
+            for p in heldout.prompts
+        ],
+        shifts=feature_shifts(author, base.profile, tuned.profile, scale),
         words=words,
         settings=settings,
-        seconds=time.perf_counter() - started,
+        seconds=seconds,
+        ppl_change_interval=ppl_change_interval(
+            base.perplexity.per_text, tuned.perplexity.per_text
+        ),
+        distance_ratio_interval=distance_ratio_interval(author, scale, tuned.answers, base.answers),
+        verifier_margin_interval=paired_interval(
+            lambda idx: float(
+                (np.asarray(tuned.author_probabilities)[idx] > 0.5).mean()
+                - (np.asarray(base.author_probabilities)[idx] > 0.5).mean()
+            ),
+            len(tuned.answers),
+            resamples=1000,
+        ),
+        author_reference_share=attributed_share(
+            verifier.author_probability([p.reference for p in heldout.prompts])
+        ),
     )
+
+
+def distance_ratio_interval(
+    author: Profile, scale: StyleScale, tuned: list[str], base: list[str]
+) -> Interval:
+    """Interval of the style distance ratio, the requests resampled together for both models
+    (the author's side stays fixed: it is the target, not a sample of answers)."""
+
+    def ratio(idx: np.ndarray) -> float:
+        base_distance = style_distance(author, profile_texts([base[i] for i in idx]), scale)
+        tuned_distance = style_distance(author, profile_texts([tuned[i] for i in idx]), scale)
+        return tuned_distance / base_distance if base_distance > 0 else float("nan")
+
+    return paired_interval(ratio, len(tuned))
 
 
 def result_folder(workspace: Workspace, target_label: str, lora_path: str | None) -> Path:

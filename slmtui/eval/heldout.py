@@ -1,18 +1,33 @@
-"""The author's held-out writing, and the prompts an evaluation asks every model.
+"""The author's held-out writing, and the requests an evaluation asks every model.
 
-Validation chunks never reach training (the split is a stable function of the document), so
-they are the fair test of "does it write like me". Each one with a place to cut becomes a
-"continue this in my voice" request, phrased as training phrases it: the model sees the first
-third and writes the rest, and the author's own rest is the reference.
+Validation passages never reach training (ingest remembers each passage's split), so they are
+the fair test of "does it write like me". Two kinds of request are built from them, the two
+kinds training teaches:
+
+- "continue": the passage's first third with training's own instruction; the author's rest is
+  the reference.
+- "write": a request of the backtranslated kind ("Write about ..."), which the base model wrote
+  for the passage exactly as it writes them for training examples (and cached the same way);
+  the whole passage is the reference. So the measures also see answers to a chat request.
+
+The verifier also needs the base model's own writing, from passages it will not be scored on:
+`training_prompts` builds "continue" requests from training passages for that.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from slmtui.dataset.build import continue_instruction, split_for_continue
-from slmtui.ingest.store import Store
+from slmtui.dataset.build import (
+    Generator,
+    clean_generation,
+    continue_instruction,
+    generate_missing,
+    split_for_continue,
+)
+from slmtui.ingest.store import LiveChunk, Store
 
 
 class HeldOutError(RuntimeError):
@@ -22,8 +37,9 @@ class HeldOutError(RuntimeError):
 @dataclass(frozen=True)
 class EvalPrompt:
     chunk_hash: str
-    request: str  # the user's message: instruction, blank line, the passage's beginning
-    reference: str  # how the author went on
+    request: str  # the user's message
+    reference: str  # what the author wrote for it
+    kind: str = "continue"  # or "write"
 
 
 @dataclass(frozen=True)
@@ -40,24 +56,80 @@ class HeldOut:
         return digest.hexdigest()[:16]
 
 
-def load_heldout(store: Store, max_prompts: int = 24) -> HeldOut:
-    """Held-out chunks in a stable order (path, position), at most max_prompts of them prompts."""
-    texts: list[str] = []
-    prompts: list[EvalPrompt] = []
+def continue_prompt(chunk: LiveChunk) -> EvalPrompt | None:
+    parts = split_for_continue(chunk.text)
+    if parts is None:
+        return None
+    head, tail = parts
+    return EvalPrompt(chunk.hash, f"{continue_instruction(chunk.hash)}\n\n{head}", tail)
+
+
+def _unique(chunks: list[LiveChunk], split: str) -> list[LiveChunk]:
     seen: set[str] = set()
-    for chunk in store.live_chunks():
-        if chunk.split != "val" or chunk.hash in seen:
-            continue
-        seen.add(chunk.hash)
-        texts.append(chunk.text)
-        parts = split_for_continue(chunk.text)
-        if parts is not None and len(prompts) < max_prompts:
-            head, tail = parts
-            request = f"{continue_instruction(chunk.hash)}\n\n{head}"
-            prompts.append(EvalPrompt(chunk.hash, request, tail))
-    if not texts:
+    kept = []
+    for chunk in chunks:
+        if chunk.split == split and chunk.hash not in seen:
+            seen.add(chunk.hash)
+            kept.append(chunk)
+    return kept
+
+
+def _spread(items: list, count: int) -> list:
+    """`count` items spread evenly over the list (so over documents, not the first few)."""
+    if count >= len(items):
+        return list(items)
+    return [items[int(i * len(items) / count)] for i in range(count)]
+
+
+def write_prompts(
+    store: Store,
+    chunks: list[LiveChunk],
+    generator: Generator | None,
+    generator_key: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[EvalPrompt]:
+    """ "Write about ..." requests for these passages, from the request cache (the base model
+    writes the missing ones when a generator is given); a rejected request is left out."""
+    planned = [(chunk, "backtranslate") for chunk in chunks]
+    generated = generate_missing(store, planned, generator, generator_key, progress)
+    cache = generated.cache["backtranslate"]
+    prompts = []
+    for chunk in chunks:
+        cached = cache.get(chunk.hash)
+        if cached is not None and cached.accepted:
+            request = clean_generation(cached.output, "backtranslate")
+            prompts.append(EvalPrompt(chunk.hash, request, chunk.text, "write"))
+    return prompts
+
+
+def load_heldout(
+    store: Store,
+    max_prompts: int = 16,
+    max_write: int = 8,
+    generator: Generator | None = None,
+    generator_key: str = "",
+    progress: Callable[[int, int], None] | None = None,
+) -> HeldOut:
+    """Held-out chunks in a stable order (path, position); up to `max_prompts` "continue"
+    requests and `max_write` "write" requests, both spread over the held-out passages."""
+    held = _unique(store.live_chunks(), "val")
+    if not held:
         raise HeldOutError(
-            "No held-out writing yet: add more documents to writing/ (about one in ten is kept "
+            "No held-out writing yet: add more writing to writing/ (about a tenth of it is kept "
             "aside for evaluation), or raise ingest.validation_fraction."
         )
-    return HeldOut(texts, prompts)
+    prompts = _spread([p for p in map(continue_prompt, held) if p is not None], max_prompts)
+    if max_write and generator_key:
+        used = {prompt.chunk_hash for prompt in prompts}
+        rest = [chunk for chunk in held if chunk.hash not in used] or held
+        prompts += write_prompts(
+            store, _spread(rest, max_write), generator, generator_key, progress
+        )
+    return HeldOut([chunk.text for chunk in held], prompts)
+
+
+def training_prompts(store: Store, count: int) -> list[EvalPrompt]:
+    """ "Continue" requests from training passages, spread over the corpus: what the base
+    model's own writing for the verifier is made from."""
+    trained = [p for p in map(continue_prompt, _unique(store.live_chunks(), "train")) if p]
+    return _spread(trained, count) if trained else []

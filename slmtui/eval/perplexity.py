@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,8 @@ N_CTX = 1024  # held-out chunks are a few hundred tokens; longer ones are scored
 class Perplexity:
     loss: float  # mean negative log-likelihood per token, in nats
     tokens: int  # tokens scored
+    # (summed loss, tokens) per held-out passage, in order: what the intervals resample
+    per_text: list[tuple[float, int]] = field(default_factory=list)
 
     @property
     def ppl(self) -> float:
@@ -51,7 +53,7 @@ def perplexity(model_path: Path, texts: list[str], lora_path: Path | None = None
     )
     try:
         eos = llm.token_eos()
-        total, count = 0.0, 0
+        per_text: list[tuple[float, int]] = []
         for text in texts:
             tokens = [*llm.tokenize(text.encode("utf-8"), add_bos=False, special=False), eos]
             tokens = tokens[:N_CTX]
@@ -60,10 +62,10 @@ def perplexity(model_path: Path, texts: list[str], lora_path: Path | None = None
             llm.reset()
             llm.eval(tokens)
             losses = token_losses(np.asarray(llm.scores[: len(tokens)]), tokens)
-            total += float(losses.sum())
-            count += len(losses)
+            per_text.append((float(losses.sum()), len(losses)))
     finally:
         llm.close()
+    count = sum(tokens for _, tokens in per_text)
     if count == 0:
         raise ValueError("no held-out text long enough to score")
-    return Perplexity(total / count, count)
+    return Perplexity(sum(loss for loss, _ in per_text) / count, count, per_text)

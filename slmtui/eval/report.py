@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from slmtui.eval.evaluate import SHIFTS_SHOWN, EvalResult, ModelScore
+from slmtui.eval.intervals import ppl_interval
 from slmtui.eval.stylometry import (
     FUNCTION_WORDS,
     PUNCTUATION_NAMES,
@@ -45,19 +46,29 @@ def describe(result: EvalResult) -> str:
         f"({result.tuned.perplexity.tokens:,} tokens) and {len(result.prompts)} requests, "
         f"in {result.seconds:.0f} s.",
         "",
-        f"  {'model':<32} {'perplexity':>10} {'style distance':>15}",
+        f"  {'model':<32} {'perplexity':>10} {'style distance':>15} {'read as you':>12}",
     ]
     for model in models_of(result):
         lines.append(
             f"  {model.role + ': ' + model.label:<32} {model.perplexity.ppl:>10.2f} "
-            f"{model.distance:>15.2f}"
+            f"{model.distance:>15.2f} {model.author_share:>12.0%}"
         )
     change = format_percent_lower(result.base.perplexity.ppl, result.tuned.perplexity.ppl)
+    low, high = result.ppl_change_interval.low, result.ppl_change_interval.high
+    ratio_low, ratio_high = result.distance_ratio_interval.low, result.distance_ratio_interval.high
+    margin = result.verifier_margin_interval
     lines += [
         "",
-        f"Perplexity {change} than the base",
+        f"Perplexity {change} than the base (95% interval: {_percent_change(low)} to "
+        f"{_percent_change(high)})",
         f"Style distance to your writing: {result.distance_ratio:.2f}x the base model's "
-        "(lower is closer; 0 would be indistinguishable on these measures)",
+        f"(95% interval {ratio_low:.2f}x to {ratio_high:.2f}x; lower is closer, 0 would be "
+        "indistinguishable on these measures)",
+        f"Read as yours by the verifier: {result.tuned.author_share:.0%} of the tuned model's "
+        f"answers, {result.base.author_share:.0%} of the base's (margin "
+        f"{100 * result.verifier_margin:+.0f} points, 95% interval {100 * margin.low:+.0f} to "
+        f"{100 * margin.high:+.0f}); your own held-out writing: "
+        f"{result.author_reference_share:.0%}",
     ]
     closer = [shift for shift in result.shifts if shift.improvement > 0][: SHIFTS_SHOWN // 2]
     away = [shift for shift in result.shifts if shift.improvement < 0][:2]
@@ -72,6 +83,16 @@ def describe(result: EvalResult) -> str:
             f"{result.tuned.author_words_per_1000:.1f} per 1000 words"
         )
     return "\n".join(lines)
+
+
+def _interval_text(model) -> str:
+    interval = ppl_interval(model.perplexity.per_text)
+    return f"{interval.low:.2f}–{interval.high:.2f}"
+
+
+def _percent_change(change: float) -> str:
+    """-0.31 -> '31% lower', 0.05 -> '5% higher'."""
+    return f"{abs(100 * change):.0f}% {'lower' if change < 0 else 'higher'}"
 
 
 def _shift_words(shift) -> str:
@@ -141,7 +162,8 @@ def render_html(result: EvalResult) -> str:
     esc = html.escape
     summary_rows = "".join(
         f"<tr><td>{esc(model.role)}</td><td>{esc(model.label)}</td>"
-        f"<td>{model.perplexity.ppl:.2f}</td><td>{model.distance:.2f}</td>"
+        f"<td>{model.perplexity.ppl:.2f} ({_interval_text(model)})</td>"
+        f"<td>{model.distance:.2f}</td><td>{model.author_share:.0%}</td>"
         f"<td>{model.author_words_per_1000:.1f}</td></tr>"
         for model in models
     )
@@ -169,12 +191,22 @@ svg {{ margin: 1em 0; font-family: system-ui, sans-serif; }}
 <h1>Does {esc(result.tuned.label)} write like you?</h1>
 <p>{when}. {result.heldout_texts} passages of your writing that training never saw
 ({result.tuned.perplexity.tokens:,} tokens); each model answered {len(result.prompts)}
-“continue this in my voice” requests built from them.</p>
+requests built from them (“continue this in my voice”, and “write about …” requests of the
+kind training teaches).</p>
 <p><b>Perplexity:</b> {result.base.perplexity.ppl:.2f} (base) → {result.tuned.perplexity.ppl:.2f}
-({100 * result.ppl_change:+.0f}%). <b>Style distance:</b> {result.base.distance:.2f} (base) →
-{result.tuned.distance:.2f}, {result.distance_ratio:.2f}x the base's.</p>
-<table><tr><th>role</th><th>model</th><th>perplexity</th><th>style distance</th>
-<th>your words per 1000</th></tr>{summary_rows}</table>
+({100 * result.ppl_change:+.0f}%; 95% interval {100 * result.ppl_change_interval.low:+.0f}% to
+{100 * result.ppl_change_interval.high:+.0f}%). <b>Style distance:</b> {result.base.distance:.2f}
+(base) → {result.tuned.distance:.2f}, {result.distance_ratio:.2f}x the base's (95% interval
+{result.distance_ratio_interval.low:.2f}x to {result.distance_ratio_interval.high:.2f}x).
+<b>Read as yours:</b> {result.tuned.author_share:.0%} of the tuned model's answers,
+{result.base.author_share:.0%} of the base's, {result.author_reference_share:.0%} of your own
+held-out writing (a character n-gram verifier fitted on your training text against the base
+model's writing; margin 95% interval {100 * result.verifier_margin_interval.low:+.0f} to
+{100 * result.verifier_margin_interval.high:+.0f} points).</p>
+<p>Intervals resample the held-out passages (perplexity) or the requests (style, verifier) and
+keep the middle 95%: a gain whose interval spans zero may be noise.</p>
+<table><tr><th>role</th><th>model</th><th>perplexity (95% interval)</th><th>style distance</th>
+<th>read as yours</th><th>your words per 1000</th></tr>{summary_rows}</table>
 <p>The style distance averages, over five groups of measures, how far each measure sits from
 yours in units of how much it varies between your own passages (about 1: as different as your
 passages are from one another).</p>

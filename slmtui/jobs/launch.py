@@ -53,14 +53,15 @@ def start_evaluation(
     workspace: Workspace,
     model: str | None = None,
     *,
-    prompts: int = 24,
+    prompts: int = 12,
+    write: int = 6,
     compare_previous: bool = True,
 ) -> RunningJob:
     """The evaluation child for `model` (a version, 'adapter', or None for the newest)."""
     command = [sys.executable, "-m", "slmtui.eval", str(workspace.root)]
     if model:
         command += ["--model", model]
-    command += ["--prompts", str(prompts)]
+    command += ["--prompts", str(prompts), "--write", str(write)]
     if not compare_previous:
         command.append("--no-previous")
     logs = workspace.logs

@@ -18,7 +18,9 @@ from slmtui.eval.perplexity import token_losses
 
 SUMMARY_KEYS = {
     "val_ppl_base", "val_ppl", "val_ppl_previous", "ppl_change", "style_distance_base",
-    "style_distance", "style_distance_previous", "distance_ratio",
+    "style_distance", "style_distance_previous", "distance_ratio", "ppl_change_interval",
+    "distance_ratio_interval", "author_share_base", "author_share", "author_share_reference",
+    "verifier_margin", "verifier_margin_interval",
 }  # fmt: skip
 
 
@@ -73,9 +75,22 @@ def test_eval_json_has_every_field_and_agrees_with_training(trained):
     assert summary["distance_ratio"] == pytest.approx(
         summary["style_distance"] / summary["style_distance_base"]
     )
+    # Every comparison with the base carries its 95% bootstrap interval.
+    low, high = summary["ppl_change_interval"]
+    assert low <= summary["ppl_change"] <= high
+    low, high = summary["distance_ratio_interval"]
+    assert low <= high and low > 0
+    low, high = summary["verifier_margin_interval"]
+    assert -1 <= low <= high <= 1
+    assert summary["verifier_margin"] == pytest.approx(
+        summary["author_share"] - summary["author_share_base"]
+    )
+    assert 0 <= summary["author_share_reference"] <= 1
 
     assert result["model"].endswith("(adapter)")
     assert result["heldout"]["texts"] >= 1 and result["heldout"]["prompts"] == 2
+    # The tiny base is no GGUF llama.cpp can write requests with: "continue" requests only.
+    assert result["heldout"]["kinds"] == {"continue": 2, "write": 0}
     roles = {model["role"]: model for model in result["models"]}
     assert set(roles) == {"tuned", "base"}
     assert (
@@ -85,6 +100,9 @@ def test_eval_json_has_every_field_and_agrees_with_training(trained):
         assert model["val_tokens"] > 100
         assert set(model["group_distances"]) == {"fw", "punct", "len", "rich", "habit"}
         assert model["profile"]["counts"]["texts"] == 2
+        low, high = model["val_ppl_interval"]
+        assert low <= model["val_ppl"] <= high
+        assert 0 <= model["author_share"] <= 1 and 0 <= model["author_probability"] <= 1
     author = result["author"]
     assert author["counts"]["words"] > 100
     assert {name.split(".")[0] for name in author["features"]} == {
@@ -102,6 +120,8 @@ def test_eval_json_has_every_field_and_agrees_with_training(trained):
     report = Path(result["files"]["report"]).read_text()
     assert saved.parent.name.startswith("run-") and json.loads(saved.read_text())["summary"]
     assert "<svg" in report and "Side by side" in report and "Style distance" in report
+    assert "95% interval" in report and "Read as yours" in report
+    assert "95% interval" in result["text"] and "Read as yours by the verifier" in result["text"]
 
     again = run_eval(workspace)  # seeded sampling and the cache give the same answers
     assert again["samples"] == result["samples"]

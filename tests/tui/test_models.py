@@ -63,6 +63,7 @@ async def test_export_then_activate_rollback_and_delete(tmp_path, tiny_base):
         await wait_for(pilot, lambda: screen.evaluating is None, timeout=600)
         shown = str(panel.render())
         assert "perplexity" in shown and "x the base" in shown, shown
+        assert "…" in shown and "read as you" in shown, shown  # intervals and the verifier
         assert (workspace.models / "v2" / "eval.html").is_file()
         table.move_cursor(row=table.get_row_index("v1"))
         await pilot.pause()

@@ -33,16 +33,28 @@ def summary_lines(label: str, result: dict | None, eval_key: str) -> Text:
     change = 100 * summary["ppl_change"]
     text.append("perplexity  ")
     text.append(f"base {format_ppl_change(summary['val_ppl_base'], summary['val_ppl'])} ")
-    text.append(f"({change:+.0f}%)", style="green" if change < 0 else "red")
+    text.append(f"({change:+.0f}%", style="green" if change < 0 else "red")
+    low, high = summary.get("ppl_change_interval") or (None, None)
+    text.append(f", {100 * low:+.0f}…{100 * high:+.0f}%)" if low is not None else ")")
     if summary.get("val_ppl_previous") is not None:
         text.append(f"   previous {summary['val_ppl_previous']:.2f}")
     ratio = summary["distance_ratio"]
     text.append("\nstyle       ")
     distances = format_ppl_change(summary["style_distance_base"], summary["style_distance"])
     text.append(f"distance to you {distances} ")
-    text.append(f"({ratio:.2f}x the base)", style="green" if ratio < 1 else "red")
+    text.append(f"({ratio:.2f}x the base", style="green" if ratio < 1 else "red")
+    low, high = summary.get("distance_ratio_interval") or (None, None)
+    text.append(f", {low:.2f}…{high:.2f}x)" if low is not None else ")")
     if summary.get("style_distance_previous") is not None:
         text.append(f"   previous {summary['style_distance_previous']:.2f}")
+    if summary.get("author_share") is not None:
+        margin = 100 * summary["verifier_margin"]
+        text.append("\nread as you ")
+        text.append(
+            f"{summary['author_share']:.0%} of answers (base {summary['author_share_base']:.0%}, "
+            f"your own {summary['author_share_reference']:.0%}) "
+        )
+        text.append(f"{margin:+.0f} points", style="green" if margin > 0 else "red")
     closer = [s for s in result.get("shifts", []) if s.get("moved_closer")][:MOVES_SHOWN]
     if closer:
         text.append("\ncloser to you: ")
@@ -64,7 +76,7 @@ class EvalPanel(Static):
     """Shows one version's evaluation; `show()` is called as the selection moves."""
 
     DEFAULT_CSS = """
-    EvalPanel { height: auto; max-height: 6; padding: 0 1; border-top: solid $panel-lighten-2; }
+    EvalPanel { height: auto; max-height: 7; padding: 0 1; border-top: solid $panel-lighten-2; }
     """
 
     def show(self, label: str, result: dict | None, eval_key: str) -> None:
