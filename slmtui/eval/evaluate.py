@@ -44,7 +44,7 @@ from slmtui.eval.stylometry import (
     rate_per_1000,
     style_distance,
 )
-from slmtui.eval.verifier import Verifier, VerifierError, attributed_share
+from slmtui.eval.verifier import Verifier, VerifierError, share
 from slmtui.files import atomic_output, read_json_if_valid
 from slmtui.ingest.store import Store
 from slmtui.registry import ModelRegistry
@@ -54,7 +54,7 @@ EVAL_JSON = "eval.json"
 SAMPLES_SHOWN = 3
 WORDS_SHOWN = 15
 SHIFTS_SHOWN = 8
-VERIFIER_PROMPTS = 16  # training passages the base model continues, as the verifier's "not you"
+VERIFIER_PROMPTS = 12  # training passages the base model writes for, as the verifier's "not you"
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
@@ -74,11 +74,12 @@ class ModelScore:
     group_distances: dict[str, float]
     author_words_per_1000: float  # how often it uses the author's characteristic words
     author_probabilities: list[float]  # the verifier's belief, per answer, that you wrote it
+    author_attributed: list[bool]  # whether it attributes each answer to you
 
     @property
     def author_share(self) -> float:
         """Share of this model's answers the verifier attributes to the author."""
-        return attributed_share(np.asarray(self.author_probabilities))
+        return share(self.author_attributed)
 
     def as_dict(self) -> dict:
         return {
@@ -115,6 +116,7 @@ class EvalResult:
     distance_ratio_interval: Interval
     verifier_margin_interval: Interval
     author_reference_share: float  # the author's own held-out text, as the verifier sees it
+    verifier_accuracy: float  # how well it tells you from the base (cross-validated, balanced)
     created: float = field(default_factory=time.time)
 
     @property
@@ -155,6 +157,7 @@ class EvalResult:
                 "author_share_reference": self.author_reference_share,
                 "verifier_margin": self.verifier_margin,
                 "verifier_margin_interval": self.verifier_margin_interval.as_list(),
+                "verifier_accuracy": self.verifier_accuracy,
             },
             "heldout": {
                 "texts": self.heldout_texts,
@@ -234,7 +237,7 @@ def held_out_requests(
     try:
         with Store(workspace.db_path) as store:
             heldout = load_heldout(store, max_prompts, max_write, generator, key, step)
-            others = training_prompts(store, VERIFIER_PROMPTS)
+            others = training_prompts(store, VERIFIER_PROMPTS, key)
     finally:
         if generator is not None:
             generator.close()
@@ -324,6 +327,7 @@ def compare(
             group_distances=group_distances(author, profile, scale),
             author_words_per_1000=rate_per_1000(characteristic, profile) if words else 0.0,
             author_probabilities=verifier.author_probability(answers).tolist(),
+            author_attributed=verifier.attributed(answers),
         )
 
     tuned, base = score("tuned"), score("base")
@@ -347,15 +351,14 @@ def compare(
         distance_ratio_interval=distance_ratio_interval(author, scale, tuned.answers, base.answers),
         verifier_margin_interval=paired_interval(
             lambda idx: float(
-                (np.asarray(tuned.author_probabilities)[idx] > 0.5).mean()
-                - (np.asarray(base.author_probabilities)[idx] > 0.5).mean()
+                np.asarray(tuned.author_attributed)[idx].mean()
+                - np.asarray(base.author_attributed)[idx].mean()
             ),
             len(tuned.answers),
             resamples=1000,
         ),
-        author_reference_share=attributed_share(
-            verifier.author_probability([p.reference for p in heldout.prompts])
-        ),
+        author_reference_share=share(verifier.attributed([p.reference for p in heldout.prompts])),
+        verifier_accuracy=verifier.accuracy,
     )
 
 

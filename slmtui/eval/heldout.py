@@ -121,15 +121,22 @@ def load_heldout(
     prompts = _spread([p for p in map(continue_prompt, held) if p is not None], max_prompts)
     if max_write and generator_key:
         used = {prompt.chunk_hash for prompt in prompts}
-        rest = [chunk for chunk in held if chunk.hash not in used] or held
-        prompts += write_prompts(
-            store, _spread(rest, max_write), generator, generator_key, progress
-        )
+        # Passages without a "continue" request first; with few held-out passages, both kinds.
+        fresh = [chunk for chunk in held if chunk.hash not in used]
+        again = [chunk for chunk in held if chunk.hash in used]
+        chosen = _spread(fresh, max_write) + _spread(again, max(0, max_write - len(fresh)))
+        prompts += write_prompts(store, chosen, generator, generator_key, progress)
     return HeldOut([chunk.text for chunk in held], prompts)
 
 
-def training_prompts(store: Store, count: int) -> list[EvalPrompt]:
-    """ "Continue" requests from training passages, spread over the corpus: what the base
-    model's own writing for the verifier is made from."""
-    trained = [p for p in map(continue_prompt, _unique(store.live_chunks(), "train")) if p]
-    return _spread(trained, count) if trained else []
+def training_prompts(store: Store, count: int, generator_key: str = "") -> list[EvalPrompt]:
+    """Requests from training passages, spread over the corpus, for the base model's own
+    writing that the verifier learns "not you" from: "continue" requests, and as many "write
+    about" requests again from those training already has cached (none are generated here)."""
+    trained = _unique(store.live_chunks(), "train")
+    prompts = _spread([p for p in map(continue_prompt, trained) if p], count)
+    if generator_key:
+        cached = store.cached_prompts("backtranslate", generator_key)
+        ready = [chunk for chunk in trained if chunk.hash in cached]
+        prompts += write_prompts(store, _spread(ready, count), None, generator_key)
+    return prompts

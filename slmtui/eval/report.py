@@ -68,7 +68,8 @@ def describe(result: EvalResult) -> str:
         f"answers, {result.base.author_share:.0%} of the base's (margin "
         f"{100 * result.verifier_margin:+.0f} points, 95% interval {100 * margin.low:+.0f} to "
         f"{100 * margin.high:+.0f}); your own held-out writing: "
-        f"{result.author_reference_share:.0%}",
+        f"{result.author_reference_share:.0%} (it tells your writing from the base's "
+        f"{result.verifier_accuracy:.0%} of the time, cross-validated)",
     ]
     closer = [shift for shift in result.shifts if shift.improvement > 0][: SHIFTS_SHOWN // 2]
     away = [shift for shift in result.shifts if shift.improvement < 0][:2]

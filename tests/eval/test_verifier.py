@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slmtui.eval.verifier import Verifier, VerifierError, attributed_share, segments
+from slmtui.eval.verifier import Verifier, VerifierError, best_cut, segments, share
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
@@ -26,17 +26,28 @@ def verifier() -> Verifier:
 
 
 def test_held_out_writing_of_each_author_is_attributed_correctly(verifier):
-    author = verifier.author_probability(segments(texts(SAMPLES / "letters")))
-    other = verifier.author_probability(segments(texts(MAREK / "postmortems", MAREK / "log")))
-    assert attributed_share(author) >= 0.9
-    assert attributed_share(other) <= 0.2
-    assert author.mean() > other.mean() + 0.5
+    author = segments(texts(SAMPLES / "letters"))
+    other = segments(texts(MAREK / "postmortems", MAREK / "log"))
+    assert share(verifier.attributed(author)) >= 0.9
+    assert share(verifier.attributed(other)) <= 0.2
+    assert verifier.author_probability(author).mean() > verifier.author_probability(other).mean()
+    assert verifier.accuracy >= 0.9 and 0 < verifier.threshold < 1
 
 
 def test_an_empty_answer_is_never_the_authors(verifier):
     assert verifier.author_probability(["", "   "]).tolist() == [0.0, 0.0]
     assert verifier.author_probability([]).size == 0
-    assert attributed_share(np.zeros(0)) == 0.0
+    assert share([]) == 0.0
+    assert verifier.attributed(["", "   "]) == [False, False]
+
+
+def test_the_cut_is_where_the_two_sides_separate_best_not_one_half():
+    """Probabilities pushed up for both sides (scarce other text): the cut moves up with them."""
+    probabilities = np.array([0.97, 0.95, 0.93, 0.9, 0.88, 0.72, 0.7, 0.66, 0.6, 0.55])
+    labels = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0, 0])
+    cut, accuracy = best_cut(probabilities, labels)
+    assert cut == pytest.approx(0.80) and accuracy == 1.0  # between 0.72 and 0.88
+    assert (probabilities[labels == 0] > 0.5).all()  # one half would call them all the author's
 
 
 def test_segments_are_about_answer_sized_and_lose_no_words():
