@@ -560,7 +560,8 @@ def format_totals(stats: Stats) -> str:
     return (
         f"{stats.documents_ok} documents, {stats.documents_skipped} skipped; "
         f"{stats.chunks} chunks, {tokens:,} tokens ({stats.tokens_train:,} train, "
-        f"{stats.tokens_val:,} validation); {stats.duplicates_removed} duplicates removed"
+        f"{stats.tokens_val:,} validation from {stats.val_documents} documents); "
+        f"{stats.duplicates_removed} duplicates removed"
     )
 
 

@@ -44,8 +44,10 @@ def test_init_ingest_status_json_round_trip(tmp_path):
     assert data["skipped"][0]["path"] == "broken.pdf"
     assert data["skipped"][0]["reason"].startswith("not a readable PDF")
     assert data["tokens_train"] > data["tokens_val"] > 0
+    assert data["val_documents"] >= 5  # held-out passages come from several documents
 
     human = slmtui("-w", str(root), "status")
+    assert f"validation from {data['val_documents']} documents" in human.stdout
     assert "By format:" in human.stdout and "broken.pdf: not a readable PDF" in human.stdout
 
     again = slmtui("-w", str(root), "ingest")

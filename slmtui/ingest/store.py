@@ -211,6 +211,7 @@ class Stats:
     chunks: int = 0
     tokens_train: int = 0
     tokens_val: int = 0
+    val_documents: int = 0  # documents with at least one held-out passage
     duplicates_removed: int = 0
     per_format: dict[str, dict[str, int]] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
@@ -223,6 +224,7 @@ class Stats:
             "chunks": self.chunks,
             "tokens_train": self.tokens_train,
             "tokens_val": self.tokens_val,
+            "val_documents": self.val_documents,
             "tokens": self.tokens_train + self.tokens_val,
             "duplicates_removed": self.duplicates_removed,
             "per_format": self.per_format,
@@ -687,6 +689,10 @@ class Store:
                 stats.tokens_val = tokens
             else:
                 stats.tokens_train += tokens
+        stats.val_documents = self.db.execute(
+            "SELECT COUNT(DISTINCT document_id) FROM chunks "
+            "WHERE split = 'val' AND duplicate_of IS NULL"
+        ).fetchone()[0]
         stats.duplicates_removed = self.db.execute(
             "SELECT COUNT(*) FROM chunks WHERE duplicate_of IS NOT NULL"
         ).fetchone()[0]
