@@ -1,14 +1,17 @@
-"""Which defaults make the model sound most like the author: train variants, evaluate each.
+"""Which defaults make the model sound most like its author, on several corpora and seeds.
 
-For every variant (a few settings changed from the defaults) this trains from scratch on the
-same workspace with the cpu-quick preset, then runs `slmtui eval` on the new adapter, and prints
-one table row: validation perplexity base -> tuned, its change, the style distance to the author
-relative to the base model's, and the training time. The base model's scores are cached after
-the first variant, so every row is measured against the same base numbers.
+For every corpus (a folder of writing), variant (a few settings changed from the defaults) and
+seed, this trains from scratch with the cpu-quick preset, runs `slmtui eval` on the new adapter,
+and records perplexity change, style distance ratio and verifier margin with their intervals.
+The table shows, per corpus and variant, the mean over seeds and the spread (lowest to
+highest), then the mean over corpora. Base scores and the base model's requests are cached per
+workspace, so only the first row of a corpus pays for them.
 
-Run: .venv/bin/python benchmarks/voice_sweep.py [--workspace DIR] [--only NAME,NAME]
-Without --workspace, a copy of samples/ is ingested into a temporary workspace first.
-Results are also appended as JSON lines to WORKSPACE/voice_sweep.jsonl.
+Run: .venv/bin/python benchmarks/voice_sweep.py [--corpus DIR ...] [--seeds 0,1] [--only NAME,...]
+     .venv/bin/python benchmarks/voice_sweep.py --table OUT.jsonl   (print a saved sweep again)
+Without --corpus: samples/ and benchmarks/corpora/marek. A real corpus that may not be shipped
+lives outside the repository and is passed with --corpus (README: "Choosing the defaults").
+Each row is appended as a JSON line to --out (default: voice_sweep.jsonl in a temporary folder).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from slmtui.config import Config, render_default_toml, with_changes  # noqa: E402
 from slmtui.workspace import Workspace  # noqa: E402
 
+DEFAULT_CORPORA = [ROOT / "samples", ROOT / "benchmarks" / "corpora" / "marek"]
 VARIANTS: dict[str, dict[str, dict]] = {
     "default": {},
     "lr 1e-3": {"train": {"learning_rate": 1e-3}},  # the default before this sweep
@@ -39,6 +44,8 @@ VARIANTS: dict[str, dict[str, dict]] = {
         "dataset": {"raw_ratio": 0.5, "backtranslate_ratio": 0.0, "continue_ratio": 0.5}
     },
     "48 steps": {"train": {"max_steps": 48}},
+    "6 passes": {"train": {"max_epochs": 6.0}},
+    "3 minutes": {"train": {"minutes": 3.0}},
 }
 
 
@@ -51,75 +58,147 @@ def slmtui(workspace: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def configure(workspace: Workspace, changes: dict[str, dict]) -> None:
-    config = with_changes(Config(), "train", preset="cpu-quick")
+def configure(workspace: Workspace, changes: dict[str, dict], seed: int) -> None:
+    config = with_changes(Config(), "train", preset="cpu-quick", seed=seed)
     for section, values in changes.items():
         config = with_changes(config, section, **values)
     workspace.config_path.write_text(render_default_toml(config), encoding="utf-8")
 
 
+def events_of(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
 def last_event(output: str) -> dict:
-    events = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    events = events_of(output)
     return events[-1] if events else {}
 
 
-def run_variant(workspace: Workspace, name: str) -> dict:
-    configure(workspace, VARIANTS[name])
+def run_variant(workspace: Workspace, corpus: str, name: str, seed: int) -> dict:
+    configure(workspace, VARIANTS[name], seed)
+    row = {"corpus": corpus, "variant": name, "seed": seed, "changes": VARIANTS[name]}
     started = time.perf_counter()
     trained = slmtui(workspace.root, "train", "--from-scratch", "--json")
     finished = last_event(trained.stdout)
     if trained.returncode != 0 or finished.get("event") != "finished":
-        return {"variant": name, "error": finished.get("reason") or trained.stderr[-500:]}
+        return {**row, "error": finished.get("reason") or trained.stderr[-500:]}
     evaluated = slmtui(workspace.root, "eval", "--json", "--no-previous", "--model", "adapter")
-    if evaluated.returncode != 0:
-        return {"variant": name, "error": evaluated.stderr[-500:]}
-    summary = last_event(evaluated.stdout)["summary"]  # the evaluation job's `finished` event
+    result = last_event(evaluated.stdout)  # the evaluation job's `finished` event
+    if evaluated.returncode != 0 or "summary" not in result:
+        return {**row, "error": result.get("reason") or evaluated.stderr[-500:]}
     return {
-        "variant": name,
-        "changes": VARIANTS[name],
+        **row,
         "steps": finished["steps"],
+        "epochs": next(
+            (e["epochs"] for e in events_of(trained.stdout) if e["event"] == "started"), None
+        ),
         "train_seconds": finished["seconds"],
+        "eval_seconds": result["seconds"],
         "wall_seconds": time.perf_counter() - started,
-        **summary,
+        "heldout": result["heldout"],
+        **result["summary"],
     }
+
+
+def corpus_workspace(corpus: Path, folder: Path) -> Workspace:
+    """A workspace whose writing/ is a copy of the corpus, ingested; one left by an earlier
+    sweep in the same --workdir is reused with its cached requests and base scores."""
+    if (folder / corpus.name / "slmtui.toml").is_file():
+        workspace = Workspace.open(folder / corpus.name)
+    else:
+        workspace = Workspace.init(folder / corpus.name)
+        shutil.rmtree(workspace.writing)
+        shutil.copytree(corpus, workspace.writing)
+    ingested = slmtui(workspace.root, "ingest")
+    if ingested.returncode != 0:
+        raise SystemExit(f"ingest of {corpus} failed: {ingested.stderr[-500:]}")
+    return workspace
+
+
+def spread(values: list[float], scale: float = 1.0, unit: str = "") -> str:
+    """'-31.2% (-33.0..-29.4)': the mean over seeds and the lowest and highest."""
+    if not values:
+        return "-"
+    low, high = min(values) * scale, max(values) * scale
+    return f"{statistics.mean(values) * scale:+.1f}{unit} ({low:+.1f}..{high:+.1f})"
+
+
+def print_table(rows: list[dict]) -> None:
+    """One line per corpus and variant (mean over seeds, spread), then the mean over corpora."""
+    good = [row for row in rows if "error" not in row]
+    print(
+        f"\n{'corpus':<14} {'variant':<18} {'seeds':>5} {'ppl change %':>24} "
+        f"{'style ratio':>22} {'verifier margin pts':>24} {'epochs':>6} {'train s':>7}"
+    )
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in good:
+        groups.setdefault((row["corpus"], row["variant"]), []).append(row)
+    for (corpus, variant), group in groups.items():
+        print(_line(corpus, variant, group))
+    for variant in dict.fromkeys(row["variant"] for row in good):
+        per_corpus = [
+            {key: statistics.mean(r[key] for r in group) for key in _MEASURES}
+            for (_, name), group in groups.items()
+            if name == variant
+        ]
+        print(_line("mean", variant, per_corpus, seeds="-"))
+    for row in rows:
+        if "error" in row:
+            print(f"{row['corpus']:<14} {row['variant']:<18} seed {row['seed']}: {row['error']}")
+
+
+_MEASURES = ("ppl_change", "distance_ratio", "verifier_margin", "epochs", "train_seconds")
+
+
+def _line(corpus: str, variant: str, group: list[dict], seeds: str | None = None) -> str:
+    column = {key: [row[key] for row in group if row.get(key) is not None] for key in _MEASURES}
+    ratio = column["distance_ratio"]
+    ratio_text = (
+        f"{statistics.mean(ratio):.2f}x ({min(ratio):.2f}..{max(ratio):.2f})" if ratio else "-"
+    )
+    epochs = statistics.mean(column["epochs"]) if column["epochs"] else 0.0
+    seconds = statistics.mean(column["train_seconds"]) if column["train_seconds"] else 0.0
+    return (
+        f"{corpus:<14} {variant:<18} {seeds or len(group):>5} "
+        f"{spread(column['ppl_change'], 100, '%'):>24} {ratio_text:>22} "
+        f"{spread(column['verifier_margin'], 100):>24} {epochs:>6.2f} {seconds:>7.0f}"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workspace", type=Path, help="an ingested workspace to train in")
-    parser.add_argument("--only", help="comma-separated variant names (default: all)")
+    parser.add_argument("--corpus", type=Path, action="append", help="a folder of writing")
+    parser.add_argument("--seeds", default="0,1", help="training seeds (default 0,1)")
+    parser.add_argument("--only", help="comma-separated variant names (default: default)")
+    parser.add_argument("--out", type=Path, help="JSON lines file the rows are appended to")
+    parser.add_argument("--table", type=Path, help="print the table of a saved sweep and stop")
+    parser.add_argument("--workdir", type=Path, help="where the workspaces are (kept, reused)")
     args = parser.parse_args()
-    names = args.only.split(",") if args.only else list(VARIANTS)
+    if args.table:
+        print_table([json.loads(line) for line in args.table.read_text().splitlines() if line])
+        return 0
+    names = args.only.split(",") if args.only else ["default"]
     unknown = [name for name in names if name not in VARIANTS]
     if unknown:
         parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
-    if args.workspace is None:
-        folder = Path(tempfile.mkdtemp(prefix="slmtui-voice-sweep-"))
-        workspace = Workspace.init(folder / "ws")
-        shutil.rmtree(workspace.writing)
-        shutil.copytree(ROOT / "samples", workspace.writing)
-        slmtui(workspace.root, "ingest")
-    else:
-        workspace = Workspace.open(args.workspace)
-    original = workspace.config_path.read_text(encoding="utf-8")
-    print(f"{'variant':<20} {'steps':>5} {'ppl base':>9} {'ppl tuned':>9} {'change':>7} "
-          f"{'style vs base':>13} {'train s':>8}")  # fmt: skip
-    try:
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    folder = args.workdir or Path(tempfile.mkdtemp(prefix="slmtui-voice-sweep-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    out = args.out or folder / "voice_sweep.jsonl"
+    print(f"rows: {out}", flush=True)
+    rows: list[dict] = []
+    for corpus in args.corpus or DEFAULT_CORPORA:
+        workspace = corpus_workspace(corpus.resolve(), folder)
         for name in names:
-            row = run_variant(workspace, name)
-            with (workspace.root / "voice_sweep.jsonl").open("a", encoding="utf-8") as out:
-                out.write(json.dumps(row) + "\n")
-            if "error" in row:
-                print(f"{name:<20} failed: {row['error']}")
-                continue
-            print(
-                f"{name:<20} {row['steps']:>5} {row['val_ppl_base']:>9.2f} {row['val_ppl']:>9.2f} "
-                f"{100 * row['ppl_change']:>6.1f}% {row['distance_ratio']:>12.2f}x "
-                f"{row['train_seconds']:>8.0f}",
-                flush=True,
-            )
-    finally:
-        workspace.config_path.write_text(original, encoding="utf-8")
+            for seed in seeds:
+                row = run_variant(workspace, corpus.name, name, seed)
+                rows.append(row)
+                with out.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(row) + "\n")
+                print(json.dumps({k: row.get(k) for k in ("corpus", "variant", "seed", "ppl_change",
+                      "distance_ratio", "verifier_margin", "train_seconds", "error")}),
+                      flush=True)  # fmt: skip
+    print_table(rows)
     return 0
 
 

@@ -147,6 +147,13 @@ class TrainConfig:
         "fits in `minutes` (at most three passes over the training text).",
         minimum=0,
     )
+    max_epochs: float = setting(
+        0.0,
+        "Most passes over the training text a cpu-quick or gpu run makes within its minutes; "
+        "0 means the preset's 3.",
+        minimum=0.0,
+        maximum=100.0,
+    )
     minutes: float = setting(
         0.0,
         "Training time the cpu-quick and gpu presets plan their steps for, from the measured "

@@ -112,6 +112,8 @@ def choose_preset(config: TrainConfig, hardware: Hardware) -> Preset:
             values[key] = override
     if config.minutes and values.get("time_budget_s"):
         values["time_budget_s"] = 60 * config.minutes
+    if config.max_epochs:
+        values["max_epochs"] = config.max_epochs
     device = "cuda" if name == "gpu" else "cpu"
     # Memory decides how many sequences go through at once; gradient accumulation makes up the
     # rest of the step, so what the optimizer sees does not depend on the machine.

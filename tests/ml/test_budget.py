@@ -44,6 +44,7 @@ def test_quick_preset_plans_by_time_unless_steps_or_minutes_are_set():
     assert quick.max_steps == 0 and quick.time_budget_s == 300
     assert choose_preset(TrainConfig(preset="cpu-quick", minutes=2), CPU).time_budget_s == 120
     assert choose_preset(TrainConfig(preset="cpu-quick", max_steps=9), CPU).max_steps == 9
+    assert choose_preset(TrainConfig(preset="cpu-quick", max_epochs=6), CPU).max_epochs == 6
     full = choose_preset(TrainConfig(preset="cpu-full", minutes=2), CPU)
     assert full.time_budget_s == 0 and full.max_steps == 200
 
