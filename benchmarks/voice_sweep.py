@@ -137,7 +137,7 @@ def print_table(rows: list[dict]) -> None:
         print(_line(corpus, variant, group))
     for variant in dict.fromkeys(row["variant"] for row in good):
         per_corpus = [
-            {key: statistics.mean(r[key] for r in group) for key in _MEASURES}
+            {key: _mean_of(group, key) for key in _MEASURES}
             for (_, name), group in groups.items()
             if name == variant
         ]
@@ -145,6 +145,11 @@ def print_table(rows: list[dict]) -> None:
     for row in rows:
         if "error" in row:
             print(f"{row['corpus']:<14} {row['variant']:<18} seed {row['seed']}: {row['error']}")
+
+
+def _mean_of(rows: list[dict], key: str) -> float | None:
+    values = [row[key] for row in rows if row.get(key) is not None]
+    return statistics.mean(values) if values else None
 
 
 _MEASURES = ("ppl_change", "distance_ratio", "verifier_margin", "epochs", "train_seconds")

@@ -137,7 +137,9 @@ def add_eval_command(commands) -> None:
         "eval", help="how close a model writes to you: perplexity and style against the base"
     )
     evaluate.add_argument(
-        "--model", help="a version (v3) or 'adapter' (default: the newest trained, as in chat)"
+        "--model",
+        help="a version (v3), 'adapter' (the newest run's) or a run's name (run-...); "
+        "default: the newest trained, as in chat",
     )
     evaluate.add_argument(
         "--prompts",

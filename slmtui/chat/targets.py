@@ -54,7 +54,8 @@ def adapter_target(workspace: Workspace, base: str, run: runs.RunFolder) -> Chat
 
 
 def resolve_target(workspace: Workspace, base: str, spec: str | None = None) -> ChatTarget:
-    """The model for `spec`: None (newest), "base", "adapter" (newest run's LoRA), or "vN"."""
+    """The model for `spec`: None (newest), "base", "adapter" (newest run's LoRA), a run's name
+    ("run-20261202-175929": that run's LoRA), or "vN"."""
     registry = ModelRegistry(workspace.models)
     if spec == "base":
         return ChatTarget("base", base_gguf(base, workspace.cache))
@@ -63,6 +64,13 @@ def resolve_target(workspace: Workspace, base: str, spec: str | None = None) -> 
         if run is None:
             raise TargetError("No finished training run has an adapter yet: run `slmtui train`.")
         return adapter_target(workspace, base, run)
+    if spec and spec.startswith("run-"):
+        named = runs.RunFolder(workspace.runs / spec)
+        if not (named.finished and named.adapter_gguf.is_file()):
+            raise TargetError(
+                f"There is no finished run {spec!r} with an adapter in {workspace.runs}."
+            )
+        return adapter_target(workspace, base, named)
     if spec:
         try:
             version = registry.get(spec)

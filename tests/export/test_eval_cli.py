@@ -148,3 +148,9 @@ def test_eval_of_a_version_compares_with_the_one_before(trained):
     # An exported version agrees with its adapter applied at run time (F16 rounding aside).
     adapter = run_eval(workspace, "--model", "adapter")
     assert second["summary"]["val_ppl"] == pytest.approx(adapter["summary"]["val_ppl"], rel=0.01)
+    # A run named outright is the same adapter.
+    run_name = Path(adapter["models"][0]["lora_path"]).parent.name
+    named = run_eval(workspace, "--model", run_name)
+    assert named["summary"]["val_ppl"] == adapter["summary"]["val_ppl"]
+    missing = slmtui("-w", root, "eval", "--model", "run-19990101-000000")
+    assert missing.returncode == 2 and "no finished run" in missing.stderr
