@@ -44,6 +44,7 @@ VARIANTS: dict[str, dict[str, dict]] = {
         "dataset": {"raw_ratio": 0.5, "backtranslate_ratio": 0.0, "continue_ratio": 0.5}
     },
     "48 steps": {"train": {"max_steps": 48}},
+    "2 passes": {"train": {"max_epochs": 2.0}},
     "6 passes": {"train": {"max_epochs": 6.0}},
     "3 minutes": {"train": {"minutes": 3.0}},
 }

@@ -144,13 +144,13 @@ class TrainConfig:
     max_steps: int = setting(
         0,
         "Optimizer steps; 0 means the preset's number, which for cpu-quick and gpu is what "
-        "fits in `minutes` (at most three passes over the training text).",
+        "fits in `minutes` (at most two passes over the training text).",
         minimum=0,
     )
     max_epochs: float = setting(
         0.0,
         "Most passes over the training text a cpu-quick or gpu run makes within its minutes; "
-        "0 means the preset's 3.",
+        "0 means the preset's 2.",
         minimum=0.0,
         maximum=100.0,
     )

@@ -39,7 +39,7 @@ class Preset:
     dtype: str  # "float32" or "bfloat16" (autocast on CPU, weights on CUDA)
     qlora: bool
     time_budget_s: float = 0.0  # > 0: steps sized to this much training (ml/budget.py)
-    max_epochs: float = 3.0  # ... but never more passes over the training text than this
+    max_epochs: float = 2.0  # ... but never more passes over the training text than this
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -82,16 +82,16 @@ def detect_hardware() -> Hardware:
 
 
 PRESETS = {
-    # About five minutes of training on the machine at hand, and at most three passes over the
-    # text: a small corpus is seen several times, a large one as far as five minutes go. The
+    # About five minutes of training on the machine at hand, and at most two passes over the
+    # text: a small corpus is seen twice, a large one as far as five minutes go. The
     # learning rate and the budget were chosen by benchmarks/voice_sweep.py over several
     # corpora and seeds (README: "Choosing the defaults").
     "cpu-quick": dict(seq_len=512, batch_tokens=1024, micro_batch=2, max_steps=0,
-                      learning_rate=2e-3, time_budget_s=300.0, max_epochs=3.0),
+                      learning_rate=2e-3, time_budget_s=300.0, max_epochs=2.0),
     "cpu-full": dict(seq_len=512, batch_tokens=8192, micro_batch=4, max_steps=200,
                      learning_rate=5e-4),
     "gpu": dict(seq_len=1024, batch_tokens=32768, micro_batch=16, max_steps=0,
-                learning_rate=5e-4, time_budget_s=300.0, max_epochs=3.0),
+                learning_rate=5e-4, time_budget_s=300.0, max_epochs=2.0),
 }  # fmt: skip
 
 
