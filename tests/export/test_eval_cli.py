@@ -20,7 +20,7 @@ SUMMARY_KEYS = {
     "val_ppl_base", "val_ppl", "val_ppl_previous", "ppl_change", "style_distance_base",
     "style_distance", "style_distance_previous", "distance_ratio", "ppl_change_interval",
     "distance_ratio_interval", "author_share_base", "author_share", "author_share_reference",
-    "verifier_margin", "verifier_margin_interval",
+    "verifier_margin", "verifier_margin_interval", "verifier_accuracy",
 }  # fmt: skip
 
 
@@ -86,6 +86,7 @@ def test_eval_json_has_every_field_and_agrees_with_training(trained):
         summary["author_share"] - summary["author_share_base"]
     )
     assert 0 <= summary["author_share_reference"] <= 1
+    assert 0 <= summary["verifier_accuracy"] <= 1
 
     assert result["model"].endswith("(adapter)")
     assert result["heldout"]["texts"] >= 1 and result["heldout"]["prompts"] == 2
