@@ -464,8 +464,10 @@ class Store:
         New texts are taken in hash order (random, but the same on every machine). One goes to
         validation while held-out tokens are under `fraction` of all tokens, or, in a corpus of
         at least 10 documents, while fewer than `min_documents` documents have a held-out
-        passage and its document has none yet. A decision is remembered by text for good:
-        trained text never becomes validation, and new writing never reshuffles old."""
+        passage and its document has none yet; never when it would take the held-out share
+        past twice `fraction` (a corpus of one passage trains on it). A decision is
+        remembered by text for good: trained text never becomes validation, and new writing
+        never reshuffles old."""
         live = self.db.execute(
             "SELECT id, hash, tokens, split, document_id FROM chunks WHERE duplicate_of IS NULL"
         ).fetchall()
@@ -486,11 +488,10 @@ class Store:
                 short_of_documents = (
                     len(held_documents) < wanted_documents and document_id not in held_documents
                 )
-                split = (
-                    "val"
-                    if duplicate_of is None and (short_of_tokens or short_of_documents)
-                    else "train"
-                )
+                # Never past twice the share: a corpus of one or two passages trains on them.
+                fits = held_tokens + tokens <= 2 * fraction * total
+                wanted = short_of_tokens or short_of_documents
+                split = "val" if duplicate_of is None and fits and wanted else "train"
                 decided[chunk_hash] = split
                 if split == "val":
                     held_tokens += tokens
