@@ -88,6 +88,33 @@ class IngestConfig:
         "What scrub_pii replaces.",
         choices=("emails", "phones", "urls"),
     )
+    conversation_gap_minutes: float = setting(
+        120.0,
+        "In chat exports, a silence longer than this starts a new conversation (conversations "
+        "are what the train/validation split and the examples are cut by).",
+        minimum=1.0,
+        maximum=100000.0,
+    )
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    names: list = setting(
+        [],
+        "The names and handles that are you in chat exports (any of them matches, ignoring "
+        "case). Empty: slmtui proposes the sender present in every chat (see `slmtui status`).",
+    )
+    system_prompt: str = setting(
+        "",
+        "Who the assistant is: the system prompt of chat examples built from your writing and "
+        "conversations, and of chat by default. `slmtui init` writes one with your name; empty: "
+        "made from the first of `names`.",
+    )
+
+
+def default_system_prompt(name: str) -> str:
+    """The system prompt of a person called `name` (written by `slmtui init`, editable)."""
+    return f"You are {name}. Answer as {name}, in {name}'s own words and voice."
 
 
 @dataclass(frozen=True)
@@ -125,6 +152,30 @@ class DatasetConfig:
         "Share turned into 'rewrite this in my voice' pairs from the base model's paraphrase.",
         minimum=0.0,
         maximum=1.0,
+    )
+    dialogue_ratio: float = setting(
+        1.0,
+        "Share of your replies in chat exports turned into dialogue examples (your reply, the "
+        "conversation before it as the request); 0 leaves conversations out of training.",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    turn_gap_minutes: float = setting(
+        5.0,
+        "Consecutive chat messages of one sender less than this apart are one turn.",
+        minimum=0.0,
+        maximum=1440.0,
+    )
+    context_tokens: int = setting(
+        384,
+        "At most this many tokens of the conversation before a reply go into its request.",
+        minimum=16,
+        maximum=8192,
+    )
+    hide_other_names: bool = setting(
+        False,
+        "Replace the names of the people you chat with by stable placeholders ('Person 1') in "
+        "dialogue examples.",
     )
     seed: int = setting(0, "Seed for which chunk becomes which kind of example.", minimum=0)
     prepare_in_background: bool = setting(
@@ -268,6 +319,7 @@ class KeysConfig:
 @dataclass(frozen=True)
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
@@ -412,6 +464,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DatasetConfig",
+    "IdentityConfig",
     "IngestConfig",
     "KeysConfig",
     "ModelConfig",
@@ -419,6 +472,7 @@ __all__ = [
     "UIConfig",
     "WatchConfig",
     "config_from_dict",
+    "default_system_prompt",
     "load_config",
     "render_default_toml",
     "with_changes",

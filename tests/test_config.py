@@ -9,7 +9,7 @@ from slmtui.workspace import Workspace, WorkspaceError
 def test_default_file_lists_every_setting_and_reads_back_as_defaults(tmp_path):
     text = render_default_toml()
     data = tomllib.loads(text)
-    assert set(data) == {"model", "ingest", "watch", "dataset", "train", "ui", "keys"}
+    assert set(data) == {"model", "identity", "ingest", "watch", "dataset", "train", "ui", "keys"}
     assert data["keys"]["library"] == "l"
     assert data["ingest"]["chunk_tokens"] == 384
     assert "# Target size of a chunk in base-model tokens." in text

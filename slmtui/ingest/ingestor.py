@@ -14,6 +14,7 @@ import json
 import os
 import stat
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -22,6 +23,8 @@ from tokenizers import Tokenizer
 
 from slmtui.config import Config
 from slmtui.ingest import dedupe
+from slmtui.ingest.chats import ChatExport, read_chats
+from slmtui.ingest.chats.detect import EXPORT_SUFFIXES
 from slmtui.ingest.chunking import chunk_paragraphs, encode_paragraphs, paragraphs_of
 from slmtui.ingest.extract import (
     ExtractOptions,
@@ -30,9 +33,10 @@ from slmtui.ingest.extract import (
     format_of,
     unsupported_reason,
 )
-from slmtui.ingest.normalize import normalize_text
+from slmtui.ingest.identity import describe_participants, matcher
+from slmtui.ingest.normalize import normalize_message, normalize_text
 from slmtui.ingest.pii import scrub
-from slmtui.ingest.store import DocumentRow, NewChunk, Store
+from slmtui.ingest.store import ChatPart, DocumentRow, NewChunk, NewMessage, Store
 from slmtui.tokenizer import load_tokenizer, resolve_source
 from slmtui.workspace import Workspace
 
@@ -143,6 +147,8 @@ class Ingestor:
                 "strip_email_quotes": ingest.strip_email_quotes,
                 "scrub": sorted(ingest.scrub) if ingest.scrub_pii else [],
                 "max_file_mb": ingest.max_file_mb,
+                # Who you are decides which exports are refused ("no messages from you").
+                "identity": sorted({n.strip().casefold() for n in self.config.identity.names}),
             },
             sort_keys=True,
         )
@@ -222,6 +228,10 @@ class Ingestor:
         self.store.remove(leftover)
         with self.store.transaction():
             self.store.assign_new_splits(self.config.ingest.validation_fraction)
+            self.store.assign_message_splits(
+                self.config.ingest.validation_fraction,
+                self.config.ingest.conversation_gap_minutes * 60,
+            )
         report.changes.extend(FileChange(path, "removed") for path in leftover)
         return report
 
@@ -271,7 +281,7 @@ class Ingestor:
         existing = self.store.document(rel)
         if existing and existing.size == size and existing.mtime_ns == mtime_ns:
             return None
-        fmt = format_of(path)
+        fmt = format_of(path) or ("chat export" if path.suffix.lower() in EXPORT_SUFFIXES else None)
         reason = forced_reason or path_skip_reason(rel_path) or self._stat_reason(path, info)
         if reason is None and fmt is None:
             reason = unsupported_reason(path)
@@ -297,7 +307,91 @@ class Ingestor:
             old = gone_by_hash.pop(content_hash)
             self.store.rename(old, rel, size, mtime_ns)
             return FileChange(rel, "renamed", f"from {old}")
+        chats = self._chats(rel, data, content_hash, size, mtime_ns, existing)
+        if chats is not _NOT_A_CHAT:
+            return chats
+        if fmt == "chat export":
+            return self._skip(rel, unsupported_reason(path), size, mtime_ns, None, existing)
         return self._extract(rel, fmt or "text", data, content_hash, size, mtime_ns, existing)
+
+    def _chats(
+        self,
+        rel: str,
+        data: bytes,
+        content_hash: str,
+        size: int,
+        mtime_ns: int,
+        existing: DocumentRow | None,
+    ) -> FileChange | object | None:
+        """Store a chat export's new messages; `_NOT_A_CHAT` when the file is not one."""
+        try:
+            export = read_chats(self.writing / rel, data, self.store.newest_message)
+        except SkipFile as exc:
+            return self._skip(rel, exc.reason, size, mtime_ns, "chat export", existing)
+        except Exception as exc:  # a damaged export must never stop the pass
+            reason = f"could not read this chat export ({exc.__class__.__name__}: {exc})"[:300]
+            return self._skip(rel, reason, size, mtime_ns, "chat export", existing)
+        if export is None:
+            return _NOT_A_CHAT
+        if export.owner:
+            self.store.set_meta("identity_hint", json.dumps(export.owner, ensure_ascii=False))
+        reason = self._refusal(export)
+        if reason:
+            return self._skip(rel, reason, size, mtime_ns, export.format, existing)
+        parts = [self._part(chat) for chat in export.chats]
+        added = self.store.replace_chat_document(
+            path=rel, fmt=export.format, size=size, mtime_ns=mtime_ns,
+            content_hash=content_hash, parts=parts,
+        )  # fmt: skip
+        detail = f"{len(parts)} chat{'s' if len(parts) != 1 else ''}, {added} new messages"
+        return FileChange(rel, "updated" if existing else "added", detail)
+
+    def _refusal(self, export: ChatExport) -> str | None:
+        """Why an export is not stored: it has no messages, or none from you."""
+        participants: dict[str, int] = {}
+        known = {chat.key: chat.participants for chat in self.store.chats()}
+        for chat in export.chats:
+            for sender, count in {**known.get(chat.key, {}), **chat.participants()}.items():
+                participants[sender] = participants.get(sender, 0) + count
+        if not participants:
+            dropped = Counter()
+            for chat in export.chats:
+                dropped.update(chat.dropped)
+            what = ", ".join(f"{n} {r}" for r, n in sorted(dropped.items())) or "nothing"
+            return f"a {export.format} export with no messages to learn from (dropped: {what})"
+        names = self.config.identity.names
+        if names and not any(map(matcher(names), participants)):
+            return (
+                "no messages from you: set [identity] names in slmtui.toml; participants are "
+                + describe_participants(participants)
+            )
+        return None
+
+    def _part(self, chat) -> ChatPart:
+        """A chat's messages that the store does not hold yet, cleaned and counted in tokens."""
+        settings = self.config.ingest
+        earliest = min((m.time for m in chat.messages), default=0.0)
+        stored = self.store.message_keys(chat.key, earliest)
+        fresh: dict[str, tuple] = {}
+        for message in chat.messages:
+            key = message.key(chat.key)
+            if key in stored or key in fresh:
+                continue
+            text = normalize_message(message.text)
+            if settings.scrub_pii:
+                text, _ = scrub(text, settings.scrub)
+            if text:
+                fresh[key] = (message.time, message.sender, text)
+        encoded = self.tokenizer.encode_batch(
+            [text for _, _, text in fresh.values()], add_special_tokens=False
+        )
+        messages = [
+            NewMessage(key, when, sender, text, len(encoding.ids))
+            for (key, (when, sender, text)), encoding in zip(fresh.items(), encoded, strict=True)
+        ]
+        return ChatPart(
+            chat.key, chat.name, chat.format, chat.members, dict(chat.dropped), messages
+        )
 
     def _stat_reason(self, path: Path, info: os.stat_result) -> str | None:
         if stat.S_ISLNK(info.st_mode):
@@ -395,6 +489,9 @@ class Ingestor:
         if duplicates:
             detail += f", {duplicates} duplicate"
         return FileChange(item.rel, "updated" if existing else "added", detail)
+
+
+_NOT_A_CHAT = object()
 
 
 @dataclass(frozen=True)

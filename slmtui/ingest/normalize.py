@@ -42,6 +42,14 @@ def normalize_text(text: str) -> str:
     return "\n\n".join(paragraphs)
 
 
+def normalize_message(text: str) -> str:
+    """A chat message's text: NFC, no zero-width marks, tidy spaces; its line breaks kept."""
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = _ZERO_WIDTH.sub("", text)
+    lines = (_INLINE_SPACE.sub(" ", line).strip() for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
 def _join_wrapped(lines: list[str]) -> str:
     """Join lines that were wrapped for width; keep deliberate breaks (verse, lists, addresses)."""
     out = [lines[0]]

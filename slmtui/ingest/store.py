@@ -7,6 +7,7 @@ workspace opens in a new slmtui without losing anything. One `Store` belongs to 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from slmtui.ingest import dedupe
+from slmtui.ingest.dialogue import split_conversations
 
 
 def _run(db: sqlite3.Connection, script: str) -> None:
@@ -138,7 +140,43 @@ def _v5(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
+def _v6(db: sqlite3.Connection) -> None:
+    """Chat exports: the chats, which files each came from, and their messages. A message is one
+    row per identity (chat, time, sender, text), owned by its chat and not by a file, so a
+    re-export of a chat adds only what is new; `split` is its conversation's, decided once."""
+    _run(
+        db,
+        """
+        CREATE TABLE chats (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            format TEXT NOT NULL,
+            members TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE TABLE chat_files (
+            document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+            dropped TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (document_id, chat_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX chat_files_chat ON chat_files(chat_id);
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+            time REAL NOT NULL,
+            sender TEXT NOT NULL,
+            text TEXT NOT NULL,
+            tokens INTEGER NOT NULL,
+            key TEXT NOT NULL UNIQUE,
+            split TEXT NOT NULL DEFAULT 'new'
+        );
+        CREATE INDEX messages_chat_time ON messages(chat_id, time)
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -204,6 +242,56 @@ class CachedPrompt:
     reason: str | None
 
 
+@dataclass(frozen=True)
+class NewMessage:
+    """A message about to be stored: identity key, time, sender, text and its token count."""
+
+    key: str
+    time: float
+    sender: str
+    text: str
+    tokens: int
+
+
+@dataclass
+class ChatPart:
+    """What one file says about one chat: its name and members, what was dropped, and the
+    messages not already stored."""
+
+    key: str
+    name: str
+    format: str
+    members: list[str]
+    dropped: dict[str, int]
+    messages: list[NewMessage]
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    time: float
+    sender: str
+    text: str
+    tokens: int
+    split: str
+    key: str
+
+
+@dataclass(frozen=True)
+class ChatRow:
+    """A chat as the Library and `slmtui status` show it."""
+
+    key: str
+    name: str
+    format: str
+    members: list[str]
+    paths: list[str]
+    messages: int
+    tokens: int
+    participants: dict[str, int]  # sender -> messages, most first
+    dropped: dict[str, int]
+    val_messages: int
+
+
 @dataclass
 class Stats:
     documents_ok: int = 0
@@ -212,6 +300,9 @@ class Stats:
     tokens_train: int = 0
     tokens_val: int = 0
     val_documents: int = 0  # documents with at least one held-out passage
+    chats: int = 0
+    messages: int = 0
+    val_messages: int = 0
     duplicates_removed: int = 0
     per_format: dict[str, dict[str, int]] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
@@ -225,6 +316,9 @@ class Stats:
             "tokens_train": self.tokens_train,
             "tokens_val": self.tokens_val,
             "val_documents": self.val_documents,
+            "chats": self.chats,
+            "messages": self.messages,
+            "val_messages": self.val_messages,
             "tokens": self.tokens_train + self.tokens_val,
             "duplicates_removed": self.duplicates_removed,
             "per_format": self.per_format,
@@ -389,6 +483,7 @@ class Store:
                 (path, fmt, size, mtime_ns, reason, time.time()),
             )
             self._recheck(orphans)
+            self._unlink_chats(path)
 
     def remove(self, paths: Iterable[str]) -> int:
         removed = 0
@@ -397,6 +492,7 @@ class Store:
                 orphans = self._delete_chunks_of(path)
                 removed += self.db.execute("DELETE FROM documents WHERE path = ?", (path,)).rowcount
                 self._recheck(orphans)
+            self._drop_orphan_chats()
         return removed
 
     def replace_document(
@@ -451,6 +547,7 @@ class Store:
                 if duplicate_of is None:
                     self._index(chunk_id, chunk.signature)
             self._recheck(orphans)
+            self._unlink_chats(path)
         return duplicates
 
     def _remembered_split(self, chunk_hash: str) -> str:
@@ -516,6 +613,216 @@ class Store:
             WHERE status = 'ok'
             """
         )
+
+    # -- chats -------------------------------------------------------------------------------
+
+    def newest_message(self, chat_key: str, oldest_in_export: float) -> float | None:
+        """The newest stored time of a chat, when an export starting at `oldest_in_export`
+        cannot hold anything older than the store has (else None: read it all)."""
+        row = self.db.execute(
+            "SELECT MIN(m.time), MAX(m.time) FROM messages m JOIN chats c ON c.id = m.chat_id "
+            "WHERE c.key = ?",
+            (chat_key,),
+        ).fetchone()
+        if row is None or row[0] is None or oldest_in_export < row[0] - 1:
+            return None
+        return row[1]
+
+    def message_keys(self, chat_key: str, since: float) -> set[str]:
+        """Identity keys of a chat's stored messages at or after `since`."""
+        rows = self.db.execute(
+            "SELECT m.key FROM messages m JOIN chats c ON c.id = m.chat_id "
+            "WHERE c.key = ? AND m.time >= ?",
+            (chat_key, since),
+        )
+        return {row[0] for row in rows}
+
+    def replace_chat_document(
+        self,
+        *,
+        path: str,
+        fmt: str,
+        size: int,
+        mtime_ns: int,
+        content_hash: str,
+        parts: list[ChatPart],
+    ) -> int:
+        """Store a chat export file: its row, its chats and their new messages; returns how
+        many messages were new. Messages already stored (from an earlier export) stay."""
+        with self.transaction():
+            orphans = self._delete_chunks_of(path)
+            self.db.execute(
+                """
+                INSERT INTO documents (path, format, size, mtime_ns, content_hash, split_key,
+                                       split, status, reason, chars, updated_at)
+                VALUES (?, ?, ?, ?, ?, NULL, NULL, 'ok', NULL, 0, ?)
+                ON CONFLICT(path) DO UPDATE SET format = excluded.format, size = excluded.size,
+                    mtime_ns = excluded.mtime_ns, content_hash = excluded.content_hash,
+                    split_key = NULL, split = NULL, status = 'ok', reason = NULL,
+                    updated_at = excluded.updated_at
+                """,
+                (path, fmt, size, mtime_ns, content_hash, time.time()),
+            )
+            self._recheck(orphans)
+            document_id = self.db.execute(
+                "SELECT id FROM documents WHERE path = ?", (path,)
+            ).fetchone()[0]
+            self.db.execute("DELETE FROM chat_files WHERE document_id = ?", (document_id,))
+            added = 0
+            for part in parts:
+                chat_id = self._chat_id(part)
+                self.db.execute(
+                    "INSERT INTO chat_files (document_id, chat_id, dropped) VALUES (?, ?, ?)",
+                    (document_id, chat_id, json.dumps(part.dropped, sort_keys=True)),
+                )
+                before = self.db.total_changes
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO messages (chat_id, time, sender, text, tokens, key) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [(chat_id, m.time, m.sender, m.text, m.tokens, m.key) for m in part.messages],
+                )
+                added += self.db.total_changes - before
+            self._drop_orphan_chats()
+            self.db.execute(
+                "UPDATE documents SET chars = (SELECT COALESCE(SUM(LENGTH(m.text)), 0) "
+                "FROM chat_files f JOIN messages m ON m.chat_id = f.chat_id "
+                "WHERE f.document_id = ?) WHERE id = ?",
+                (document_id, document_id),
+            )
+        return added
+
+    def _chat_id(self, part: ChatPart) -> int:
+        self.db.execute(
+            "INSERT INTO chats (key, name, format, members) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET name = excluded.name, members = excluded.members",
+            (part.key, part.name, part.format, json.dumps(part.members, ensure_ascii=False)),
+        )
+        return self.db.execute("SELECT id FROM chats WHERE key = ?", (part.key,)).fetchone()[0]
+
+    def _unlink_chats(self, path: str) -> None:
+        """A file that is no longer a chat export (skipped, or read as writing) holds no chat."""
+        self.db.execute(
+            "DELETE FROM chat_files WHERE document_id IN (SELECT id FROM documents WHERE path = ?)",
+            (path,),
+        )
+        self._drop_orphan_chats()
+
+    def _drop_orphan_chats(self) -> None:
+        """A chat whose every export file is gone goes, with its messages."""
+        self.db.execute("DELETE FROM chats WHERE id NOT IN (SELECT chat_id FROM chat_files)")
+
+    def assign_message_splits(
+        self, fraction: float, gap_seconds: float, min_conversations: int = 5
+    ) -> int:
+        """Decide 'train' or 'val' for new messages, a conversation at a time; returns how many
+        conversations went to validation.
+
+        New messages that continue a conversation take its split: validation only when every
+        message it already had was validation, so trained text never becomes validation. A
+        conversation made only of new messages is decided like a passage (`assign_new_splits`):
+        in the order of its first message's key, held out while held-out tokens are under
+        `fraction` of all message tokens (or, with 10 or more conversations, while fewer than
+        `min_conversations` are held out), never past twice the fraction."""
+        chat_ids = [
+            row[0]
+            for row in self.db.execute("SELECT DISTINCT chat_id FROM messages WHERE split = 'new'")
+        ]
+        if not chat_ids:
+            return 0
+        total, held = self.db.execute(
+            "SELECT COALESCE(SUM(tokens), 0), "
+            "COALESCE(SUM(tokens) FILTER (WHERE split = 'val'), 0) FROM messages"
+        ).fetchone()
+        fresh: list[tuple[str, list[int], int]] = []
+        conversations = held_conversations = 0
+        updates: list[tuple[str, int]] = []
+        for chat_id in chat_ids:
+            rows = self.db.execute(
+                "SELECT id, time, split, tokens, key FROM messages WHERE chat_id = ? "
+                "ORDER BY time, id",
+                (chat_id,),
+            ).fetchall()
+            for conversation in split_conversations(rows, lambda r: r[1], gap_seconds):
+                conversations += 1
+                splits = {row[2] for row in conversation}
+                new_ids = [row[0] for row in conversation if row[2] == "new"]
+                if "val" in splits and "train" not in splits:
+                    held_conversations += 1
+                if not new_ids:
+                    continue
+                if "train" in splits:
+                    updates += [("train", i) for i in new_ids]
+                elif "val" in splits:
+                    updates += [("val", i) for i in new_ids]
+                    held += sum(row[3] for row in conversation if row[2] == "new")
+                else:
+                    tokens = sum(row[3] for row in conversation)
+                    fresh.append((conversation[0][4], new_ids, tokens))
+        decided_val = 0
+        wanted_conversations = min_conversations if conversations >= 10 else 0
+        for _, ids, tokens in sorted(fresh):
+            short = held < fraction * total or held_conversations < wanted_conversations
+            fits = held + tokens <= 2 * fraction * total
+            split = "val" if short and fits else "train"
+            if split == "val":
+                held += tokens
+                held_conversations += 1
+                decided_val += 1
+            updates += [(split, i) for i in ids]
+        self.db.executemany("UPDATE messages SET split = ? WHERE id = ?", updates)
+        return decided_val
+
+    def chats(self) -> list[ChatRow]:
+        """Every chat with its files, counts and participants, by name."""
+        found = []
+        for chat_id, key, name, fmt, members in self.db.execute(
+            "SELECT id, key, name, format, members FROM chats ORDER BY name, key"
+        ).fetchall():
+            paths, dropped = [], {}
+            for path, drops in self.db.execute(
+                "SELECT d.path, f.dropped FROM chat_files f "
+                "JOIN documents d ON d.id = f.document_id WHERE f.chat_id = ? ORDER BY d.path",
+                (chat_id,),
+            ):
+                paths.append(path)
+                for reason, count in json.loads(drops).items():
+                    dropped[reason] = dropped.get(reason, 0) + count
+            participants = dict(
+                self.db.execute(
+                    "SELECT sender, COUNT(*) AS n FROM messages WHERE chat_id = ? "
+                    "GROUP BY sender ORDER BY n DESC, sender",
+                    (chat_id,),
+                ).fetchall()
+            )
+            messages, tokens, val = self.db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(tokens), 0), COUNT(*) FILTER (WHERE split = 'val') "
+                "FROM messages WHERE chat_id = ?",
+                (chat_id,),
+            ).fetchone()
+            found.append(
+                ChatRow(
+                    key,
+                    name,
+                    fmt,
+                    json.loads(members),
+                    paths,
+                    messages,
+                    tokens,
+                    participants,
+                    dropped,
+                    val,
+                )
+            )
+        return found
+
+    def chat_messages(self, chat_key: str) -> list[StoredMessage]:
+        """A chat's messages in time order."""
+        rows = self.db.execute(
+            "SELECT m.time, m.sender, m.text, m.tokens, m.split, m.key FROM messages m "
+            "JOIN chats c ON c.id = m.chat_id WHERE c.key = ? ORDER BY m.time, m.id",
+            (chat_key,),
+        )
+        return [StoredMessage(*row) for row in rows]
 
     def known_chunk(self, chunk_hash: str) -> tuple[int, np.ndarray] | None:
         """Tokens and signature of a chunk already stored with this exact text, if any."""
@@ -694,6 +1001,10 @@ class Store:
             "SELECT COUNT(DISTINCT document_id) FROM chunks "
             "WHERE split = 'val' AND duplicate_of IS NULL"
         ).fetchone()[0]
+        stats.chats = self.db.execute("SELECT COUNT(*) FROM chats").fetchone()[0]
+        stats.messages, stats.val_messages = self.db.execute(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE split = 'val') FROM messages"
+        ).fetchone()
         stats.duplicates_removed = self.db.execute(
             "SELECT COUNT(*) FROM chunks WHERE duplicate_of IS NOT NULL"
         ).fetchone()[0]

@@ -1,0 +1,202 @@
+"""Which exporter wrote a file, found by its content (a name alone never decides), and reading it.
+
+`read_chats` returns None for a file that is not a chat export (it is then read as writing, or
+skipped as an unsupported format), a `ChatExport` for one that is, and raises `SkipFile` with a
+reason a person can act on for one that looks like an export but cannot be read.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from slmtui.ingest.chats import discord, meta, slack, telegram, whatsapp
+from slmtui.ingest.chats.model import ChatExport, ChatLog
+from slmtui.ingest.chats.tail import Since
+from slmtui.ingest.extract import SkipFile, decode_text
+
+EXPORT_SUFFIXES = (".json", ".zip")
+
+
+def chat_format(path: Path, data: bytes) -> str | None:
+    """The exporter's name for a file's content, or None: a cheap look at the first bytes."""
+    suffix = path.suffix.lower()
+    if suffix in ("", ".txt", ".text"):
+        try:
+            head = decode_text(data[:4000])
+        except (SkipFile, UnicodeDecodeError):
+            return None
+        return whatsapp.FORMAT if whatsapp.looks_like(head) else None
+    if suffix == ".zip":
+        return "zip"
+    if suffix == ".json":
+        return "json"
+    return None
+
+
+def read_chats(path: Path, data: bytes, since: Since | None = None) -> ChatExport | None:
+    """Read a chat export; None when the file is not one."""
+    kind = chat_format(path, data)
+    if kind is None:
+        return None
+    if kind == whatsapp.FORMAT:
+        # An unzipped iOS export is a folder "WhatsApp Chat - Ana" holding _chat.txt.
+        stem = path.parent.name if path.stem == "_chat" and path.parent.name else path.stem
+        return whatsapp.read(decode_text(data), whatsapp.chat_name(stem), since)
+    if kind == "zip":
+        return _read_zip(path, data, since)
+    if path.name.lower() in slack.METADATA_FILES and path.parent.name:
+        raise SkipFile(f"Slack workspace list ({path.name}); read with each channel's day files")
+    return _read_json(path, _parse_json(path.name, data), since)
+
+
+def _parse_json(name: str, data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise SkipFile(
+            f"damaged or truncated JSON ({exc.msg} at line {exc.lineno}); "
+            f"export it again or replace {name} with a complete copy"
+        ) from None
+    except UnicodeDecodeError:
+        raise SkipFile("JSON that is not UTF-8 text; export it again") from None
+
+
+def _read_json(path: Path, value: Any, since: Since | None) -> ChatExport:
+    if telegram.looks_like(value):
+        return telegram.read(value, since)
+    if discord.looks_like(value):
+        return discord.read(value, since)
+    if meta.looks_like(value):
+        return meta.read(value, since, fallback_name=_thread_name(PurePosixPath(path.as_posix())))
+    if slack.looks_like(value):
+        channel = path.parent.name or "channel"
+        chat = slack.new_chat(channel)
+        names = _slack_users(path.parent.parent / "users.json")
+        # A day file is read only when it is new or changed: all of it counts.
+        slack.read_day(chat, value, names, None)
+        return slack.export_of({channel: chat})
+    raise SkipFile(
+        "a JSON file in no layout slmtui reads (chat exports read: Telegram result.json, "
+        "DiscordChatExporter JSON, Messenger or Instagram message_N.json, Slack day files)"
+    )
+
+
+def _thread_name(path: PurePosixPath) -> str:
+    """'instagram:inbox/ana_123' style name from where a message_N.json lies."""
+    parts = path.parts
+    prefix = "instagram:" if any("instagram" in p.lower() for p in parts) else ""
+    return prefix + "/".join(parts[-3:-1])
+
+
+_USERS: dict[tuple[str, int], dict[str, str]] = {}
+
+
+def _slack_users(users_path: Path) -> dict[str, str]:
+    """users.json beside a Slack export's channel folders, read once per version of it."""
+    try:
+        stamp = (str(users_path), users_path.stat().st_mtime_ns)
+    except OSError:
+        return {}
+    if stamp not in _USERS:
+        try:
+            _USERS[stamp] = slack.user_names(json.loads(users_path.read_bytes()))
+        except (OSError, ValueError):
+            _USERS[stamp] = {}
+    return _USERS[stamp]
+
+
+def _read_zip(path: Path, data: bytes, since: Since | None) -> ChatExport:
+    """A zipped export, one member at a time (memory holds one chat, not the whole archive)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        names = [n for n in archive.namelist() if not n.endswith("/")]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SkipFile(f"damaged zip ({exc}); download or export it again") from None
+    with archive:
+        texts = [n for n in names if n.lower().endswith(".txt")]
+        for name in texts:
+            head = decode_text(archive.read(name)[:4000])
+            if whatsapp.looks_like(head):
+                chat_name = whatsapp.chat_name(
+                    path.stem if name == "_chat.txt" else PurePosixPath(name).stem
+                )
+                return whatsapp.read(decode_text(archive.read(name)), chat_name, since)
+        if any(PurePosixPath(n).name == "users.json" for n in names):
+            return _read_slack_zip(archive, names, since)
+        export = ChatExport("zip")
+        for name in sorted(n for n in names if n.lower().endswith(".json")):
+            try:
+                value = json.loads(archive.read(name))
+            except (ValueError, zipfile.BadZipFile):
+                continue
+            member = PurePosixPath(name)
+            if telegram.looks_like(value):
+                part = telegram.read(value, since)
+            elif discord.looks_like(value):
+                part = discord.read(value, since)
+            elif meta.looks_like(value):
+                part = meta.read(value, since, fallback_name=_thread_name(member))
+            else:
+                continue
+            export.format = part.format if export.format == "zip" else export.format
+            export.owner = export.owner or part.owner
+            export.chats.extend(part.chats)
+        if not export.chats:
+            listed = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+            raise SkipFile(
+                f"a zip with no chat export slmtui reads (it holds {listed or 'nothing'})"
+            )
+        return _merge_threads(export)
+
+
+def _merge_threads(export: ChatExport) -> ChatExport:
+    """Messenger splits long threads over message_1.json, message_2.json...: one chat each."""
+    merged: dict[str, ChatLog] = {}
+    for chat in export.chats:
+        if chat.key in merged:
+            target = merged[chat.key]
+            target.messages.extend(chat.messages)
+            target.dropped.update(chat.dropped)
+        else:
+            merged[chat.key] = chat
+    for chat in merged.values():
+        chat.messages.sort(key=lambda m: m.time)
+    export.chats = list(merged.values())
+    return export
+
+
+def _read_slack_zip(archive: zipfile.ZipFile, names: list[str], since: Since | None) -> ChatExport:
+    users = next(n for n in names if PurePosixPath(n).name == "users.json")
+    try:
+        user_names = slack.user_names(json.loads(archive.read(users)))
+    except ValueError:
+        user_names = {}
+    chats: dict[str, ChatLog] = {}
+    for name in sorted(names):
+        member = PurePosixPath(name)
+        if member.suffix.lower() != ".json" or member.name in slack.METADATA_FILES:
+            continue
+        try:
+            value = json.loads(archive.read(name))
+        except ValueError:
+            continue
+        if not slack.looks_like(value):
+            continue
+        channel = member.parent.name or "channel"
+        chat = chats.setdefault(channel, slack.new_chat(channel))
+        first = _first_time(value)
+        slack.read_day(chat, value, user_names, since(chat.key, first) if since else None)
+    if not chats:
+        raise SkipFile("a Slack export with no channel messages in it")
+    return slack.export_of(chats)
+
+
+def _first_time(day: list) -> float:
+    try:
+        return float(day[0].get("ts", 0))
+    except (TypeError, ValueError, AttributeError):
+        return 0.0

@@ -1,0 +1,340 @@
+"""Chat exports: one real file per exporter's layout, read into messages, stored incrementally."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from slmtui.config import with_changes
+from slmtui.ingest.chats import read_chats
+from slmtui.ingest.chats.meta import repair
+from slmtui.ingest.extract import SkipFile
+from slmtui.ingest.identity import propose
+from tests.chat_exports import (
+    discord_channel,
+    messenger_thread,
+    slack_files,
+    telegram_account,
+    telegram_chat,
+    whatsapp_android,
+    whatsapp_ios,
+    write_files,
+    zipped,
+)
+
+T0 = 1767225600.0  # 2026-01-01 00:00 UTC
+
+
+def chat(n: int = 30, start: float = T0, me: str = "Elena", friend: str = "Ana") -> list:
+    """n messages a minute apart, alternating in bursts; a few that are not writing."""
+    messages = [
+        (
+            start + i * 60 + 13 * 3600,
+            me if i % 3 == 0 else friend,
+            f"line {i} of our talk, {friend}",
+        )
+        for i in range(n)
+    ]
+    messages[5] = (messages[5][0], friend, "<Media omitted>")
+    messages[6] = (messages[6][0], me, "first line\nsecond line")
+    messages[7] = (messages[7][0], friend, "k")
+    messages[8] = (messages[8][0], friend, "https://example.org/x")
+    messages[9] = (messages[9][0], me, "This message was deleted")
+    return messages
+
+
+# -- readers ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("layout", "name"),
+    [
+        (lambda m: whatsapp_android(m), "WhatsApp Chat with Ana.txt"),
+        (lambda m: whatsapp_android(m, order="mdy", clock24=False), "WhatsApp Chat with Ana.txt"),
+        (lambda m: whatsapp_android(m, order="ymd"), "WhatsApp Chat with Ana.txt"),
+        (lambda m: whatsapp_ios(m), "WhatsApp Chat - Ana/_chat.txt"),
+    ],
+    ids=["android-dmy-24h", "android-mdy-12h", "android-ymd", "ios-marks-12h"],
+)
+def test_whatsapp_layouts_give_the_same_messages(layout, name):
+    messages = chat(40)
+    export = read_chats(Path(name), layout(messages))
+    (log,) = export.chats
+    assert log.key == "whatsapp:Ana" and export.format == "whatsapp"
+    assert [m.time for m in log.messages][:3] == [messages[i][0] for i in (0, 1, 2)]
+    assert log.messages[-1].time == messages[-1][0]  # 13:39 read as afternoon on a 12-hour clock
+    assert "first line\nsecond line" in [m.text for m in log.messages]  # a multi-line message
+    assert log.dropped["media"] == 1 and log.dropped["deleted"] == 1
+    assert log.dropped["one character"] == 1 and log.dropped["bare link"] == 1
+    assert len(log.messages) == 36
+    assert all("\u200e" not in m.text and "\u202f" not in m.text for m in log.messages)
+
+
+def test_whatsapp_date_order_is_read_from_the_days_past_twelve():
+    # 3 January to 20 January: day-first files show a first field over 12, month-first a second.
+    messages = [(T0 + d * 86400 + 3600 * 9, "Elena", f"day {d} note") for d in range(2, 20)]
+    for order in ("dmy", "mdy"):
+        (log,) = read_chats(
+            Path("WhatsApp Chat with Ana.txt"), whatsapp_android(messages, order=order)
+        ).chats
+        assert [m.time for m in log.messages] == [m[0] for m in messages]
+
+
+def test_telegram_account_export_names_its_owner_and_reads_entities():
+    chats = [
+        telegram_chat(chat(20), name="Ana", chat_id=11),
+        telegram_chat(
+            [(T0, "Elena", "a *bold* word"), (T0 + 60, "Ben", "right")], name="Ben", chat_id=12
+        ),
+        {"name": "News", "type": "public_channel", "id": 13, "messages": []},
+    ]
+    data = json.loads(telegram_account(chats, first_name="Elena", username="elena"))
+    data["chats"]["list"][1]["messages"].append(
+        {"id": 9, "type": "service", "date": "2026-01-01T00:05:00", "action": "pin_message"}
+    )
+    data["chats"]["list"][1]["messages"].append(
+        {
+            "id": 10,
+            "type": "message",
+            "date_unixtime": str(int(T0) + 600),
+            "from": "Elena",
+            "forwarded_from": "Someone",
+            "text": "look at this long forwarded text",
+        }
+    )
+    export = read_chats(Path("result.json"), json.dumps(data).encode())
+    assert export.owner == ["Elena", "@elena"]
+    assert [c.key for c in export.chats] == ["telegram:11", "telegram:12"]  # no channel
+    ben = export.chats[1]
+    assert ben.messages[0].text == "a bold word"
+    assert ben.dropped == {"system": 1, "forwarded": 1}
+
+
+def test_discord_exporter_json():
+    data = json.loads(discord_channel(chat(12), channel_id="42", name="books"))
+    data["messages"].append(
+        {
+            "id": "1",
+            "type": "ChannelPinnedMessage",
+            "timestamp": "2026-01-02T00:00:00+00:00",
+            "content": "",
+            "author": {"name": "Ana"},
+        }
+    )
+    data["messages"].append(
+        {
+            "id": "2",
+            "type": "Default",
+            "timestamp": "2026-01-02T00:01:00+00:00",
+            "content": "",
+            "author": {"name": "Ana"},
+            "attachments": [{"url": "x.png"}],
+        }
+    )
+    (log,) = read_chats(Path("Friends - books [42].json"), json.dumps(data).encode()).chats
+    assert log.key == "discord:42" and log.name == "Friends #books"
+    assert log.dropped["system"] == 1 and log.dropped["media"] == 1
+    assert log.messages[0].sender == "Elena"
+
+
+def test_messenger_text_is_repaired_and_put_oldest_first():
+    messages = [(T0 + i * 30, "Zoë" if i % 2 else "Elena", f"café ☕ number {i}") for i in range(6)]
+    raw = messenger_thread(messages, title="Zoë Ní")
+    assert b"\\u00c3\\u00a9" in raw  # "é" written as two Latin-1 escapes, as Facebook does
+    (log,) = read_chats(Path("messages/inbox/zoe_1/message_1.json"), raw).chats
+    assert log.name == "Zoë Ní" and sorted(log.members) == ["Elena", "Zoë"]
+    assert [m.text for m in log.messages] == [m[2] for m in messages]
+    assert repair("plain ascii") == "plain ascii"
+
+
+def test_instagram_thread_is_named_instagram():
+    raw = messenger_thread(chat(12), title="Ana", thread="inbox/ana_9")
+    export = read_chats(Path("your_instagram_activity/messages/inbox/ana_9/message_1.json"), raw)
+    assert export.format == "instagram" and export.chats[0].key == "instagram:inbox/ana_9"
+
+
+def test_slack_folder_and_zip(tmp_path):
+    files = slack_files(
+        {"general": chat(20), "random": chat(12)}, {"Ana": "Ana B", "Elena": "Elena M"}
+    )
+    day = next(name for name in files if name.startswith("general/"))
+    entries = json.loads(files[day])
+    entries.append(
+        {
+            "type": "message",
+            "subtype": "channel_join",
+            "user": "U00000",
+            "text": "joined",
+            "ts": "1767225601.0",
+        }
+    )
+    entries.append(
+        {
+            "type": "message",
+            "user": "U00001",
+            "text": "hi <@U00000>, see <https://x.org|the page>",
+            "ts": "1767312000.5",
+        }
+    )
+    files[day] = json.dumps(entries).encode()
+    write_files(tmp_path, files)
+    (log,) = read_chats(tmp_path / day, files[day]).chats
+    assert log.key == "slack:general" and {m.sender for m in log.messages} <= {"Ana", "Elena"}
+    assert log.dropped["system"] == 1
+    assert "hi @Ana, see the page" in [m.text for m in log.messages]
+    with pytest.raises(SkipFile, match="Slack workspace list"):
+        read_chats(tmp_path / "users.json", files["users.json"])
+    export = read_chats(Path("Slack export.zip"), zipped(files))
+    assert sorted(c.key for c in export.chats) == ["slack:general", "slack:random"]
+
+
+def test_zipped_whatsapp_takes_the_zip_name():
+    data = zipped({"_chat.txt": whatsapp_ios(chat(10)), "00000012-PHOTO.jpg": b"\xff\xd8"})
+    (log,) = read_chats(Path("WhatsApp Chat - Ana.zip"), data).chats
+    assert log.key == "whatsapp:Ana"
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        (
+            "result.json",
+            telegram_account(
+                [telegram_chat(chat(12), name="A", chat_id=1)], first_name="E", username="e"
+            )[:300],
+            "truncated JSON",
+        ),
+        (
+            "nothing.zip",
+            zipped({"notes/a.bin": b"\x00\x01", "b.json": b"[1, 2]"}),
+            "no chat export slmtui reads",
+        ),
+        ("other.json", b'{"some": "thing"}', "no layout slmtui reads"),
+        ("broken.zip", b"PK\x03\x04 not really", "damaged zip"),
+    ],
+)
+def test_unreadable_exports_raise_a_reason(name, data, reason):
+    with pytest.raises(SkipFile, match=reason):
+        read_chats(Path(name), data)
+
+
+def test_plain_text_is_not_a_chat():
+    assert read_chats(Path("notes.txt"), b"Just some prose about the sea.\n\nAnother line.") is None
+
+
+def test_identity_proposal_is_the_sender_in_every_chat():
+    chats = [{"Elena": 10, "Ana": 40}, {"Elena": 5, "Ben": 50}, {"Elena": 1, "Ana": 2, "Ben": 3}]
+    assert propose(chats) == "Elena"
+    assert propose([{"Ana": 3, "Elena": 9}]) == "Elena"
+    assert propose([{"Ana": 3, "Elena": 9}], owners=["@ana"]) == "Ana"
+    assert propose([]) is None
+
+
+# -- ingest --------------------------------------------------------------------------------------
+
+
+def _config(workspace, names=("Elena",)):
+    return with_changes(workspace.load_config(), "identity", names=list(names))
+
+
+def test_ingest_stores_messages_and_a_reexport_adds_only_new_ones(workspace, make_ingestor):
+    first = chat(400)
+    path = workspace.writing / "WhatsApp Chat with Ana.txt"
+    path.write_bytes(whatsapp_android(first))
+    ingestor = make_ingestor(workspace, _config(workspace))
+    report = ingestor.scan()
+    assert report.count("added") == 1, report.changes
+    stored = ingestor.store.stats().messages
+    assert stored == len(first) - 4  # media, deleted, bare link and "k" dropped
+    # A week later the person exports again into a new file; the old one stays.
+    later = first + [
+        (first[-1][0] + 86400 + i * 60, "Elena", f"new day message {i}") for i in range(5)
+    ]
+    (workspace.writing / "WhatsApp Chat with Ana (2).txt").write_bytes(whatsapp_android(later))
+    report = ingestor.scan()
+    assert [c.detail for c in report.changes] == ["1 chat, 5 new messages"]
+    assert ingestor.store.stats().messages == stored + 5
+    (row,) = ingestor.store.chats()
+    assert row.paths == ["WhatsApp Chat with Ana (2).txt", "WhatsApp Chat with Ana.txt"]
+    assert row.participants == {"Ana": 266 - 3, "Elena": 134 - 1 + 5}
+    # The first file goes: the chat stays (the second export holds it); both go: it goes.
+    path.unlink()
+    ingestor.scan()
+    assert ingestor.store.stats().messages == stored + 5
+    (workspace.writing / "WhatsApp Chat with Ana (2).txt").unlink()
+    ingestor.scan()
+    assert ingestor.store.stats().messages == 0 and ingestor.store.chats() == []
+
+
+def test_reexport_reads_only_the_tail(workspace, make_ingestor):
+    from slmtui.ingest.chats import read_chats as read
+
+    ingestor = make_ingestor(workspace, _config(workspace))
+    (workspace.writing / "result.json").write_bytes(
+        json.dumps(telegram_chat(chat(300), name="Ana", chat_id=5)).encode()
+    )
+    ingestor.scan()
+    longer = telegram_chat(chat(320), name="Ana", chat_id=5)
+    export = read(Path("result.json"), json.dumps(longer).encode(), ingestor.store.newest_message)
+    assert export.chats[0].skipped_before is not None
+    assert len(export.chats[0].messages) <= 21  # the last known message and the 20 new ones
+
+
+def test_exports_that_cannot_be_used_are_skipped_with_reasons(workspace, make_ingestor):
+    write = lambda name, data: (workspace.writing / name).write_bytes(data)  # noqa: E731
+    write("WhatsApp Chat with Ben.txt", whatsapp_android(chat(20, me="Ben", friend="Cleo")))
+    write("result.json", b'{"name": "Ana", "type": "personal_chat", "id": 1, "messages": [')
+    write("empty.zip", zipped({"readme.md": b"# nothing"}))
+    write("notes.txt", b"I keep a journal of the tides.\n\nIt is mostly about the weather.")
+    write("good.txt", whatsapp_android(chat(20)))
+    report = make_ingestor(workspace, _config(workspace)).scan()
+    reasons = {c.path: c.detail for c in report.changes if c.kind == "skipped"}
+    assert "no messages from you: set [identity] names" in reasons["WhatsApp Chat with Ben.txt"]
+    assert (
+        "Ben (" in reasons["WhatsApp Chat with Ben.txt"]
+        and "Cleo (" in reasons["WhatsApp Chat with Ben.txt"]
+    )
+    assert "truncated JSON" in reasons["result.json"]
+    assert "no chat export slmtui reads" in reasons["empty.zip"]
+    assert report.count("added") == 2  # the journal and the good chat: ingest went on
+
+
+def test_conversations_keep_their_split_when_a_reexport_continues_them(workspace, make_ingestor):
+    # 30 conversations of 12 messages, a day apart.
+    messages = [
+        (T0 + day * 86400 + i * 60, "Elena" if i % 2 else "Ana", f"day {day} message {i} words")
+        for day in range(30)
+        for i in range(12)
+    ]
+    (workspace.writing / "WhatsApp Chat with Ana.txt").write_bytes(whatsapp_android(messages))
+    ingestor = make_ingestor(workspace, _config(workspace))
+    ingestor.scan()
+    stored = {m.key: m.split for m in ingestor.store.chat_messages("whatsapp:Ana")}
+    held = sum(split == "val" for split in stored.values())
+    assert 0.05 * len(stored) <= held <= 0.25 * len(stored)
+    # Each conversation is wholly one split.
+    by_day: dict[int, set] = {}
+    for m in ingestor.store.chat_messages("whatsapp:Ana"):
+        by_day.setdefault(int((m.time - T0) // 86400), set()).add(m.split)
+    assert all(len(splits) == 1 for splits in by_day.values())
+    assert sum(splits == {"val"} for splits in by_day.values()) >= 3
+    # The re-export continues the last conversation and adds new ones: old splits never move,
+    # and the continued conversation's new messages follow it.
+    last_split = by_day[29].pop()
+    more = (
+        messages
+        + [(messages[-1][0] + 120, "Elena", "one more thing before bed")]
+        + [
+            (T0 + day * 86400 + i * 60, "Ana", f"later day {day} message {i}")
+            for day in range(30, 40)
+            for i in range(4)
+        ]
+    )
+    (workspace.writing / "WhatsApp Chat with Ana.txt").write_bytes(whatsapp_android(more))
+    ingestor.scan()
+    after = {m.key: m for m in ingestor.store.chat_messages("whatsapp:Ana")}
+    assert all(after[key].split == split for key, split in stored.items())
+    tail = next(m for m in after.values() if m.text == "one more thing before bed")
+    assert tail.split == last_split
