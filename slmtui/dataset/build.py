@@ -39,6 +39,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from slmtui.config import DatasetConfig
+from slmtui.dataset.dialogue import (
+    DialogueSettings,
+    dialogue_examples,
+    system_prompt,
+    your_names,
+)
 from slmtui.files import read_json_if_valid, write_json_atomic, write_text_atomic
 from slmtui.ingest.store import CachedPrompt, LiveChunk, Store
 
@@ -51,7 +57,8 @@ PROMPT_VERSION = 1
 # Bump when the layout of an example line changes.
 FORMAT_VERSION = 1
 
-KINDS = ("raw", "backtranslate", "continue", "rewrite")
+KINDS = ("raw", "backtranslate", "continue", "rewrite")  # what a chunk of writing becomes
+EXAMPLE_KINDS = (*KINDS, "dialogue")  # and a reply of yours in a conversation
 GENERATED_KINDS = ("backtranslate", "rewrite")
 
 CONTINUE_INSTRUCTIONS = (
@@ -457,6 +464,7 @@ def build_dataset(
     chunk_filter: Callable[[LiveChunk], bool] | None = None,
     progress: Callable[[int, int], None] | None = None,
     generate: bool = True,
+    dialogue: DialogueSettings | None = None,
 ) -> DatasetBuild:
     """Write the style dataset for the store's current chunks into out_dir.
 
@@ -467,6 +475,8 @@ def build_dataset(
     the cache. Without a generator, chunks meant for generated kinds become "continue" examples.
     With `generate` off, only the generator's cached requests are used and the chunks still
     waiting for one ("pending") become "continue" examples: the same fallback, counted apart.
+    Conversations from chat exports add one "dialogue" example per reply of yours
+    (`dataset/dialogue.py`); `dialogue` carries who you are and how replies are cut.
     """
     train, val = select_chunks(store, chunk_filter)
     planned = [(chunk, kind_for(chunk.hash, config)) for chunk in train]
@@ -476,6 +486,17 @@ def build_dataset(
         generated = generate_missing(store, planned, writer, generator_key, progress)
     examples, stats = assemble(planned, generated, config.seed)
     val_examples = [raw_example(chunk) for chunk in val]
+    chats = dialogue_examples(store, dialogue or DialogueSettings(seed=config.seed))
+    system = system_prompt(dialogue, your_names(store, dialogue.names)) if dialogue else ""
+    if system:
+        # The writing's chat pairs say who is answering, as the conversations do.
+        for example in examples:
+            if "messages" in example:
+                example["messages"].insert(0, {"role": "system", "content": system})
+    examples += chats.train
+    val_examples += chats.val
+    stats["kinds"]["dialogue"] = len(chats.train)
+    stats["dialogue"] = chats.stats
     stats.update(
         planned={kind: sum(k == kind for _, k in planned) for kind in KINDS},
         train=len(examples),
@@ -675,8 +696,10 @@ def write_snapshot(
         digest.update(b"\n")
     order = ("kinds", "planned", "train", "val", "generated", "cached", "rejected",
              "rejected_reasons", "fallbacks", "pending", "tokens", "train_tokens",
-             "val_tokens")  # fmt: skip
-    build = DatasetBuild(out_dir, digest.hexdigest(), {key: stats[key] for key in order})
+             "val_tokens", "dialogue")  # fmt: skip
+    build = DatasetBuild(
+        out_dir, digest.hexdigest(), {key: stats[key] for key in order if key in stats}
+    )
     manifest = {
         "format": FORMAT_VERSION,
         "hash": build.hash,
@@ -716,6 +739,7 @@ def read_examples(path: Path) -> Iterator[dict]:
 __all__ = [
     "CONTINUE_INSTRUCTIONS",
     "GENERATED_KINDS",
+    "EXAMPLE_KINDS",
     "KINDS",
     "PROMPT_VERSION",
     "REWRITE_INSTRUCTION",

@@ -30,6 +30,7 @@ def prepare_run(
     worker thread. A `preview` run (the Train screen's plan of the next run) is not a run.
     """
     from slmtui.dataset.build import build_dataset
+    from slmtui.dataset.dialogue import DialogueSettings
     from slmtui.ingest.ingestor import Ingestor
 
     with Ingestor(workspace, config) as ingestor:
@@ -49,6 +50,7 @@ def prepare_run(
             generator.key if generator else "none",
             progress=progress,
             generate=generate,
+            dialogue=DialogueSettings.from_config(config),
         )
     kinds = ", ".join(
         f"{count} {kind}" for kind, count in sorted(build.stats["kinds"].items()) if count

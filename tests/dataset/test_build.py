@@ -11,6 +11,7 @@ import pytest
 from slmtui.config import DatasetConfig
 from slmtui.dataset.build import (
     CONTINUE_INSTRUCTIONS,
+    EXAMPLE_KINDS,
     KINDS,
     REWRITE_INSTRUCTION,
     DatasetError,
@@ -77,7 +78,7 @@ def test_every_train_chunk_becomes_one_example_with_kinds_near_the_ratios(ingest
     chunks = [example["chunk"] for example in examples]
     assert sorted(chunks) == sorted(train)  # each train chunk exactly once
     counts = Counter(example["kind"] for example in examples)
-    assert build.stats["kinds"] == {kind: counts.get(kind, 0) for kind in KINDS}
+    assert build.stats["kinds"] == {kind: counts.get(kind, 0) for kind in EXAMPLE_KINDS}
     assert build.stats["rejected"] == 0
     for kind in KINDS:
         assert abs(counts[kind] / len(examples) - 0.25) < 0.1, counts
