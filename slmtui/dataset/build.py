@@ -738,8 +738,8 @@ def read_examples(path: Path) -> Iterator[dict]:
 
 __all__ = [
     "CONTINUE_INSTRUCTIONS",
-    "GENERATED_KINDS",
     "EXAMPLE_KINDS",
+    "GENERATED_KINDS",
     "KINDS",
     "PROMPT_VERSION",
     "REWRITE_INSTRUCTION",
