@@ -20,15 +20,17 @@ from pathlib import Path
 
 from slmtui import __version__
 from slmtui.chat.targets import TargetError
-from slmtui.config import ConfigError, with_changes
+from slmtui.config import Config, ConfigError, with_changes
 from slmtui.export.quantize import EXPORT_QUANTS
 from slmtui.formats import card_ppl_change, format_size
-from slmtui.ingest.store import Stats, StoreError
+from slmtui.ingest.store import Stats, Store, StoreError
 from slmtui.registry import RegistryError
 from slmtui.tokenizer import TokenizerError
 from slmtui.workspace import Workspace, WorkspaceError
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+# The invented author of samples/: her name in her own chat exports.
+SAMPLES_AUTHOR = "Odile Marchbank"
 USER_ERRORS = (
     WorkspaceError, ConfigError, TokenizerError, StoreError, RegistryError, TargetError
 )  # fmt: skip
@@ -57,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
 def add_workspace_commands(commands) -> None:
     init = commands.add_parser("init", help="make a workspace in DIR")
     init.add_argument("dir", type=Path)
+    init.add_argument(
+        "--name", default="", help="your name as your chats show it (goes into [identity])"
+    )
 
     demo = commands.add_parser("demo", help="open the app on a throwaway copy of the samples")
     demo.add_argument("--dir", type=Path, help="keep the demo workspace in DIR instead")
@@ -205,7 +210,7 @@ def open_workspace(args: argparse.Namespace) -> Workspace:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    workspace = Workspace.init(args.dir)
+    workspace = Workspace.init(args.dir, name=args.name)
     print(f"Made a workspace in {workspace.root}")
     print(f"  put your writing in   {workspace.writing}")
     print(f"  settings are in       {workspace.config_path}")
@@ -222,7 +227,7 @@ def make_demo_workspace(folder: Path | None = None) -> Workspace:
     if folder is None:
         folder = Path(tempfile.mkdtemp(prefix="slmtui-demo-")) / "workspace"
         atexit.register(shutil.rmtree, folder.parent, ignore_errors=True)
-    workspace = Workspace.init(folder)
+    workspace = Workspace.init(folder, name=SAMPLES_AUTHOR)
     shutil.copytree(SAMPLES, workspace.writing, dirs_exist_ok=True)
     return workspace
 
@@ -303,16 +308,33 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from slmtui.ingest.store import Store
-
     workspace = open_workspace(args)
+    config = workspace.load_config()
     with Store(workspace.db_path) as store:
         stats = store.stats()
+        chats = store.chats()
+        identity = identity_summary(store, config)
     if args.json:
-        print(json.dumps({"workspace": str(workspace.root), **stats.as_dict()}, indent=2))
+        chat_list = [
+            {"key": c.key, "name": c.name, "format": c.format, "files": c.paths,
+             "messages": c.messages, "held_out": c.val_messages, "participants": c.participants,
+             "dropped": c.dropped}
+            for c in chats
+        ]  # fmt: skip
+        data = {"workspace": str(workspace.root), **stats.as_dict()}
+        print(json.dumps({**data, "identity": identity, "chat_list": chat_list}, indent=2))
         return 0
     print(f"Workspace {workspace.root}")
     print(format_totals(stats))
+    if chats:
+        print(describe_identity(identity))
+        print(f"Chats ({len(chats)}):")
+        for chat in chats:
+            people = ", ".join(
+                f"{name} {count}" + (" (you)" if name in identity["matched"] else "")
+                for name, count in chat.participants.items()
+            )
+            print(f"  {chat.name} [{chat.format}]: {chat.messages:,} messages; {people}")
     if stats.per_format:
         print("By format:")
         for fmt, counts in stats.per_format.items():
@@ -327,6 +349,31 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not stats.documents_ok and not stats.skipped:
         print("Nothing ingested yet: put files in writing/ and run `slmtui ingest`.")
     return 0
+
+
+def identity_summary(store: Store, config: Config) -> dict:
+    """Who you are in the chats: the configured names, or the proposed one; and which senders
+    match."""
+    from slmtui.dataset.dialogue import propose_identity
+    from slmtui.ingest.identity import matcher
+
+    names = list(config.identity.names)
+    proposed = None if names else propose_identity(store)
+    is_me = matcher(names or ([proposed] if proposed else []))
+    senders = {name for chat in store.chats() for name in chat.participants}
+    return {"names": names, "proposed": proposed, "matched": sorted(filter(is_me, senders))}
+
+
+def describe_identity(identity: dict) -> str:
+    if identity["names"]:
+        matched = ", ".join(identity["matched"]) or "none of the senders: check the spelling"
+        return f"You ([identity] names): {', '.join(identity['names'])}; matches {matched}"
+    if identity["proposed"]:
+        return (
+            f"You (proposed): {identity['proposed']}. To confirm, set [identity] names = "
+            f'["{identity["proposed"]}"] in slmtui.toml'
+        )
+    return "You: unknown; set [identity] names in slmtui.toml"
 
 
 def cmd_dataset(args: argparse.Namespace) -> int:
@@ -568,6 +615,11 @@ def format_totals(stats: Stats) -> str:
         f"{stats.chunks} chunks, {tokens:,} tokens ({stats.tokens_train:,} train, "
         f"{stats.tokens_val:,} validation from {stats.val_documents} documents); "
         f"{stats.duplicates_removed} duplicates removed"
+        + (
+            f"; {stats.chats} chats, {stats.messages:,} messages ({stats.val_messages:,} held out)"
+            if stats.chats
+            else ""
+        )
     )
 
 

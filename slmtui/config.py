@@ -7,11 +7,14 @@ and tells the user what a bad value should have been.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, get_args, get_origin, get_type_hints
+
+from slmtui.files import write_text_atomic
 
 
 class ConfigError(ValueError):
@@ -449,10 +452,43 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return '"' + escaped + '"'
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return repr(value)
+
+
+def write_identity(path: Path, name: str) -> Config:
+    """Set `[identity] names` (and an empty system prompt to one with the name) in the file,
+    changing those two lines only, so the rest of a hand-edited file stays as it was; returns
+    the settings read back. The app's "is this you?" question is the one caller."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    config = config_from_dict(tomllib.loads(text), source=str(path))
+    prompt = config.identity.system_prompt or default_system_prompt(name)
+    values = {"names": _toml_value([name]), "system_prompt": _toml_value(prompt)}
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == "[identity]"), None)
+    if start is None:
+        lines += ["", "[identity]", *(f"{key} = {value}" for key, value in values.items())]
+    else:
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")),
+            len(lines),
+        )
+        for key, value in values.items():
+            found = next(
+                (i for i in range(start + 1, end) if re.match(rf"\s*{key}\s*=", lines[i])), None
+            )
+            if found is None:
+                lines.insert(end, f"{key} = {value}")
+                end += 1
+            else:
+                lines[found] = f"{key} = {value}"
+    new_text = "\n".join(lines) + "\n"
+    result = config_from_dict(tomllib.loads(new_text), source=str(path))
+    write_text_atomic(path, new_text)
+    return result
 
 
 def with_changes(config: Config, section: str, **changes: Any) -> Config:
@@ -476,4 +512,5 @@ __all__ = [
     "load_config",
     "render_default_toml",
     "with_changes",
+    "write_identity",
 ]

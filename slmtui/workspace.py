@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from slmtui.config import Config, load_config, render_default_toml
+from slmtui.config import (
+    Config,
+    default_system_prompt,
+    load_config,
+    render_default_toml,
+    with_changes,
+)
 from slmtui.files import write_text_atomic
 
 CONFIG_NAME = "slmtui.toml"
@@ -68,8 +74,11 @@ class Workspace:
             folder.mkdir(parents=True, exist_ok=True)
 
     @classmethod
-    def init(cls, root: Path) -> Workspace:
-        """Make a workspace in root (which may already hold a writing/ folder)."""
+    def init(cls, root: Path, *, name: str = "") -> Workspace:
+        """Make a workspace in root (which may already hold a writing/ folder).
+
+        `name`, when given, is who the writing is by: it goes into `[identity] names` and the
+        system prompt, both editable in slmtui.toml afterwards."""
         root = root.expanduser().resolve()
         if (root / CONFIG_NAME).exists():
             raise WorkspaceError(f"{root} is already a workspace (it has {CONFIG_NAME})")
@@ -79,7 +88,13 @@ class Workspace:
         workspace = cls(root)
         workspace.writing.mkdir(exist_ok=True)
         workspace.ensure_state()
-        write_text_atomic(workspace.config_path, render_default_toml())
+        config = Config()
+        if name.strip():
+            config = with_changes(
+                config, "identity", names=[name.strip()],
+                system_prompt=default_system_prompt(name.strip()),
+            )  # fmt: skip
+        write_text_atomic(workspace.config_path, render_default_toml(config))
         return workspace
 
     @classmethod

@@ -49,3 +49,28 @@ def load_llama(
         verbose=verbose,
         **options,
     )
+
+
+def chat_renderer(llm: Any):
+    """A function rendering messages with the model's own chat template (from its GGUF), as
+    llama.cpp's chat completion does: `render(messages, add_generation_prompt)` -> text."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llm.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise ValueError("this model has no chat template")
+
+    def text(token: int) -> str:
+        return (
+            llm.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
+        )
+
+    eos, bos = text(llm.token_eos()), text(llm.token_bos())
+    with_prompt = Jinja2ChatFormatter(template, eos, bos, add_generation_prompt=True)
+    without = Jinja2ChatFormatter(template, eos, bos, add_generation_prompt=False)
+
+    def render(messages: list[dict], add_generation_prompt: bool) -> str:
+        formatter = with_prompt if add_generation_prompt else without
+        return formatter(messages=messages).prompt
+
+    return render

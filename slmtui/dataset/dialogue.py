@@ -177,3 +177,42 @@ class _Placeholders:
         if self.pattern is None:
             return text
         return self.pattern.sub(lambda m: placeholder(self.forms[m.group(0)]), text)
+
+
+@dataclass(frozen=True)
+class ChatOverview:
+    """A chat as the Library lists it: its row, and its conversations and turns."""
+
+    chat: ChatRow
+    conversations: int
+    held_out: int  # conversations kept aside for evaluation
+    turns: int
+    your_turns: int
+
+
+def chat_conversations(store: Store, chat_key: str, settings: DialogueSettings) -> list[list[Turn]]:
+    """A chat's conversations, each as its turns."""
+    messages = store.chat_messages(chat_key)
+    gap = settings.conversation_gap_seconds
+    return [
+        merge_turns(conversation, settings.turn_gap_seconds)
+        for conversation in split_conversations(messages, lambda m: m.time, gap)
+    ]
+
+
+def chat_overviews(store: Store, settings: DialogueSettings) -> list[ChatOverview]:
+    is_me = matcher(your_names(store, settings.names))
+    found = []
+    for chat in store.chats():
+        conversations = chat_conversations(store, chat.key, settings)
+        turns = [turn for conversation in conversations for turn in conversation]
+        found.append(
+            ChatOverview(
+                chat,
+                len(conversations),
+                sum(any(t.split == "val" for t in c) for c in conversations),
+                len(turns),
+                sum(is_me(turn.sender) for turn in turns),
+            )
+        )
+    return found

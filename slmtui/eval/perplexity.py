@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from slmtui.chat.llama import load_llama
+from slmtui.chat.llama import chat_renderer, load_llama
 
 N_CTX = 1024  # held-out chunks are a few hundred tokens; longer ones are scored on their start
 
@@ -68,4 +68,43 @@ def perplexity(model_path: Path, texts: list[str], lora_path: Path | None = None
     count = sum(tokens for _, tokens in per_text)
     if count == 0:
         raise ValueError("no held-out text long enough to score")
+    return Perplexity(sum(loss for loss, _ in per_text) / count, count, per_text)
+
+
+def reply_perplexity(
+    model_path: Path, conversations: list[list[dict]], lora_path: Path | None = None
+) -> Perplexity:
+    """Perplexity on your replies: each conversation rendered with the model's chat template,
+    only the last (assistant) message scored, up to and including its turn-end token, as
+    training scores a dialogue example. A conversation longer than the context keeps its end."""
+    llm = load_llama(
+        model_path, n_ctx=N_CTX, n_batch=N_CTX, logits_all=True, lora_path=lora_path,
+        n_threads=os.cpu_count() or 1,
+    )  # fmt: skip
+    try:
+        render = chat_renderer(llm)
+        eos = llm.token_eos()
+        per_text: list[tuple[float, int]] = []
+        for messages in conversations:
+            prompt = render(messages[:-1], True)
+            full = render(messages, False)
+            if not full.startswith(prompt):
+                continue
+            head = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+            reply = llm.tokenize(full[len(prompt) :].encode("utf-8"), add_bos=False, special=True)
+            if eos in reply:
+                reply = reply[: reply.index(eos) + 1]
+            tokens = (head + reply)[-N_CTX:]
+            scored = min(len(reply), len(tokens) - 1)
+            if scored < 1:
+                continue
+            llm.reset()
+            llm.eval(tokens)
+            losses = token_losses(np.asarray(llm.scores[: len(tokens)]), tokens)[-scored:]
+            per_text.append((float(losses.sum()), len(losses)))
+    finally:
+        llm.close()
+    count = sum(tokens for _, tokens in per_text)
+    if count == 0:
+        raise ValueError("no held-out reply to score")
     return Perplexity(sum(loss for loss, _ in per_text) / count, count, per_text)

@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-from slmtui.config import Config, KeysConfig
+from slmtui.config import Config, ConfigError, KeysConfig, write_identity
 from slmtui.ingest.ingestor import IngestReport
 from slmtui.ingest.watcher import LiveIngest
 from slmtui.jobs import launch
@@ -182,8 +182,36 @@ class SlmtuiApp(App[None], inherit_bindings=False):
 
     def _remember_theme(self, theme) -> None:
         """A theme picked in the app (ctrl+p, theme) is the one the next start uses."""
-        if UIState.load(self.workspace.state).theme != theme.name:
-            UIState(theme=theme.name).save(self.workspace.state)
+        state = UIState.load(self.workspace.state)
+        if state.theme != theme.name:
+            state.theme = theme.name
+            state.save(self.workspace.state)
+
+    def ask_identity(self, proposed: str) -> None:
+        """Ask once whether the proposed sender is you; yes writes `[identity] names`."""
+        state = UIState.load(self.workspace.state)
+        if state.identity_asked or self.config.identity.names:
+            return
+        state.identity_asked = True
+        state.save(self.workspace.state)
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                self.notify("Set [identity] names in slmtui.toml when you are ready.")
+                return
+            try:
+                self.config = write_identity(self.workspace.config_path, proposed)
+            except (OSError, ConfigError) as exc:
+                self.notify(f"Could not save it: {exc}", severity="error")
+                return
+            self.notify(f"Saved: you are {proposed} ([identity] names in slmtui.toml).")
+            self.library.load_from_store()
+
+        question = (
+            f"Your chats: are you [b]{proposed}[/b]?\n\nYour replies in chats become what the "
+            "model learns to answer; others' messages are only the questions."
+        )
+        self.push_screen(ConfirmScreen(question), answered)
 
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._remember_theme)

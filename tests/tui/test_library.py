@@ -6,8 +6,13 @@ from textual.widgets import DataTable, Static
 
 from slmtui.config import with_changes
 from slmtui.tui.app import HelpScreen, SlmtuiApp
+from slmtui.tui.screens.chat_log import ChatLogScreen
 from slmtui.tui.screens.chunks import ChunksScreen
+from slmtui.tui.screens.confirm import ConfirmScreen
+from tests.chat_exports import telegram_account, telegram_chat, whatsapp_android
 from tests.tui.helpers import wait_for
+
+T0 = 1767225600.0
 
 
 def make_app(workspace) -> SlmtuiApp:
@@ -22,9 +27,10 @@ async def test_library_lists_files_and_follows_the_folder(samples_workspace):
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: len(app.library.rows) >= 40)
         table = app.screen.query_one("#files", DataTable)
-        assert table.row_count == len(app.library.rows)
+        assert table.row_count == len(app.library.rows) + len(app.library.chats)
         stats = app.library.query_one("#stats")
-        assert stats.stats.documents_ok == len(app.library.rows)
+        exports = {path for chat in app.library.chats.values() for path in chat.chat.paths}
+        assert stats.stats.documents_ok == len(app.library.rows) + len(exports)
 
         writing = samples_workspace.writing
         (writing / "new-piece.md").write_text(
@@ -33,7 +39,7 @@ async def test_library_lists_files_and_follows_the_folder(samples_workspace):
         )
         await wait_for(pilot, lambda: "new-piece.md" in app.library.rows)
         assert app.library.rows["new-piece.md"].status == "ok"
-        assert stats.stats.documents_ok == len(app.library.rows)
+        assert stats.stats.documents_ok == len(app.library.rows) + len(exports)
 
         (writing / "scan.pdf").write_bytes(b"%PDF-1.4 not really")
         await wait_for(pilot, lambda: "scan.pdf" in app.library.rows)
@@ -62,4 +68,57 @@ async def test_help_opens_and_closes(workspace):
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("x")
+        assert app.screen is app.library
+
+
+async def test_library_shows_a_chat_its_conversations_and_asks_who_you_are(workspace):
+    rows = [
+        (T0 + day * 86400 + i * 60, "Elena" if i % 2 else "Ana", f"day {day}, message {i}")
+        for day in range(3)
+        for i in range(6)
+    ]
+    (workspace.writing / "WhatsApp Chat with Ana.txt").write_bytes(whatsapp_android(rows))
+    other = telegram_chat(
+        [(T0 + i, s, f"hi number {i}") for i, s in enumerate(["Ben", "Elena"] * 3)],
+        name="Ben",
+        chat_id=3,
+    )
+    (workspace.writing / "result.json").write_bytes(
+        telegram_account([other], first_name="", username="x")
+    )
+    app = make_app(workspace)
+    async with app.run_test(size=(100, 30)) as pilot:
+        # Nobody is named in [identity]: the app proposes the sender present in every chat.
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "are you [b]Elena[/b]?" in app.screen.question
+        await pilot.press("n")
+        assert app.config.identity.names == []
+    # Asked once: the next start does not ask again.
+    app = make_app(workspace)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: len(app.library.chats) == 2)
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, ConfirmScreen)
+    (workspace.state / "ui.json").unlink()
+    app = make_app(workspace)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.config.identity.names == ["Elena"])
+        saved = workspace.load_config().identity
+        assert saved.names == ["Elena"] and "You are Elena." in saved.system_prompt
+        await wait_for(pilot, lambda: "chat:whatsapp:Ana" in app.library.chats)
+        table = app.library.query_one("#files", DataTable)
+        assert "WhatsApp Chat with Ana.txt" not in app.library.rows  # listed as its chat
+        table.move_cursor(row=table.get_row_index("chat:whatsapp:Ana"))
+        await pilot.pause()
+        detail = str(app.library.query_one("#detail", Static).render())
+        assert "18 messages in 18 turns (9 yours), 3 conversations" in detail
+        await pilot.press("enter")
+        assert isinstance(app.screen, ChatLogScreen)
+        await wait_for(pilot, lambda: len(app.screen.query(".turn")) == 18)
+        yours = app.screen.query(".yours")
+        assert len(yours) == 9 and all("▶ you" in str(w.render()) for w in yours)
+        assert len(app.screen.query(".conversation-title")) == 3
+        await pilot.press("escape")
         assert app.screen is app.library
