@@ -170,7 +170,9 @@ def add_chat_command(commands) -> None:
         "--model", help="a version (v3), 'base', or 'adapter' (default: the newest trained)"
     )
     chat.add_argument("--prompt", help="print the reply to this message and exit")
-    chat.add_argument("--system", help="a system prompt")
+    chat.add_argument(
+        "--system", help="a system prompt (default: the one training used, saying who you are)"
+    )
     chat.add_argument("--temperature", type=float, default=0.7)
     chat.add_argument("--max-tokens", type=int, default=256)
 
@@ -567,6 +569,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
     target = resolve_target(workspace, config.model.base, args.model)
     sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens)
     engine = ChatEngine(target)
+    if args.system is None:
+        from slmtui.dataset.dialogue import assistant_prompt
+
+        with Store(workspace.db_path) as store:
+            args.system = assistant_prompt(store, config)
     messages = [{"role": "system", "content": args.system}] if args.system else []
     if args.prompt is not None:
         messages.append({"role": "user", "content": args.prompt})

@@ -117,7 +117,7 @@ class IdentityConfig:
 
 def default_system_prompt(name: str) -> str:
     """The system prompt of a person called `name` (written by `slmtui init`, editable)."""
-    return f"You are {name}. Answer as {name}, in {name}'s own words and voice."
+    return f"You are {name}. Answer in your own words and your own voice."
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,13 @@ def system_prompt(settings: DialogueSettings, names: tuple[str, ...]) -> str:
     return default_system_prompt(names[0]) if names else ""
 
 
+def assistant_prompt(store: Store, config: Config) -> str:
+    """The system prompt training gave chat examples, for chat and evaluation to ask with
+    (empty when nobody is known: then none was given)."""
+    settings = DialogueSettings.from_config(config)
+    return system_prompt(settings, your_names(store, settings.names))
+
+
 def placeholder(name: str) -> str:
     """A stable stand-in for someone else's name: the same name always gives the same one."""
     return "Person " + hashlib.blake2b(name.encode(), digest_size=2).hexdigest().upper()
@@ -86,7 +93,8 @@ class DialogueBuild:
 
 
 def dialogue_examples(store: Store, settings: DialogueSettings) -> DialogueBuild:
-    """Every reply of yours in every chat as an example, split as its conversation is."""
+    """Every reply of yours in every chat, in examples of a few turns each, split as its
+    conversation is."""
     names = your_names(store, settings.names)
     build = DialogueBuild([], [], {"chats": 0, "conversations": 0, "replies": 0, "val": 0})
     if not names:
@@ -101,61 +109,111 @@ def dialogue_examples(store: Store, settings: DialogueSettings) -> DialogueBuild
         for conversation in split_conversations(messages, lambda m: m.time, gap):
             build.stats["conversations"] += 1
             turns = merge_turns(conversation, settings.turn_gap_seconds)
-            for index, turn in enumerate(turns):
-                example = _example(chat, turns, index, is_me, settings, system, hide)
-                if example is None:
-                    continue
-                held_out = turn.split == "val"
-                build.stats["replies"] += 1
-                build.stats["val"] += held_out
+            answers = [i for i in answerable(turns, is_me) if _kept(chat, turns[i], settings)]
+            for start, replies in windows(turns, answers, is_me, settings.context_tokens):
+                example = _example(chat, turns[start : replies[-1] + 1], start, replies, is_me,
+                                   system, hide)  # fmt: skip
+                held_out = turns[replies[0]].split == "val"
+                build.stats["replies"] += len(replies)
+                build.stats["val"] += len(replies) if held_out else 0
                 (build.val if held_out else build.train).append(example)
     return build
+
+
+def answerable(turns: list[Turn], is_me: Callable[[str], bool]) -> list[int]:
+    """Indices of your turns that answer something: someone else spoke before them in the
+    conversation, and they are more than one character."""
+    found, heard = [], False
+    for index, turn in enumerate(turns):
+        if not is_me(turn.sender):
+            heard = True
+        elif heard and len(turn.text.strip()) > 1:
+            found.append(index)
+    return found
+
+
+def windows(
+    turns: list[Turn], answers: list[int], is_me: Callable[[str], bool], budget: int
+) -> list[tuple[int, list[int]]]:
+    """Cut a conversation into examples: (first turn, your replies learned in it).
+
+    Each reply gets the turns before it, up to `budget` tokens (at least one, starting with
+    someone else's), as its request; one example carries every following reply whose own
+    context still starts at the same turn within the budget, so a short conversation is one
+    example and the shared context is paid for once. Every reply is learned exactly once."""
+    found: list[tuple[int, list[int]]] = []
+    position = 0
+    while position < len(answers):
+        first = answers[position]
+        start, used = first, 0
+        while start > 0 and used + turns[start - 1].tokens <= budget:
+            start -= 1
+            used += turns[start].tokens
+        start = min(start, first - 1)
+        while start < first and is_me(turns[start].sender):
+            start += 1
+        position += 1
+        if start == first:
+            continue
+        replies = [first]
+        while position < len(answers):
+            context = sum(turn.tokens for turn in turns[start : answers[position]])
+            if context > budget:
+                break
+            replies.append(answers[position])
+            position += 1
+        found.append((start, replies))
+    return found
+
+
+def _kept(chat: ChatRow, turn: Turn, settings: DialogueSettings) -> bool:
+    """Whether a reply is among the share `dialogue_ratio` keeps (stable per reply)."""
+    key = f"dialogue:{settings.seed}:{chat.key}\x1f{turn.start}\x1f{turn.text}"
+    return int(hashlib.sha256(key.encode()).hexdigest()[:16], 16) / 2**64 < settings.ratio
 
 
 def _example(
     chat: ChatRow,
     turns: list[Turn],
-    index: int,
+    offset: int,
+    replies: list[int],
     is_me: Callable[[str], bool],
-    settings: DialogueSettings,
     system: str,
     hide: _Placeholders | None,
-) -> dict | None:
-    turn = turns[index]
-    if not is_me(turn.sender) or len(turn.text.strip()) <= 1:
-        return None
-    key = hashlib.sha256(f"{chat.key}\x1f{turn.start}\x1f{turn.text}".encode()).hexdigest()
-    unit = int(hashlib.sha256(f"dialogue:{settings.seed}:{key}".encode()).hexdigest()[:16], 16)
-    if unit / 2**64 >= settings.ratio:
-        return None
-    context: list[Turn] = []
-    budget = settings.context_tokens
-    for earlier in reversed(turns[:index]):
-        if earlier.tokens > budget and context:
-            break
-        context.insert(0, earlier)
-        budget -= earlier.tokens
-        if budget <= 0:
-            break
-    while context and is_me(context[0].sender):
-        context.pop(0)  # a request starts with someone else's words
-    if not context:
-        return None
+) -> dict:
+    """One example: the turns as alternating messages; your replies in `replies` (indices in
+    the conversation) are learned, your other turns there are context (`"train": false`)."""
     group = len(set(chat.members) | set(chat.participants)) > 2
+    learned = {index - offset for index in replies}
     messages = [{"role": "system", "content": system}] if system else []
-    for earlier in context:
-        role = "assistant" if is_me(earlier.sender) else "user"
-        text = hide.text(earlier.text) if hide else earlier.text
+    for index, turn in enumerate(turns):
+        role = "assistant" if is_me(turn.sender) else "user"
+        text = hide.text(turn.text) if hide else turn.text
         if role == "user" and group:
-            speaker = hide.speaker(earlier.sender) if hide else earlier.sender
+            speaker = hide.speaker(turn.sender) if hide else turn.sender
             text = f"{speaker}: {text}"
-        if messages and messages[-1]["role"] == role:
+        if role == "user" and messages and messages[-1]["role"] == "user":
+            # Others' turns in a row are one request; two of yours stay two turns.
             messages[-1]["content"] += "\n" + text
-        else:
-            messages.append({"role": role, "content": text})
-    reply = hide.text(turn.text) if hide else turn.text
-    messages.append({"role": "assistant", "content": reply})
-    return {"kind": "dialogue", "messages": messages, "chunk": key, "chat": chat.key}
+            continue
+        message = {"role": role, "content": text}
+        if role == "assistant" and index not in learned:
+            message["train"] = False
+        messages.append(message)
+    key = f"{chat.key}\x1f{turns[0].start}\x1f{turns[-1].start}"
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return {"kind": "dialogue", "messages": messages, "chunk": digest, "chat": chat.key}
+
+
+def reply_requests(example: dict) -> list[list[dict]]:
+    """A dialogue example as one conversation per learned reply: the messages up to it."""
+    messages = example["messages"]
+    return [
+        messages[: index + 1]
+        for index, message in enumerate(messages)
+        if message["role"] == "assistant" and message.get("train", True)
+        and any(m["role"] == "user" for m in messages[:index])
+    ]  # fmt: skip
 
 
 class _Placeholders:

@@ -22,7 +22,9 @@ import numpy as np
 
 from slmtui.chat.engine import ChatTarget
 from slmtui.chat.targets import resolve_target
+from slmtui.dataset.dialogue import assistant_prompt
 from slmtui.dataset.generator import generator_for
+from slmtui.eval.conversations import ConversationScore, score_conversations
 from slmtui.eval.generations import GenerationSettings, file_key, generate
 from slmtui.eval.heldout import HeldOut, load_heldout, training_prompts
 from slmtui.eval.intervals import (
@@ -117,6 +119,7 @@ class EvalResult:
     verifier_margin_interval: Interval
     author_reference_share: float  # the author's own held-out text, as the verifier sees it
     verifier_accuracy: float  # how well it tells you from the base (cross-validated, balanced)
+    conversations: ConversationScore | None = None  # held-out chats, when there are any
     created: float = field(default_factory=time.time)
 
     @property
@@ -181,6 +184,7 @@ class EvalResult:
                 for index, prompt in enumerate(self.prompts[:SAMPLES_SHOWN])
             ],
             "settings": asdict(self.settings),
+            "conversations": self.conversations.as_dict() if self.conversations else None,
         }
 
 
@@ -258,8 +262,11 @@ def evaluate(
 ) -> EvalResult:
     """Evaluate the model `spec` names (as chat names them: None, "adapter", "vN")."""
     started = time.perf_counter()
-    settings = settings or GenerationSettings()
     config = workspace.load_config()
+    if settings is None:
+        # Asked as training asked: the system prompt that says who the assistant is.
+        with Store(workspace.db_path) as store:
+            settings = GenerationSettings(system_prompt=assistant_prompt(store, config))
     target = resolve_target(workspace, config.model.base, spec)
     if target.label == "base":
         raise EvalError(
@@ -289,7 +296,11 @@ def evaluate(
         verifier = Verifier.fit(training_texts(workspace), base_writing)
     except VerifierError as exc:
         raise EvalError(f"Too little writing to tell you from the base model: {exc}.") from exc
-    return compare(heldout, scored, verifier, settings, time.perf_counter() - started)
+    conversations = score_conversations(workspace, config, target, base, settings, step)
+    result = compare(heldout, scored, verifier, settings, time.perf_counter() - started)
+    result.conversations = conversations
+    result.seconds = time.perf_counter() - started
+    return result
 
 
 def training_texts(workspace: Workspace) -> list[str]:

@@ -28,6 +28,9 @@ class GenerationSettings:
     min_tokens: int = 48  # the answer's budget follows the author's own continuation ...
     max_tokens: int = 160  # ... within these bounds
     seed: int = 0
+    system_prompt: str = ""  # who the assistant is, as training said it (empty: none)
+    min_reply_tokens: int = 16  # a chat reply's budget follows yours, within these bounds
+    max_reply_tokens: int = 96
 
 
 def file_key(path: Path | None) -> str:
@@ -68,14 +71,18 @@ def generate(
             progress(0, len(prompts))
         for index, prompt in enumerate(prompts):
             budget = round(1.2 * engine.count_tokens(prompt.reference))
+            if prompt.kind == "reply":
+                budget = max(settings.min_reply_tokens, min(settings.max_reply_tokens, budget))
+            else:
+                budget = max(settings.min_tokens, min(settings.max_tokens, budget))
             sampling = Sampling(
                 temperature=settings.temperature,
                 top_p=settings.top_p,
                 repeat_penalty=settings.repeat_penalty,
-                max_tokens=max(settings.min_tokens, min(settings.max_tokens, budget)),
+                max_tokens=budget,
                 seed=settings.seed + index,
             )
-            answers.append(engine.reply([{"role": "user", "content": prompt.request}], sampling))
+            answers.append(engine.reply(request_messages(prompt, settings), sampling))
             if progress is not None:
                 progress(index + 1, len(prompts))
     finally:
@@ -85,3 +92,14 @@ def generate(
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
     return answers
+
+
+def request_messages(prompt: EvalPrompt, settings: GenerationSettings) -> list[dict]:
+    """What a model is asked: a reply's conversation as it stands, or the system prompt (if
+    any) and the request."""
+    if prompt.messages:
+        return [dict(message) for message in prompt.messages]
+    request = {"role": "user", "content": prompt.request}
+    if settings.system_prompt:
+        return [{"role": "system", "content": settings.system_prompt}, request]
+    return [request]

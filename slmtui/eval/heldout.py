@@ -39,7 +39,8 @@ class EvalPrompt:
     chunk_hash: str
     request: str  # the user's message
     reference: str  # what the author wrote for it
-    kind: str = "continue"  # or "write"
+    kind: str = "continue"  # or "write", or "reply" (a conversation's next turn)
+    messages: tuple[dict, ...] = ()  # a reply's whole request: system, turns before it
 
 
 @dataclass(frozen=True)

@@ -84,27 +84,43 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def encode_example(example: dict, tokenizer, seq_len: int) -> tuple[list[int], list[int]]:
-    """Token ids and labels; chat examples are trained on the assistant's reply only."""
+    """Token ids and labels; chat examples are trained on the assistant's replies only.
+
+    Every assistant message is learned unless it says `"train": false` (a dialogue example's
+    earlier turn of yours kept as context); each is learned up to and including its turn-end
+    token, everything else in the chat is context."""
     eos = tokenizer.eos_token_id
     if "messages" not in example:
         ids = tokenizer(example["text"], add_special_tokens=False)["input_ids"] + [eos]
         ids = ids[:seq_len]
         return ids, list(ids)
-    messages = example["messages"]
-    prompt = tokenizer.apply_chat_template(
-        messages[:-1], add_generation_prompt=True, tokenize=False
-    )
-    full = tokenizer.apply_chat_template(messages, tokenize=False)
-    if not full.startswith(prompt):
-        raise TrainingError("The chat template renders the prompt differently inside the chat.")
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    answer_ids = tokenizer(full[len(prompt) :], add_special_tokens=False)["input_ids"]
-    # Learn the reply up to and including the turn-end token, not the template's trailing newline.
-    if eos in answer_ids:
-        answer_ids = answer_ids[: len(answer_ids) - answer_ids[::-1].index(eos)]
-    ids = (prompt_ids + answer_ids)[:seq_len]
-    labels = ([IGNORE] * len(prompt_ids) + answer_ids)[:seq_len]
-    return ids, labels
+    messages = [{"role": m["role"], "content": m["content"]} for m in example["messages"]]
+    learned = [
+        index
+        for index, message in enumerate(example["messages"])
+        if message["role"] == "assistant" and message.get("train", True)
+    ]
+    ids: list[int] = []
+    labels: list[int] = []
+    covered = ""
+    for index in learned:
+        prompt = tokenizer.apply_chat_template(
+            messages[:index], add_generation_prompt=True, tokenize=False
+        )
+        full = tokenizer.apply_chat_template(messages[: index + 1], tokenize=False)
+        if not full.startswith(prompt) or not prompt.startswith(covered):
+            raise TrainingError("The chat template renders the prompt differently inside the chat.")
+        answer = full[len(prompt) :]
+        # Learn the reply up to and including the turn-end token, not the template's newline.
+        end = answer.rfind(tokenizer.eos_token) if tokenizer.eos_token else -1
+        if end >= 0:
+            answer = answer[: end + len(tokenizer.eos_token)]
+        context_ids = tokenizer(prompt[len(covered) :], add_special_tokens=False)["input_ids"]
+        answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
+        ids += context_ids + answer_ids
+        labels += [IGNORE] * len(context_ids) + answer_ids
+        covered = prompt + answer
+    return ids[:seq_len], labels[:seq_len]
 
 
 @dataclass

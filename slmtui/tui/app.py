@@ -187,6 +187,16 @@ class SlmtuiApp(App[None], inherit_bindings=False):
             state.theme = theme.name
             state.save(self.workspace.state)
 
+    def assistant_prompt(self) -> str:
+        """The system prompt a new chat starts with: the one training gave (who you are), or
+        the generic one when nobody is known."""
+        from slmtui.chat.conversations import DEFAULT_SYSTEM_PROMPT
+        from slmtui.dataset.dialogue import assistant_prompt
+        from slmtui.ingest.store import Store
+
+        with Store(self.workspace.db_path) as store:
+            return assistant_prompt(store, self.config) or DEFAULT_SYSTEM_PROMPT
+
     def ask_identity(self, proposed: str) -> None:
         """Ask once whether the proposed sender is you; yes writes `[identity] names`."""
         state = UIState.load(self.workspace.state)

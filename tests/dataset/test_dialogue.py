@@ -7,7 +7,13 @@ import itertools
 import json
 
 from slmtui.config import with_changes
-from slmtui.dataset.dialogue import DialogueSettings, dialogue_examples, placeholder
+from slmtui.dataset.dialogue import (
+    DialogueSettings,
+    answerable,
+    dialogue_examples,
+    placeholder,
+    windows,
+)
 from slmtui.ingest.dialogue import merge_turns, split_conversations
 from slmtui.ingest.store import StoredMessage
 from tests.chat_exports import telegram_account, telegram_chat, whatsapp_android
@@ -49,30 +55,65 @@ def ingest_chat(
     return ingestor
 
 
-def test_each_reply_of_yours_is_an_example_with_the_turns_before_it(workspace, make_ingestor):
+def learned_replies(examples):
+    return [
+        m["content"]
+        for e in examples
+        for m in e["messages"]
+        if m["role"] == "assistant" and m.get("train", True)
+    ]
+
+
+def test_each_reply_of_yours_is_learned_once_with_the_turns_before_it(workspace, make_ingestor):
     rows = []
     for i in range(12):
         rows += [(T0 + i * 120, "Ana", f"question number {i} from Ana"),
                  (T0 + i * 120 + 60, "Elena", f"answer number {i} from me")]  # fmt: skip
     ingestor = ingest_chat(workspace, make_ingestor, rows)
-    settings = DialogueSettings(names=("elena",), context_tokens=30)
+    settings = DialogueSettings(names=("elena",), context_tokens=40)
     build = dialogue_examples(ingestor.store, settings)
     examples = build.train + build.val
-    assert len(examples) == 12
-    last = max(examples, key=lambda e: e["messages"][-1]["content"])
-    messages = last["messages"]
-    assert messages[0] == {
+    replies = learned_replies(examples)
+    assert sorted(replies) == sorted(f"answer number {i} from me" for i in range(12))
+    assert build.stats["replies"] == 12
+    system = {
         "role": "system",
-        "content": "You are elena. Answer as elena, in elena's own words and voice.",
+        "content": "You are elena. Answer in your own words and your own voice.",
     }
-    assert messages[-1] == {"role": "assistant", "content": "answer number 9 from me"}
-    assert messages[1]["role"] == "user"  # a request starts with someone else's words
-    roles = [m["role"] for m in messages[1:]]
-    assert all(a != b for a, b in itertools.pairwise(roles))  # alternating
-    # The context budget: 30 tokens holds a few turns, not all nine before.
-    assert 2 <= len(messages) - 2 < 10
-    # Your messages are never the request, others' never the answer.
-    assert all("from Ana" not in e["messages"][-1]["content"] for e in examples)
+    for example in examples:
+        messages = example["messages"]
+        assert messages[0] == system
+        assert messages[1]["role"] == "user"  # a request starts with someone else's words
+        roles = [m["role"] for m in messages[1:]]
+        assert all(a != b for a, b in itertools.pairwise(roles))  # alternating
+        # Your messages are never the request, others' never the answer.
+        assert all("from Ana" in m["content"] for m in messages[1:] if m["role"] == "user")
+        assert all("from me" in m["content"] for m in messages[1:] if m["role"] == "assistant")
+    # The context budget: 40 tokens of turns before a reply, so several examples, each short.
+    assert len(examples) > 2
+    assert all(len(e["messages"]) - 1 <= 2 * 40 // 6 for e in examples)
+    # A whole budget: one example holds the short conversation.
+    whole = dialogue_examples(
+        ingestor.store, DialogueSettings(names=("Elena",), context_tokens=4000)
+    )
+    assert len(whole.train + whole.val) == 1 and len(learned_replies(whole.train + whole.val)) == 12
+
+
+def test_windows_learn_every_reply_once_within_the_budget():
+    from slmtui.ingest.dialogue import Turn
+
+    turns = [
+        Turn("Ana" if i % 3 else "Me", f"t{i}", 10, float(i), float(i), "train") for i in range(30)
+    ]
+    is_me = lambda s: s == "Me"  # noqa: E731
+    answers = answerable(turns, is_me)
+    assert answers == [i for i in range(3, 30, 3)]  # turn 0 is yours with nothing before it
+    cut = windows(turns, answers, is_me, budget=50)
+    learned = [r for _, replies in cut for r in replies]
+    assert learned == answers
+    for start, replies in cut:
+        assert not is_me(turns[start].sender)
+        assert all(sum(t.tokens for t in turns[start:r]) <= 50 for r in replies)
 
 
 def test_group_chats_name_the_speaker_and_names_can_be_hidden(workspace, make_ingestor):
@@ -111,6 +152,6 @@ def test_without_names_the_proposed_identity_answers(workspace, make_ingestor):
     ingestor = make_ingestor(workspace)
     ingestor.scan()
     build = dialogue_examples(ingestor.store, DialogueSettings())
-    answers = {e["messages"][-1]["content"] for e in build.train + build.val}
+    answers = set(learned_replies(build.train + build.val))
     assert answers and all(a.startswith(("hello there", "good morning")) for a in answers)
     assert all(int(a.split()[-1]) % 2 == 1 for a in answers)  # Elena's, present in both chats

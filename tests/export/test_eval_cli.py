@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -12,8 +13,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml"))
-from test_train_cli import slmtui, tiny_workspace
+from test_train_cli import SAMPLES, slmtui, tiny_workspace
 
+from slmtui.config import write_identity
 from slmtui.eval.perplexity import token_losses
 
 SUMMARY_KEYS = {
@@ -24,9 +26,20 @@ SUMMARY_KEYS = {
 }  # fmt: skip
 
 
+CONVERSATION_KEYS = {
+    "replies", "asked", "reply_ppl_base", "reply_ppl", "reply_ppl_change",
+    "reply_ppl_change_interval", "reply_style_distance_base", "reply_style_distance",
+    "reply_distance_ratio", "reply_distance_ratio_interval", "reply_author_share_base",
+    "reply_author_share", "reply_verifier_accuracy", "samples",
+}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_llama):
     workspace = tiny_workspace(tmp_path_factory.mktemp("eval-cli"), tiny_llama)
+    # The samples' chats too: the evaluation scores held-out conversations as well.
+    shutil.copytree(SAMPLES / "chats", workspace.writing / "chats")
+    write_identity(workspace.config_path, "Odile Marchbank")
     done = slmtui("-w", str(workspace.root), "train", "--no-generate", "--max-steps", "3", "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     finished = json.loads(done.stdout.splitlines()[-1])
@@ -87,6 +100,18 @@ def test_eval_json_has_every_field_and_agrees_with_training(trained):
     )
     assert 0 <= summary["author_share_reference"] <= 1
     assert 0 <= summary["verifier_accuracy"] <= 1
+
+    conversations = result["conversations"]
+    assert set(conversations) == CONVERSATION_KEYS
+    assert conversations["replies"] >= 20 and conversations["asked"] == 16
+    assert conversations["reply_ppl_base"] > 1 and conversations["reply_ppl"] > 1
+    assert conversations["reply_ppl_change"] == pytest.approx(
+        conversations["reply_ppl"] / conversations["reply_ppl_base"] - 1
+    )
+    low, high = conversations["reply_ppl_change_interval"]
+    assert low <= conversations["reply_ppl_change"] <= high
+    assert conversations["reply_style_distance_base"] > 0
+    assert len(conversations["samples"]) == 3 and conversations["samples"][0]["reference"]
 
     assert result["model"].endswith("(adapter)")
     assert result["heldout"]["texts"] >= 1 and result["heldout"]["prompts"] == 2

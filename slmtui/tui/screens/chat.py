@@ -182,7 +182,9 @@ class ChatScreen(KeptScreen):
         log.scroll_end(animate=False)
 
     def _settings(self) -> ChatSettings:
-        return self.conversation.settings if self.conversation else ChatSettings()
+        if self.conversation:
+            return self.conversation.settings
+        return ChatSettings(system_prompt=self.app.assistant_prompt())
 
     def action_new_conversation(self) -> None:
         if not self.generating:

@@ -16,7 +16,6 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Header, Input, Markdown, Static
 
-from slmtui.chat.conversations import DEFAULT_SYSTEM_PROMPT
 from slmtui.chat.engine import ChatEngine, ReplyStats, Sampling
 from slmtui.chat.targets import resolve_target
 from slmtui.tui.screens.chat import describe_reply
@@ -123,7 +122,7 @@ class CompareScreen(KeptScreen):
         self.generating = True
         self._stop = threading.Event()
         messages = [
-            {"role": "system", "content": DEFAULT_SYSTEM_PROMPT},
+            {"role": "system", "content": self.app.assistant_prompt()},
             {"role": "user", "content": text},
         ]
         self._pacer = Pacer()

@@ -1,0 +1,174 @@
+"""Held-out conversations: does the model answer the way you answer?
+
+The replies of yours in conversations the store held out (decided once, at ingest) are the
+test. Two measures, base against tuned, each with a bootstrap interval:
+
+- perplexity on your replies, each given the conversation before it, in the model's own chat
+  template, scored as training scores a dialogue example (the reply and its turn-end token);
+- the style of each model's replies to those requests against your own replies (the stylometry
+  of the writing evaluation, on your training replies' scale of variation), and how many of
+  them a verifier fitted on your training replies against the base model's replies attributes
+  to you.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from slmtui.chat.engine import ChatTarget
+from slmtui.config import Config
+from slmtui.dataset.dialogue import DialogueSettings, dialogue_examples, reply_requests
+from slmtui.eval.generations import GenerationSettings, generate
+from slmtui.eval.heldout import EvalPrompt
+from slmtui.eval.intervals import Interval, paired_interval, ppl_change_interval
+from slmtui.eval.perplexity import Perplexity, reply_perplexity
+from slmtui.eval.stylometry import StyleScale, profile_texts, style_distance
+from slmtui.eval.verifier import Verifier, VerifierError, share
+from slmtui.ingest.store import Store
+from slmtui.workspace import Workspace
+
+SCORED_REPLIES = 64  # held-out replies scored for perplexity (cheap: short contexts)
+ASKED_REPLIES = 16  # held-out requests each model answers
+VERIFIER_REPLIES = 16  # training requests the base model answers, as the verifier's "not you"
+SEGMENT_REPLIES = 8  # replies profiled together: one reply is too short to profile alone
+
+Step = Callable[[str], Callable[[int, int], None] | None]
+
+
+@dataclass
+class ConversationScore:
+    replies: int  # held-out replies scored for perplexity
+    asked: int  # held-out requests answered
+    base: Perplexity
+    tuned: Perplexity
+    distance_base: float
+    distance_tuned: float
+    author_share_base: float
+    author_share_tuned: float
+    verifier_accuracy: float | None
+    ppl_change_interval: Interval
+    distance_ratio_interval: Interval
+    samples: list[dict]
+
+    @property
+    def ppl_change(self) -> float:
+        return self.tuned.ppl / self.base.ppl - 1.0
+
+    @property
+    def distance_ratio(self) -> float:
+        return self.distance_tuned / self.distance_base if self.distance_base > 0 else 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "replies": self.replies,
+            "asked": self.asked,
+            "reply_ppl_base": self.base.ppl,
+            "reply_ppl": self.tuned.ppl,
+            "reply_ppl_change": self.ppl_change,
+            "reply_ppl_change_interval": self.ppl_change_interval.as_list(),
+            "reply_style_distance_base": self.distance_base,
+            "reply_style_distance": self.distance_tuned,
+            "reply_distance_ratio": self.distance_ratio,
+            "reply_distance_ratio_interval": self.distance_ratio_interval.as_list(),
+            "reply_author_share_base": self.author_share_base,
+            "reply_author_share": self.author_share_tuned,
+            "reply_verifier_accuracy": self.verifier_accuracy,
+            "samples": self.samples,
+        }
+
+
+def _spread(items: list, count: int) -> list:
+    if count >= len(items):
+        return list(items)
+    return [items[int(i * len(items) / count)] for i in range(count)]
+
+
+def replies_of(examples: list[dict]) -> list[list[dict]]:
+    """Each learned reply of the examples with the messages before it (plain role/content)."""
+    return [
+        [{"role": m["role"], "content": m["content"]} for m in conversation]
+        for example in examples
+        for conversation in reply_requests(example)
+    ]
+
+
+def _prompt(conversation: list[dict]) -> EvalPrompt:
+    """The request of a reply: everything before it; the reply is the reference."""
+    key = hashlib.sha256(json.dumps(conversation, ensure_ascii=False).encode()).hexdigest()
+    return EvalPrompt(
+        key, conversation[-2]["content"], conversation[-1]["content"], "reply",
+        tuple(conversation[:-1]),
+    )  # fmt: skip
+
+
+def segments(texts: list[str], size: int = SEGMENT_REPLIES) -> list[str]:
+    """Replies joined a few at a time, so each profiled piece has sentences to measure."""
+    return ["\n\n".join(texts[i : i + size]) for i in range(0, len(texts), size)]
+
+
+def score_conversations(
+    workspace: Workspace,
+    config: Config,
+    tuned: ChatTarget,
+    base: ChatTarget,
+    settings: GenerationSettings,
+    step: Step,
+) -> ConversationScore | None:
+    """Base and tuned on the held-out conversations; None when there are none."""
+    with Store(workspace.db_path) as store:
+        build = dialogue_examples(store, DialogueSettings.from_config(config))
+    held, trained_replies = replies_of(build.val), replies_of(build.train)
+    if not held or not trained_replies:
+        return None
+    scored = _spread(held, SCORED_REPLIES)
+    base_ppl = reply_perplexity(base.model_path, scored, base.lora_path)
+    tuned_ppl = reply_perplexity(tuned.model_path, scored, tuned.lora_path)
+    asked = [_prompt(conversation) for conversation in _spread(held, ASKED_REPLIES)]
+    base_replies = generate(base, asked, workspace.cache, settings, step("replies: base"))
+    tuned_replies = generate(tuned, asked, workspace.cache, settings, step("replies: tuned"))
+    yours = [prompt.reference for prompt in asked]
+    trained = [conversation[-1]["content"] for conversation in trained_replies]
+    scale = StyleScale.from_segments(segments(trained))
+    author = profile_texts(yours)
+
+    def distance(replies: list[str]) -> float:
+        return style_distance(author, profile_texts(replies), scale)
+
+    def ratio(idx: np.ndarray) -> float:
+        b = style_distance(author, profile_texts([base_replies[i] for i in idx]), scale)
+        t = style_distance(author, profile_texts([tuned_replies[i] for i in idx]), scale)
+        return t / b if b > 0 else float("nan")
+
+    others = [_prompt(conversation) for conversation in _spread(trained_replies, VERIFIER_REPLIES)]
+    base_own = generate(base, others, workspace.cache, settings, step("replies: base, own"))
+    try:
+        verifier = Verifier.fit(segments(trained, 2), segments(base_own, 2))
+        shares = (
+            share(verifier.attributed(base_replies)),
+            share(verifier.attributed(tuned_replies)),
+        )
+        accuracy = verifier.accuracy
+    except VerifierError:
+        shares, accuracy = (float("nan"), float("nan")), None
+    return ConversationScore(
+        replies=len(scored),
+        asked=len(asked),
+        base=base_ppl,
+        tuned=tuned_ppl,
+        distance_base=distance(base_replies),
+        distance_tuned=distance(tuned_replies),
+        author_share_base=shares[0],
+        author_share_tuned=shares[1],
+        verifier_accuracy=accuracy,
+        ppl_change_interval=ppl_change_interval(base_ppl.per_text, tuned_ppl.per_text),
+        distance_ratio_interval=paired_interval(ratio, len(asked)),
+        samples=[
+            {"request": p.request, "reference": p.reference, "base": b, "tuned": t}
+            for p, b, t in list(zip(asked, base_replies, tuned_replies, strict=True))[:3]
+        ],
+    )
