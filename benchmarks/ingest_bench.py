@@ -10,7 +10,16 @@ of samples/ with a fixed seed, so that documents are distinct rather than duplic
 4. peak RSS of a first ingest of 500 and of 2,000 documents, each in a fresh process: the ratio
    shows whether memory grows with the corpus (target: about 1.0).
 
-Run: .venv/bin/python benchmarks/ingest_bench.py [--documents 2000]
+Chat exports (`--messages`, default 100,000, generated in each exporter's layout):
+
+5. parsing: messages per second of `read_chats` per format against the 50,000 messages/s
+   target, and its peak memory (tracemalloc) for a quarter of the messages and for all of them,
+   as a multiple of the export's size;
+6. a re-export with 1% new messages, ingested into the workspace that holds the first export:
+   its time as a share of the first ingest (target <= 5%).
+
+Run: .venv/bin/python benchmarks/ingest_bench.py [--documents 2000] [--messages 100000]
+     [--skip-documents] [--skip-chats]
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from slmtui.ingest.chats import read_chats  # noqa: E402
 from slmtui.ingest.extract import extract  # noqa: E402
 from slmtui.ingest.ingestor import Ingestor  # noqa: E402
 from slmtui.ingest.normalize import normalize_text  # noqa: E402
@@ -40,7 +50,7 @@ from slmtui.workspace import Workspace  # noqa: E402
 def sample_sentences() -> list[str]:
     sentences: list[str] = []
     for path in sorted((ROOT / "samples").rglob("*")):
-        if path.is_file():
+        if path.is_file() and "chats" not in path.parts:
             text = normalize_text(extract(path, path.read_bytes()))
             sentences += [s for s in re.split(r"(?<=[.?])\s+", text) if len(s) > 20]
     return sentences
@@ -111,12 +121,143 @@ def peak_rss_child(documents: int) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+# -- chat exports -----------------------------------------------------------------------------
+
+T0 = 1735689600.0  # 2025-01-01
+PEOPLE = ("Odile Marchbank", "Tamsin Marchbank", "Hamish Quill")
+
+
+def chat_messages(count: int, seed: int = 11) -> list[tuple[float, str, str]]:
+    """`count` messages in conversations of 5 to 40 messages (half a minute to two minutes
+    apart) with 3 to 30 hours of silence between them, three senders, texts cut from the
+    samples' sentences (so lengths and characters are a person's, not lorem ipsum)."""
+    rng = random.Random(seed)
+    sentences = sample_sentences()
+    messages = []
+    when, left = T0, rng.randint(5, 40)
+    for _ in range(count):
+        words = rng.choice(sentences).split()
+        text = " ".join(words[: rng.randint(3, 18)])
+        messages.append((when, PEOPLE[rng.randrange(3)], text))
+        left -= 1
+        if left == 0:
+            when += rng.randint(3, 30) * 3600.0
+            left = rng.randint(5, 40)
+        else:
+            when += float(rng.randint(30, 120))
+    return messages
+
+
+def export_files(messages: list[tuple[float, str, str]]) -> dict[str, tuple[str, bytes]]:
+    """The same messages in each layout: format -> (file name, bytes)."""
+    from tests import chat_exports as make
+
+    account = make.telegram_account(
+        [make.telegram_chat(messages, name="Tamsin", chat_id=1)], first_name="Odile",
+        username="odile",
+    )  # fmt: skip
+    slack = make.slack_files({"general": messages}, {name: name for name in PEOPLE})
+    return {
+        "whatsapp-android": ("WhatsApp Chat with Tamsin.txt", make.whatsapp_android(messages)),
+        "whatsapp-ios": ("WhatsApp Chat - Tamsin.zip",
+                         make.zipped({"_chat.txt": make.whatsapp_ios(messages)})),
+        "telegram": ("result.json", account),
+        "discord": ("Friends - general [99].json", make.discord_channel(messages)),
+        "messenger": ("message_1.json", make.messenger_thread(messages, title="Tamsin")),
+        "slack-zip": ("Slack export.zip", make.zipped(slack)),
+    }  # fmt: skip
+
+
+def parse_rate(name: str, data: bytes, repeats: int = 3) -> tuple[float, int]:
+    """Best seconds of `repeats` parses, and the messages kept."""
+    best, kept = float("inf"), 0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        export = read_chats(Path(name), data)
+        best = min(best, time.perf_counter() - started)
+        kept = sum(len(chat.messages) for chat in export.chats)
+    return best, kept
+
+
+def parse_peak(name: str, data: bytes) -> int:
+    """Peak bytes allocated while parsing (the export's bytes were read before)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    read_chats(Path(name), data)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def reingest_share(count: int) -> dict:
+    """First ingest of a WhatsApp export, then the same chat exported again with 1% new
+    messages, in the same file: seconds of both and the share."""
+    workspace = Workspace.init(Path(tempfile.mkdtemp(prefix="slmtui-bench-")) / "ws")
+    messages = chat_messages(count + count // 100)
+    from tests import chat_exports as make
+
+    path = workspace.writing / "WhatsApp Chat with Tamsin.txt"
+    path.write_bytes(make.whatsapp_android(messages[:count]))
+    first_s, _ = timed_ingest(workspace)
+    path.write_bytes(make.whatsapp_android(messages))
+    second_s, _ = timed_ingest(workspace)
+    with Store(workspace.db_path) as store:
+        stored = store.stats().messages
+    return {"first_s": first_s, "second_s": second_s, "share": second_s / first_s,
+            "stored": stored}  # fmt: skip
+
+
+def chat_results(count: int) -> dict:
+    full = export_files(chat_messages(count))
+    quarter = export_files(chat_messages(count // 4))
+    results: dict = {"messages": count, "formats": {}}
+    for fmt, (name, data) in full.items():
+        seconds, kept = parse_rate(name, data)
+        small_name, small_data = quarter[fmt]
+        results["formats"][fmt] = {
+            "mb": len(data) / 1e6,
+            "seconds": seconds,
+            "messages_per_s": count / seconds,
+            "kept": kept,
+            "peak_over_size_quarter": parse_peak(small_name, small_data) / len(small_data),
+            "peak_over_size_full": parse_peak(name, data) / len(data),
+        }
+    results["reingest"] = reingest_share(count)
+    return results
+
+
+def print_chats(results: dict) -> None:
+    print(f"\nchat exports: {results['messages']:,} messages each")
+    for fmt, row in results["formats"].items():
+        rate = row["messages_per_s"]
+        print(
+            f"  {fmt:<17} {row['mb']:5.1f} MB  {row['seconds']:6.2f} s  {rate:>9,.0f} msg/s   "
+            f"target 50,000   ratio {rate / 50_000:5.2f}x   peak memory "
+            f"{row['peak_over_size_quarter']:.1f}x / {row['peak_over_size_full']:.1f}x the "
+            "export (quarter / full)"
+        )
+    again = results["reingest"]
+    print(
+        f"  re-export, 1% new: first ingest {again['first_s']:.2f} s, "
+        f"again {again['second_s']:.3f} s   target <= 5%   "
+        f"ratio {100 * again['share']:.2f}%   ({again['stored']:,} stored)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--documents", type=int, default=2000)
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--skip-documents", action="store_true")
+    parser.add_argument("--skip-chats", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     load_tokenizer()  # build the cached tokenizer outside the timings
+    chats = None if args.skip_chats else chat_results(args.messages)
+    if args.skip_documents:
+        print(json.dumps(chats, indent=2)) if args.json else print_chats(chats)
+        return
 
     workspace = Workspace.init(Path(tempfile.mkdtemp(prefix="slmtui-bench-")) / "ws")
     corpus_bytes = make_corpus(workspace.writing, args.documents)
@@ -141,7 +282,7 @@ def main() -> None:
         "rss_growth_ratio": large_rss / small_rss,
     }
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps({**results, "chats": chats}, indent=2))
         return
     rate = results["first_ingest_mb_per_s"]
     print(f"corpus: {args.documents} documents, {results['corpus_mb']:.1f} MB")
@@ -162,6 +303,8 @@ def main() -> None:
         f"{large_rss:.0f} MB for {args.documents}   "
         f"growth ratio {results['rss_growth_ratio']:.2f} (4x the corpus)"
     )
+    if chats:
+        print_chats(chats)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,8 @@ VARIANTS: dict[str, dict[str, dict]] = {
     "2 passes": {"train": {"max_epochs": 2.0}},
     "6 passes": {"train": {"max_epochs": 6.0}},
     "3 minutes": {"train": {"minutes": 3.0}},
+    # Writing only: what the chats add to replies (and cost the writing), on a corpus with chats.
+    "no dialogue": {"dataset": {"dialogue_ratio": 0.0}},
 }
 
 
@@ -98,6 +100,7 @@ def run_variant(workspace: Workspace, corpus: str, name: str, seed: int) -> dict
         "wall_seconds": time.perf_counter() - started,
         "heldout": result["heldout"],
         **result["summary"],
+        **{k: v for k, v in (result.get("conversations") or {}).items() if k != "samples"},
     }
 
 
@@ -143,6 +146,25 @@ def print_table(rows: list[dict]) -> None:
             if name == variant
         ]
         print(_line("mean", variant, per_corpus, seeds="-"))
+    chats = [row for row in good if row.get("reply_ppl_change") is not None]
+    if chats:
+        print(f"\n{'held-out conversations':<33} {'seeds':>5} {'reply ppl change %':>24} "
+              f"{'reply style ratio':>22} {'verifier: base -> tuned':>24}")  # fmt: skip
+        replies: dict[tuple[str, str], list[dict]] = {}
+        for row in chats:
+            replies.setdefault((row["corpus"], row["variant"]), []).append(row)
+        for (corpus, variant), group in replies.items():
+            ratios = [r["reply_distance_ratio"] for r in group]
+            shares = ", ".join(
+                f"{100 * r['reply_author_share_base']:.0f}% -> {100 * r['reply_author_share']:.0f}%"
+                for r in group
+            )
+            print(
+                f"{corpus:<14} {variant:<18} {len(group):>5} "
+                f"{spread([r['reply_ppl_change'] for r in group], 100, '%'):>24} "
+                f"{statistics.mean(ratios):.2f}x ({min(ratios):.2f}..{max(ratios):.2f})"
+                f"{shares:>26}"
+            )
     for row in rows:
         if "error" in row:
             print(f"{row['corpus']:<14} {row['variant']:<18} seed {row['seed']}: {row['error']}")
@@ -202,7 +224,8 @@ def main() -> int:
                 with out.open("a", encoding="utf-8") as handle:
                     handle.write(json.dumps(row) + "\n")
                 print(json.dumps({k: row.get(k) for k in ("corpus", "variant", "seed", "ppl_change",
-                      "distance_ratio", "verifier_margin", "train_seconds", "error")}),
+                      "distance_ratio", "verifier_margin", "reply_ppl_change",
+                      "reply_distance_ratio", "train_seconds", "error")}),
                       flush=True)  # fmt: skip
     print_table(rows)
     return 0

@@ -347,20 +347,23 @@ class Ingestor:
         return FileChange(rel, "updated" if existing else "added", detail)
 
     def _refusal(self, export: ChatExport) -> str | None:
-        """Why an export is not stored: it has no messages, or none from you."""
-        participants: dict[str, int] = {}
-        known = {chat.key: chat.participants for chat in self.store.chats()}
+        """Why an export is not stored: it has no messages, or none from you. What the store
+        already holds of its chats counts too (a re-export reads only the new part)."""
+        parsed: Counter = Counter()
         for chat in export.chats:
-            for sender, count in {**known.get(chat.key, {}), **chat.participants()}.items():
-                participants[sender] = participants.get(sender, 0) + count
+            parsed.update(chat.participants())
+        is_me = matcher(self.config.identity.names)
+        names = self.config.identity.names
+        if parsed and (not names or any(map(is_me, parsed))):
+            return None  # the common case, decided without reading the store
+        participants = parsed + self.store.participants([chat.key for chat in export.chats])
         if not participants:
-            dropped = Counter()
+            dropped: Counter = Counter()
             for chat in export.chats:
                 dropped.update(chat.dropped)
             what = ", ".join(f"{n} {r}" for r, n in sorted(dropped.items())) or "nothing"
             return f"a {export.format} export with no messages to learn from (dropped: {what})"
-        names = self.config.identity.names
-        if names and not any(map(matcher(names), participants)):
+        if names and not any(map(is_me, participants)):
             return (
                 "no messages from you: set [identity] names in slmtui.toml; participants are "
                 + describe_participants(participants)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -171,7 +172,8 @@ def _v6(db: sqlite3.Connection) -> None:
             key TEXT NOT NULL UNIQUE,
             split TEXT NOT NULL DEFAULT 'new'
         );
-        CREATE INDEX messages_chat_time ON messages(chat_id, time)
+        CREATE INDEX messages_chat_time ON messages(chat_id, time);
+        CREATE INDEX messages_new ON messages(chat_id) WHERE split = 'new'
         """,
     )
 
@@ -683,13 +685,28 @@ class Store:
                 )
                 added += self.db.total_changes - before
             self._drop_orphan_chats()
+            # Characters of text this file brought (a re-export adds to what the earlier
+            # version of the file brought), without reading every message again.
+            new_chars = sum(len(m.text) for part in parts for m in part.messages)
             self.db.execute(
-                "UPDATE documents SET chars = (SELECT COALESCE(SUM(LENGTH(m.text)), 0) "
-                "FROM chat_files f JOIN messages m ON m.chat_id = f.chat_id "
-                "WHERE f.document_id = ?) WHERE id = ?",
-                (document_id, document_id),
+                "UPDATE documents SET chars = chars + ? WHERE id = ?", (new_chars, document_id)
             )
         return added
+
+    def participants(self, chat_keys: list[str]) -> Counter:
+        """Messages stored per sender, over these chats."""
+        found: Counter = Counter()
+        for key in chat_keys:
+            found.update(
+                dict(
+                    self.db.execute(
+                        "SELECT m.sender, COUNT(*) FROM messages m JOIN chats c "
+                        "ON c.id = m.chat_id WHERE c.key = ? GROUP BY m.sender",
+                        (key,),
+                    ).fetchall()
+                )
+            )
+        return found
 
     def _chat_id(self, part: ChatPart) -> int:
         self.db.execute(
@@ -722,7 +739,10 @@ class Store:
         conversation made only of new messages is decided like a passage (`assign_new_splits`):
         in the order of its first message's key, held out while held-out tokens are under
         `fraction` of all message tokens (or, with 10 or more conversations, while fewer than
-        `min_conversations` are held out), never past twice the fraction."""
+        `min_conversations` are held out), never past twice the fraction.
+
+        Only the conversations that hold new messages are read: a re-export that adds a day
+        costs that day, not the chat's whole history."""
         chat_ids = [
             row[0]
             for row in self.db.execute("SELECT DISTINCT chat_id FROM messages WHERE split = 'new'")
@@ -733,21 +753,16 @@ class Store:
             "SELECT COALESCE(SUM(tokens), 0), "
             "COALESCE(SUM(tokens) FILTER (WHERE split = 'val'), 0) FROM messages"
         ).fetchone()
+        conversations = self._conversation_starts(gap_seconds, None, limit=10)
+        held_conversations = self._conversation_starts(gap_seconds, "val")
         fresh: list[tuple[str, list[int], int]] = []
-        conversations = held_conversations = 0
         updates: list[tuple[str, int]] = []
         for chat_id in chat_ids:
-            rows = self.db.execute(
-                "SELECT id, time, split, tokens, key FROM messages WHERE chat_id = ? "
-                "ORDER BY time, id",
-                (chat_id,),
-            ).fetchall()
-            for conversation in split_conversations(rows, lambda r: r[1], gap_seconds):
-                conversations += 1
+            for conversation in split_conversations(
+                self._rows_from_new(chat_id, gap_seconds), lambda r: r[1], gap_seconds
+            ):
                 splits = {row[2] for row in conversation}
                 new_ids = [row[0] for row in conversation if row[2] == "new"]
-                if "val" in splits and "train" not in splits:
-                    held_conversations += 1
                 if not new_ids:
                     continue
                 if "train" in splits:
@@ -758,6 +773,7 @@ class Store:
                 else:
                     tokens = sum(row[3] for row in conversation)
                     fresh.append((conversation[0][4], new_ids, tokens))
+                    conversations += 1
         decided_val = 0
         wanted_conversations = min_conversations if conversations >= 10 else 0
         for _, ids, tokens in sorted(fresh):
@@ -771,6 +787,44 @@ class Store:
             updates += [(split, i) for i in ids]
         self.db.executemany("UPDATE messages SET split = ? WHERE id = ?", updates)
         return decided_val
+
+    def _rows_from_new(self, chat_id: int, gap_seconds: float) -> list[tuple]:
+        """(id, time, split, tokens, key) of a chat from the start of the conversation that
+        holds its earliest new message: found by walking back to the first silence."""
+        earliest = self.db.execute(
+            "SELECT MIN(time) FROM messages WHERE chat_id = ? AND split = 'new'", (chat_id,)
+        ).fetchone()[0]
+        start = earliest
+        for (when,) in self.db.execute(
+            "SELECT time FROM messages WHERE chat_id = ? AND time < ? ORDER BY time DESC",
+            (chat_id, earliest),
+        ):
+            if start - when > gap_seconds:
+                break
+            start = when
+        return self.db.execute(
+            "SELECT id, time, split, tokens, key FROM messages WHERE chat_id = ? AND time >= ? "
+            "ORDER BY time, id",
+            (chat_id, start),
+        ).fetchall()
+
+    def _conversation_starts(self, gap_seconds: float, split: str | None, limit: int = 0) -> int:
+        """How many conversations of decided messages there are (`split` None), or held out
+        (`split` "val"), counting at most `limit` (0: all). Conversations are separated by more
+        than the gap, so consecutive held-out messages further apart than that belong to
+        different held-out conversations: one ordered read of the (indexed) rows counts them."""
+        where = "split = 'val'" if split == "val" else "split != 'new'"
+        rows = self.db.execute(
+            f"SELECT chat_id, time FROM messages WHERE {where} ORDER BY chat_id, time"
+        )
+        count, last = 0, None
+        for chat_id, when in rows:
+            if last is None or last[0] != chat_id or when - last[1] > gap_seconds:
+                count += 1
+                if limit and count >= limit:
+                    break
+            last = (chat_id, when)
+        return count
 
     def chats(self) -> list[ChatRow]:
         """Every chat with its files, counts and participants, by name."""

@@ -19,10 +19,9 @@ from slmtui.ingest.chats.tail import Since
 
 FORMAT = "whatsapp"
 
-_MARKS = dict.fromkeys(
-    map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff")
-)
-_SPACES = {0x202F: " ", 0x00A0: " "}
+# Direction marks iOS puts before some lines; removed with one regex pass (str.translate with a
+# table is ten times slower on a large export).
+_MARKS = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _DATE = r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}"
 _TIME = r"\d{1,2}[:.]\d{2}(?:[:.]\d{2})?(?:\s?[AaPp]\.?\s?[Mm]\.?)?"
 HEADER = re.compile(
@@ -45,7 +44,7 @@ _NAME = re.compile(r"^WhatsApp Chat (?:with|-) (?P<name>.+?)(?: \(\d+\))?$", re.
 
 def looks_like(text: str) -> bool:
     """True when the first lines of a text are WhatsApp message lines."""
-    lines = [line.translate(_MARKS) for line in text[:4000].splitlines()[:12] if line.strip()]
+    lines = [_MARKS.sub("", line) for line in text[:4000].splitlines()[:12] if line.strip()]
     return sum(bool(HEADER.match(line)) for line in lines) >= max(1, len(lines) // 2)
 
 
@@ -57,9 +56,8 @@ def chat_name(stem: str) -> str:
 def read(text: str, name: str, since: Since | None = None) -> ChatExport:
     """Parse an export's text; `since(chat_key)` is the newest time already stored for a chat,
     and lines before that time are passed over unread (a re-export repeats them)."""
-    text = text.translate(_MARKS)
-    if "\u202f" in text or "\u00a0" in text:
-        text = text.translate(_SPACES)
+    text = _MARKS.sub("", text)
+    text = text.replace("\u202f", " ").replace("\u00a0", " ")
     lines = text.splitlines()
     headers = [m for m in map(HEADER.match, lines[:2000]) if m]
     clock = _Clock.detect([*headers, *_sample(lines)])
