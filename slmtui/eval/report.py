@@ -83,7 +83,25 @@ def describe(result: EvalResult) -> str:
             f"Your words ({words}): base {result.base.author_words_per_1000:.1f}, tuned "
             f"{result.tuned.author_words_per_1000:.1f} per 1000 words"
         )
+    if result.conversations is not None:
+        lines += ["", *conversation_lines(result.conversations)]
     return "\n".join(lines)
+
+
+def conversation_lines(chats) -> list[str]:
+    """The held-out conversations in words (chats: a ConversationScore)."""
+    low, high = chats.ppl_change_interval.low, chats.ppl_change_interval.high
+    ratio = chats.distance_ratio_interval
+    return [
+        f"Your conversations ({chats.replies} held-out replies, {chats.asked} answered):",
+        f"  perplexity on your replies {chats.base.ppl:.2f} (base) -> {chats.tuned.ppl:.2f}, "
+        f"{_percent_change(chats.ppl_change)} (95% interval {_percent_change(low)} to "
+        f"{_percent_change(high)})",
+        f"  style of its replies: {chats.distance_ratio:.2f}x the base's distance to yours "
+        f"(95% interval {ratio.low:.2f}x to {ratio.high:.2f}x)",
+        f"  read as yours: {chats.author_share_tuned:.0%} of its replies, "
+        f"{chats.author_share_base:.0%} of the base's",
+    ]
 
 
 def _interval_text(model) -> str:
@@ -220,6 +238,7 @@ passages are from one another).</p>
 words.</p>
 <table><tr><th>word</th><th>you</th><th>base</th><th>tuned</th></tr>{word_rows}</table>
 <h2>Side by side</h2>{samples}
+{conversation_html(result)}
 </body></html>
 """
 
@@ -303,3 +322,24 @@ def side_by_side(result: EvalResult, models: list[ModelScore]) -> str:
 
 def write_report(result: EvalResult, folder: Path) -> Path:
     return write_text_atomic(Path(folder) / REPORT_NAME, render_html(result))
+
+
+def conversation_html(result: EvalResult) -> str:
+    """The held-out conversations section (empty without chats)."""
+    chats = result.conversations
+    if chats is None:
+        return ""
+    esc = html.escape
+    lines = "".join(f"<li>{esc(line.strip())}</li>" for line in conversation_lines(chats)[1:])
+    samples = "".join(
+        f"<h3>{esc(sample['request'][:120])}</h3><div class='cols'>"
+        f"<div><b>you</b><pre>{esc(sample['reference'])}</pre></div>"
+        f"<div><b>base</b><pre>{esc(sample['base'])}</pre></div>"
+        f"<div><b>tuned</b><pre>{esc(sample['tuned'])}</pre></div></div>"
+        for sample in chats.samples
+    )
+    return (
+        f"<h2>Your conversations</h2><p>{chats.replies} replies of yours in conversations "
+        f"training never saw; each model answered {chats.asked} of their requests.</p>"
+        f"<ul>{lines}</ul>{samples}"
+    )

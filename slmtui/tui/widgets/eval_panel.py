@@ -55,6 +55,12 @@ def summary_lines(label: str, result: dict | None, eval_key: str) -> Text:
             f"your own {summary['author_share_reference']:.0%}) "
         )
         text.append(f"{margin:+.0f} points", style="green" if margin > 0 else "red")
+    chats = result.get("conversations")
+    if chats:
+        change = 100 * chats["reply_ppl_change"]
+        text.append("\nyour chats ")
+        text.append(f"replies {change:+.0f}% ppl", style="green" if change < 0 else "red")
+        text.append(f", style {chats['reply_distance_ratio']:.2f}x the base's")
     closer = [s for s in result.get("shifts", []) if s.get("moved_closer")][:MOVES_SHOWN]
     if closer:
         text.append("\ncloser to you: ")
