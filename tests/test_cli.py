@@ -85,3 +85,29 @@ def test_watch_prints_a_line_per_change(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_status_lists_chats_their_participants_and_who_you_are(tmp_path):
+    from tests.chat_exports import whatsapp_android
+
+    root = tmp_path / "ws"
+    assert slmtui("init", str(root)).returncode == 0
+    rows = [
+        (1767225600.0 + i * 60, ["Ana", "Elena", "Elena"][i % 3], f"line {i} ok") for i in range(30)
+    ]
+    (root / "writing" / "WhatsApp Chat with Ana.txt").write_bytes(whatsapp_android(rows))
+    assert slmtui("-w", str(root), "ingest").returncode == 0
+    shown = slmtui("-w", str(root), "status").stdout
+    assert "You (proposed): Elena" in shown and '[identity] names = ["Elena"]' in shown
+    assert "Ana [whatsapp]: 30 messages; Elena 20 (you), Ana 10" in shown
+    data = json.loads(slmtui("-w", str(root), "status", "--json").stdout)
+    assert data["chats"] == 1 and data["messages"] == 30
+    assert data["identity"] == {"names": [], "proposed": "Elena", "matched": ["Elena"]}
+    (chat,) = data["chat_list"]
+    assert chat["participants"] == {"Elena": 20, "Ana": 10}
+    assert chat["files"] == ["WhatsApp Chat with Ana.txt"]
+    # init --name writes who you are, and the system prompt with the name filled in.
+    named = tmp_path / "named"
+    assert slmtui("init", str(named), "--name", "Elena").returncode == 0
+    text = (named / "slmtui.toml").read_text()
+    assert 'names = ["Elena"]' in text and 'system_prompt = "You are Elena.' in text

@@ -120,3 +120,23 @@ def test_bad_keys_name_the_key_and_the_file(keys, expected):
         config_from_dict({"keys": keys}, source="/w/slmtui.toml")
     assert str(error.value).startswith("/w/slmtui.toml: ")
     assert expected in str(error.value)
+
+
+def test_write_identity_changes_only_its_two_lines(tmp_path):
+    from slmtui.config import write_identity
+
+    workspace = Workspace.init(tmp_path / "mine")
+    text = workspace.config_path.read_text().replace(
+        "chunk_tokens = 384", "chunk_tokens = 256  # mine"
+    )
+    workspace.config_path.write_text(text)
+    config = write_identity(workspace.config_path, 'Odile "O" Marchbank')
+    assert config.identity.names == ['Odile "O" Marchbank']
+    assert config.identity.system_prompt.startswith('You are Odile "O" Marchbank.')
+    after = workspace.config_path.read_text()
+    assert "chunk_tokens = 256  # mine" in after  # the person's own edit stays
+    changed = [line for line in after.splitlines() if line not in text.splitlines()]
+    assert len(changed) == 2 and all(
+        line.startswith(("names =", "system_prompt =")) for line in changed
+    )
+    assert workspace.load_config() == config
