@@ -354,7 +354,7 @@ class Ingestor:
             parsed.update(chat.participants())
         is_me = matcher(self.config.identity.names)
         names = self.config.identity.names
-        if parsed and (not names or any(map(is_me, parsed))):
+        if (parsed and (not names or any(map(is_me, parsed)))) or (parsed and export.partial):
             return None  # the common case, decided without reading the store
         participants = parsed + self.store.participants([chat.key for chat in export.chats])
         if not participants:

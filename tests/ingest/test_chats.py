@@ -338,3 +338,27 @@ def test_conversations_keep_their_split_when_a_reexport_continues_them(workspace
     assert all(after[key].split == split for key, split in stored.items())
     tail = next(m for m in after.values() if m.text == "one more thing before bed")
     assert tail.split == last_split
+
+
+def test_a_slack_day_without_you_is_still_read(workspace, make_ingestor):
+    days = {
+        "general": [
+            (T0 + 3600, "Ana", "a day of Ana only"),
+            (T0 + 3660, "Ana", "still Ana"),
+            (T0 + 86400 * 2, "Elena", "my day, at last"),
+            (T0 + 86400 * 2 + 60, "Ana", "hi"),
+        ]
+    }
+    write_files(
+        workspace.writing / "slack", slack_files(days, {"Ana": "Ana B", "Elena": "Elena M"})
+    )
+    report = make_ingestor(workspace, _config(workspace)).scan()
+    assert report.count("skipped") == 2  # users.json and channels.json, with their reason
+    assert report.count("added") == 2 and ingestor_messages(workspace) == 4
+
+
+def ingestor_messages(workspace):
+    from slmtui.ingest.store import Store
+
+    with Store(workspace.db_path) as store:
+        return store.stats().messages

@@ -78,7 +78,9 @@ def _read_json(path: Path, value: Any, since: Since | None) -> ChatExport:
         names = _slack_users(path.parent.parent / "users.json")
         # A day file is read only when it is new or changed: all of it counts.
         slack.read_day(chat, value, names, None)
-        return slack.export_of({channel: chat})
+        export = slack.export_of({channel: chat})
+        export.partial = True
+        return export
     raise SkipFile(
         "a JSON file in no layout slmtui reads (chat exports read: Telegram result.json, "
         "DiscordChatExporter JSON, Messenger or Instagram message_N.json, Slack day files)"

@@ -55,6 +55,9 @@ class ChatExport:
     format: str
     chats: list[ChatLog] = field(default_factory=list)
     owner: list[str] = field(default_factory=list)  # the account's own names, where written
+    # One day of a Slack channel (a file of an unpacked export), not a whole chat: a day you
+    # did not speak in is still part of your conversations.
+    partial: bool = False
 
 
 def drop_reason(text: str) -> str | None:
