@@ -101,7 +101,10 @@ def dialogue_examples(store: Store, settings: DialogueSettings) -> DialogueBuild
         return build
     is_me = matcher(names)
     system = system_prompt(settings, names)
+    left_out = store.exclusions().documents
     for chat in store.chats():
+        if chat.paths and set(chat.paths) <= left_out:
+            continue  # every export holding it is excluded (`slmtui dataset exclude PATH`)
         build.stats["chats"] += 1
         hide = _Placeholders(chat, is_me) if settings.hide_other_names else None
         messages = store.chat_messages(chat.key)

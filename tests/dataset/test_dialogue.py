@@ -155,3 +155,14 @@ def test_without_names_the_proposed_identity_answers(workspace, make_ingestor):
     answers = set(learned_replies(build.train + build.val))
     assert answers and all(a.startswith(("hello there", "good morning")) for a in answers)
     assert all(int(a.split()[-1]) % 2 == 1 for a in answers)  # Elena's, present in both chats
+
+
+def test_an_excluded_export_leaves_its_chat_out(workspace, make_ingestor):
+    rows = [(T0 + i * 60, "Elena" if i % 2 else "Ana", f"message {i} here") for i in range(10)]
+    ingestor = ingest_chat(workspace, make_ingestor, rows)
+    assert (
+        dialogue_examples(ingestor.store, DialogueSettings(names=("Elena",))).stats["replies"] == 5
+    )
+    ingestor.store.set_excluded("document", "WhatsApp Chat with Ana.txt", True)
+    build = dialogue_examples(ingestor.store, DialogueSettings(names=("Elena",)))
+    assert build.train == [] and build.val == [] and build.stats["replies"] == 0

@@ -25,11 +25,7 @@ def chat_format(path: Path, data: bytes) -> str | None:
     """The exporter's name for a file's content, or None: a cheap look at the first bytes."""
     suffix = path.suffix.lower()
     if suffix in ("", ".txt", ".text"):
-        try:
-            head = decode_text(data[:4000])
-        except (SkipFile, UnicodeDecodeError):
-            return None
-        return whatsapp.FORMAT if whatsapp.looks_like(head) else None
+        return whatsapp.FORMAT if whatsapp.looks_like(_head(data)) else None
     if suffix == ".zip":
         return "zip"
     if suffix == ".json":
@@ -51,6 +47,13 @@ def read_chats(path: Path, data: bytes, since: Since | None = None) -> ChatExpor
     if path.name.lower() in slack.METADATA_FILES and path.parent.name:
         raise SkipFile(f"Slack workspace list ({path.name}); read with each channel's day files")
     return _read_json(path, _parse_json(path.name, data), since)
+
+
+def _head(data: bytes) -> str:
+    """The first few thousand characters, for a look (a character cut in half is dropped)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data[:8000].decode("utf-16", "ignore")
+    return data[:4000].decode("utf-8", "ignore")
 
 
 def _parse_json(name: str, data: bytes) -> Any:
@@ -121,8 +124,7 @@ def _read_zip(path: Path, data: bytes, since: Since | None) -> ChatExport:
     with archive:
         texts = [n for n in names if n.lower().endswith(".txt")]
         for name in texts:
-            head = decode_text(archive.read(name)[:4000])
-            if whatsapp.looks_like(head):
+            if whatsapp.looks_like(_head(archive.read(name))):
                 chat_name = whatsapp.chat_name(
                     path.stem if name == "_chat.txt" else PurePosixPath(name).stem
                 )
