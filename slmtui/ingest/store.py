@@ -173,7 +173,9 @@ def _v6(db: sqlite3.Connection) -> None:
             split TEXT NOT NULL DEFAULT 'new'
         );
         CREATE INDEX messages_chat_time ON messages(chat_id, time);
-        CREATE INDEX messages_new ON messages(chat_id) WHERE split = 'new'
+        CREATE INDEX messages_new ON messages(chat_id) WHERE split = 'new';
+        CREATE INDEX messages_val ON messages(chat_id, time) WHERE split = 'val';
+        CREATE INDEX messages_split_tokens ON messages(split, tokens)
         """,
     )
 

@@ -19,8 +19,7 @@ from slmtui.ingest.chats.tail import Since
 
 FORMAT = "whatsapp"
 
-# Direction marks iOS puts before some lines; removed with one regex pass (str.translate with a
-# table is ten times slower on a large export).
+# Direction marks iOS puts before some lines.
 _MARKS = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _DATE = r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}"
 _TIME = r"\d{1,2}[:.]\d{2}(?:[:.]\d{2})?(?:\s?[AaPp]\.?\s?[Mm]\.?)?"
@@ -44,8 +43,8 @@ _NAME = re.compile(r"^WhatsApp Chat (?:with|-) (?P<name>.+?)(?: \(\d+\))?$", re.
 
 def looks_like(text: str) -> bool:
     """True when the first lines of a text are WhatsApp message lines."""
-    lines = [_MARKS.sub("", line) for line in text[:4000].splitlines()[:12] if line.strip()]
-    return sum(bool(HEADER.match(line)) for line in lines) >= max(1, len(lines) // 2)
+    lines = [line for line in text[:4000].splitlines()[:12] if line.strip()]
+    return sum(bool(_header(line)) for line in lines) >= max(1, len(lines) // 2)
 
 
 def chat_name(stem: str) -> str:
@@ -56,10 +55,8 @@ def chat_name(stem: str) -> str:
 def read(text: str, name: str, since: Since | None = None) -> ChatExport:
     """Parse an export's text; `since(chat_key)` is the newest time already stored for a chat,
     and lines before that time are passed over unread (a re-export repeats them)."""
-    text = _MARKS.sub("", text)
-    text = text.replace("\u202f", " ").replace("\u00a0", " ")
     lines = text.splitlines()
-    headers = [m for m in map(HEADER.match, lines[:2000]) if m]
+    headers = [m for m in map(_header, lines[:2000]) if m]
     clock = _Clock.detect([*headers, *_sample(lines)])
     chat = ChatLog(key=f"{FORMAT}:{name}", name=name, format=FORMAT)
     start = 0
@@ -70,7 +67,7 @@ def read(text: str, name: str, since: Since | None = None) -> ChatExport:
             chat.skipped_before = newest
     sender = body = None
     when = 0.0
-    for line in lines[start:]:
+    for line in map(_clean, lines[start:]):
         match = HEADER.match(line)
         if match is None:
             if body is not None:
@@ -91,6 +88,18 @@ def read(text: str, name: str, since: Since | None = None) -> ChatExport:
     return ChatExport(FORMAT, [chat])
 
 
+def _clean(line: str) -> str:
+    """A line without direction marks and with plain spaces (an ASCII line is left alone:
+    cleaning line by line lets a re-export's unread head go uncleaned)."""
+    if line.isascii():
+        return line
+    return _MARKS.sub("", line).replace("\u202f", " ").replace("\u00a0", " ")
+
+
+def _header(line: str) -> re.Match | None:
+    return HEADER.match(_clean(line))
+
+
 def _finish(chat: ChatLog, when: float, sender: str, body: list[str]) -> None:
     text = _EDITED.sub("", "\n".join(body)).strip()
     if _MEDIA.match(text):
@@ -104,7 +113,7 @@ def _finish(chat: ChatLog, when: float, sender: str, body: list[str]) -> None:
 def _sample(lines: list[str]) -> list[re.Match]:
     """Header lines from across the file, for the date order (early days may all be <= 12)."""
     step = max(1, len(lines) // 500)
-    return [m for m in map(HEADER.match, lines[::step]) if m]
+    return [m for m in map(_header, lines[::step]) if m]
 
 
 def _first_line_from(lines: list[str], clock: _Clock, newest: float) -> int:
@@ -114,7 +123,7 @@ def _first_line_from(lines: list[str], clock: _Clock, newest: float) -> int:
     while low < high:
         middle = (low + high) // 2
         index = middle
-        while index < high and (match := HEADER.match(lines[index])) is None:
+        while index < high and (match := _header(lines[index])) is None:
             index += 1
         if index >= high:
             high = middle
