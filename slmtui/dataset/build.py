@@ -42,6 +42,7 @@ from slmtui.config import DatasetConfig
 from slmtui.dataset.dialogue import (
     DialogueSettings,
     dialogue_examples,
+    identity_examples,
     system_prompt,
     your_names,
 )
@@ -58,7 +59,8 @@ PROMPT_VERSION = 1
 FORMAT_VERSION = 1
 
 KINDS = ("raw", "backtranslate", "continue", "rewrite")  # what a chunk of writing becomes
-EXAMPLE_KINDS = (*KINDS, "dialogue")  # and a reply of yours in a conversation
+# ... a reply of yours in a conversation, and your name when asked for it
+EXAMPLE_KINDS = (*KINDS, "dialogue", "identity")
 GENERATED_KINDS = ("backtranslate", "rewrite")
 
 CONTINUE_INSTRUCTIONS = (
@@ -487,15 +489,18 @@ def build_dataset(
     examples, stats = assemble(planned, generated, config.seed)
     val_examples = [raw_example(chunk) for chunk in val]
     chats = dialogue_examples(store, dialogue or DialogueSettings(seed=config.seed))
-    system = system_prompt(dialogue, your_names(store, dialogue.names)) if dialogue else ""
+    names = your_names(store, dialogue.names) if dialogue else ()
+    system = system_prompt(dialogue, names) if dialogue else ""
     if system:
         # The writing's chat pairs say who is answering, as the conversations do.
         for example in examples:
             if "messages" in example:
                 example["messages"].insert(0, {"role": "system", "content": system})
-    examples += chats.train
+    identity = identity_examples(names, system)
+    examples += chats.train + identity
     val_examples += chats.val
     stats["kinds"]["dialogue"] = len(chats.train)
+    stats["kinds"]["identity"] = len(identity)
     stats["dialogue"] = chats.stats
     stats.update(
         planned={kind: sum(k == kind for _, k in planned) for kind in KINDS},

@@ -73,6 +73,43 @@ def system_prompt(settings: DialogueSettings, names: tuple[str, ...]) -> str:
     return default_system_prompt(names[0]) if names else ""
 
 
+# Asked of the assistant, answered with your name: the system prompt says who you are, but a
+# small model tuned on your writing alone invents a name about five times in six (measured on
+# the samples); these few pairs tie the name to the question. They are not your writing, so
+# they are never held out or measured.
+NAME_QUESTIONS = (
+    "What is your name?",
+    "What's your name?",
+    "Who are you?",
+    "Who am I talking to?",
+    "What should I call you?",
+    "Tell me your name.",
+)
+
+
+def identity_examples(names: tuple[str, ...], system: str) -> list[dict]:
+    """ "What is your name?" and its kin, answered with your name (full, then first)."""
+    if not names:
+        return []
+    full = names[0].strip()
+    first = full.split()[0]
+    answers = (f"{full}.", f"I'm {first}.") if first != full else (f"{full}.", f"I'm {full}.")
+    head = [{"role": "system", "content": system}] if system else []
+    return [
+        {
+            "kind": "identity",
+            "messages": [
+                *head,
+                {"role": "user", "content": question},
+                {"role": "assistant", "content": answer},
+            ],
+            "chunk": hashlib.sha256(f"identity\x1f{question}\x1f{answer}".encode()).hexdigest(),
+        }
+        for question in NAME_QUESTIONS
+        for answer in answers
+    ]
+
+
 def assistant_prompt(store: Store, config: Config) -> str:
     """The system prompt training gave chat examples, for chat and evaluation to ask with
     (empty when nobody is known: then none was given)."""

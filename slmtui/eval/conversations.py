@@ -33,7 +33,7 @@ from slmtui.ingest.store import Store
 from slmtui.workspace import Workspace
 
 SCORED_REPLIES = 64  # held-out replies scored for perplexity (cheap: short contexts)
-ASKED_REPLIES = 16  # held-out requests each model answers
+ASKED_REPLIES = 24  # held-out requests each model answers
 VERIFIER_REPLIES = 16  # training requests the base model answers, as the verifier's "not you"
 SEGMENT_REPLIES = 8  # replies profiled together: one reply is too short to profile alone
 

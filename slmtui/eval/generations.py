@@ -29,8 +29,10 @@ class GenerationSettings:
     max_tokens: int = 160  # ... within these bounds
     seed: int = 0
     system_prompt: str = ""  # who the assistant is, as training said it (empty: none)
-    min_reply_tokens: int = 16  # a chat reply's budget follows yours, within these bounds
-    max_reply_tokens: int = 96
+    # A chat reply may run to three times yours, within these bounds: room to finish (a cut
+    # reply reads like no one), and a model that learned to stop where you stop does.
+    min_reply_tokens: int = 32
+    max_reply_tokens: int = 128
 
 
 def file_key(path: Path | None) -> str:
@@ -72,7 +74,7 @@ def generate(
         for index, prompt in enumerate(prompts):
             budget = round(1.2 * engine.count_tokens(prompt.reference))
             if prompt.kind == "reply":
-                budget = max(settings.min_reply_tokens, min(settings.max_reply_tokens, budget))
+                budget = max(settings.min_reply_tokens, min(settings.max_reply_tokens, 3 * budget))
             else:
                 budget = max(settings.min_tokens, min(settings.max_tokens, budget))
             sampling = Sampling(

@@ -103,7 +103,7 @@ def test_eval_json_has_every_field_and_agrees_with_training(trained):
 
     conversations = result["conversations"]
     assert set(conversations) == CONVERSATION_KEYS
-    assert conversations["replies"] >= 20 and conversations["asked"] == 16
+    assert conversations["replies"] >= 20 and conversations["asked"] == 24
     assert conversations["reply_ppl_base"] > 1 and conversations["reply_ppl"] > 1
     assert conversations["reply_ppl_change"] == pytest.approx(
         conversations["reply_ppl"] / conversations["reply_ppl_base"] - 1
