@@ -127,8 +127,11 @@ def test_demo_trains_then_chats_with_the_new_adapter(tmp_path):
     session = start_demo(demo_dir)
     try:
         wait_for_screen(session, "watching ·")  # the first ingest pass is done
-        files = sum(1 for p in workspace.writing.rglob("*") if p.is_file())
-        shown = wait_for_screen(session, f"{files} files")  # and the table shows it
+        # Chat exports are listed as their chats: the four of samples/chats.
+        files = sum(
+            1 for p in workspace.writing.rglob("*") if p.is_file() and "chats" not in p.parts
+        )
+        shown = wait_for_screen(session, f"{files} files, 4 chats")  # and the table shows it
         assert "Library" in shown and "essays/" in shown
 
         tmux("send-keys", "-t", session, "t")
@@ -174,7 +177,7 @@ def test_demo_trains_then_chats_with_the_new_adapter(tmp_path):
         # Drop a new file into writing/ and retrain: the new run reads it, chat switches to it.
         (workspace.writing / "zz-new-entry.md").write_text(NEW_ENTRY)
         tmux("send-keys", "-t", session, "Escape")  # out of the chat input, back to the Library
-        wait_for_screen(session, f"{files + 1} files", timeout=60)  # the watcher has read it
+        wait_for_screen(session, f"{files + 1} files, 4 chats", timeout=60)  # the watcher read it
         tmux("send-keys", "-t", session, "r")
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
