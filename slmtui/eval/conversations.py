@@ -24,7 +24,7 @@ from slmtui.chat.engine import ChatTarget
 from slmtui.config import Config
 from slmtui.dataset.dialogue import DialogueSettings, dialogue_examples, reply_requests
 from slmtui.eval.generations import GenerationSettings, generate
-from slmtui.eval.heldout import EvalPrompt
+from slmtui.eval.heldout import EvalPrompt, HeldOut
 from slmtui.eval.intervals import Interval, paired_interval, ppl_change_interval
 from slmtui.eval.perplexity import Perplexity, reply_perplexity
 from slmtui.eval.stylometry import StyleScale, profile_texts, style_distance
@@ -104,6 +104,24 @@ def _prompt(conversation: list[dict]) -> EvalPrompt:
         key, conversation[-2]["content"], conversation[-1]["content"], "reply",
         tuple(conversation[:-1]),
     )  # fmt: skip
+
+
+def replies_in_place_of_writing(
+    workspace: Workspace, config: Config
+) -> tuple[HeldOut, list[EvalPrompt], list[str]] | None:
+    """For a workspace of chats and no held-out writing: your held-out replies stand in for
+    the writing (their texts, a few at a time, are the held-out text; their requests the
+    prompts), your training replies are the verifier's "you", and the base model's replies to
+    training requests its "not you". None when there are no held-out replies either."""
+    with Store(workspace.db_path) as store:
+        build = dialogue_examples(store, DialogueSettings.from_config(config))
+    held, trained = replies_of(build.val), replies_of(build.train)
+    if not held or not trained:
+        return None
+    prompts = [_prompt(conversation) for conversation in _spread(held, ASKED_REPLIES)]
+    heldout = HeldOut(segments([conversation[-1]["content"] for conversation in held]), prompts)
+    others = [_prompt(conversation) for conversation in _spread(trained, VERIFIER_REPLIES)]
+    return heldout, others, [conversation[-1]["content"] for conversation in trained]
 
 
 def segments(texts: list[str], size: int = SEGMENT_REPLIES) -> list[str]:
