@@ -77,7 +77,9 @@ def add_dataset_command(commands) -> None:
     dataset = commands.add_parser(
         "dataset", help="list the training examples; exclude, include or regenerate one"
     )
-    dataset.add_argument("--kind", choices=("raw", "backtranslate", "continue", "rewrite"))
+    dataset.add_argument(
+        "--kind", choices=("raw", "backtranslate", "continue", "rewrite", "dialogue")
+    )
     dataset.add_argument("--document", help="only this document (its path in writing/)")
     dataset.add_argument("--json", action="store_true", help="one JSON object on stdout")
     actions = dataset.add_subparsers(dest="action", metavar="ACTION")
@@ -379,6 +381,7 @@ def describe_identity(identity: dict) -> str:
 
 
 def cmd_dataset(args: argparse.Namespace) -> int:
+    from slmtui.dataset.dialogue import DialogueSettings
     from slmtui.dataset.examples import ExampleError, find, list_examples, regenerate
     from slmtui.dataset.generator import generator_for
     from slmtui.ingest.ingestor import Ingestor
@@ -390,7 +393,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     with Ingestor(workspace, config) as ingestor:
         ingestor.scan()
         store = ingestor.store
-        views = list_examples(store, config.dataset, key)
+        views = list_examples(store, config.dataset, key, DialogueSettings.from_config(config))
         if args.action is None:
             shown = [
                 view for view in views

@@ -129,18 +129,21 @@ class DialogueBuild:
     stats: dict
 
 
-def dialogue_examples(store: Store, settings: DialogueSettings) -> DialogueBuild:
+def dialogue_examples(
+    store: Store, settings: DialogueSettings, *, excluded: bool = False
+) -> DialogueBuild:
     """Every reply of yours in every chat, in examples of a few turns each, split as its
-    conversation is."""
+    conversation is. What the person left out (an example by its ID, a whole export) is left
+    out; `excluded=True` keeps it, for listing."""
     names = your_names(store, settings.names)
     build = DialogueBuild([], [], {"chats": 0, "conversations": 0, "replies": 0, "val": 0})
     if not names:
         return build
     is_me = matcher(names)
     system = system_prompt(settings, names)
-    left_out = store.exclusions().documents
+    exclusions = store.exclusions()
     for chat in store.chats():
-        if chat.paths and set(chat.paths) <= left_out:
+        if not excluded and chat.paths and set(chat.paths) <= exclusions.documents:
             continue  # every export holding it is excluded (`slmtui dataset exclude PATH`)
         build.stats["chats"] += 1
         hide = _Placeholders(chat, is_me) if settings.hide_other_names else None
@@ -153,6 +156,8 @@ def dialogue_examples(store: Store, settings: DialogueSettings) -> DialogueBuild
             for start, replies in windows(turns, answers, is_me, settings.context_tokens):
                 example = _example(chat, turns[start : replies[-1] + 1], start, replies, is_me,
                                    system, hide)  # fmt: skip
+                if not excluded and example["chunk"] in exclusions.examples:
+                    continue
                 held_out = turns[replies[0]].split == "val"
                 build.stats["replies"] += len(replies)
                 build.stats["val"] += len(replies) if held_out else 0

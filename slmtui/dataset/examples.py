@@ -2,9 +2,10 @@
 what was left out; for the Dataset screen and `slmtui dataset`.
 
 Each training chunk becomes exactly one example, so an example's ID is its chunk's hash (a
-prefix of it is enough to name it). Listing builds the examples in memory from the cached
-requests only (nothing is generated) with the builder's own steps, so what is shown is what the
-next snapshot holds.
+prefix of it is enough to name it); a dialogue example's ID is the hash of its stretch of
+conversation, and its document is the chat export it comes from. Listing builds the examples
+in memory from the cached requests only (nothing is generated) with the builder's own steps, so
+what is shown is what the next snapshot holds.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from slmtui.dataset.build import (
     raw_example,
     select_chunks,
 )  # fmt: skip
+from slmtui.dataset.dialogue import DialogueSettings, dialogue_examples
 from slmtui.ingest.store import Store
 
 ID_LENGTH = 10  # characters of the chunk hash shown as an example's ID
@@ -53,9 +55,14 @@ class ExampleView:
 
     @property
     def trained_text(self) -> str:
-        """The part training learns: the reply of a chat example, all of a raw one."""
+        """The part training learns: the replies of a chat example, all of a raw one."""
         messages = self.example.get("messages")
-        return messages[-1]["content"] if messages else self.example["text"]
+        if not messages:
+            return self.example["text"]
+        learned = [
+            m["content"] for m in messages if m["role"] == "assistant" and m.get("train", True)
+        ]
+        return "\n---\n".join(learned)
 
     def as_dict(self) -> dict:
         return {
@@ -67,12 +74,16 @@ class ExampleView:
 
 
 def list_examples(
-    store: Store, config: DatasetConfig, generator_key: str | None
+    store: Store,
+    config: DatasetConfig,
+    generator_key: str | None,
+    dialogue: DialogueSettings | None = None,
 ) -> list[ExampleView]:
     """Every example of the next snapshot, and the excluded ones marked, in document order.
 
     Without a generator (a base llama.cpp cannot run) nothing is pending: chat-pair chunks are
-    simply 'continue' pairs, as in the snapshot.
+    simply 'continue' pairs, as in the snapshot. With `dialogue`, the examples of your
+    conversations are listed too.
     """
     train, val = select_chunks(store, None, excluded=True)
     planned = [(chunk, kind_for(chunk.hash, config)) for chunk in train]
@@ -108,7 +119,32 @@ def list_examples(
         for (chunk, kind), example in zip(planned, examples, strict=True)
     ]
     views += [view(chunk, "raw", "raw", "val", raw_example(chunk)) for chunk in val]
+    if dialogue is not None:
+        views += dialogue_views(store, dialogue)
     return sorted(views, key=lambda view: view.path)
+
+
+def dialogue_views(store: Store, settings: DialogueSettings) -> list[ExampleView]:
+    """The dialogue examples as views, excluded ones included and marked."""
+    exclusions = store.exclusions()
+    paths = {chat.key: (chat.paths[0] if chat.paths else chat.name) for chat in store.chats()}
+    build = dialogue_examples(store, settings, excluded=True)
+    return [
+        ExampleView(
+            id=example["chunk"][:ID_LENGTH],
+            chunk=example["chunk"],
+            kind="dialogue",
+            planned="dialogue",
+            path=paths.get(example["chat"], example["chat"]),
+            split=split,
+            excluded=example["chunk"] in exclusions.examples
+            or paths.get(example["chat"]) in exclusions.documents,
+            example=example,
+            document_excluded=paths.get(example["chat"]) in exclusions.documents,
+        )
+        for split, examples in (("train", build.train), ("val", build.val))
+        for example in examples
+    ]
 
 
 def find(views: list[ExampleView], name: str) -> tuple[str, str]:

@@ -16,19 +16,21 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 from slmtui.chat.engine import ChatTarget
 from slmtui.config import Config
 from slmtui.dataset.dialogue import DialogueSettings, dialogue_examples, reply_requests
-from slmtui.eval.generations import GenerationSettings, generate
-from slmtui.eval.heldout import EvalPrompt
+from slmtui.eval.generations import GenerationSettings, file_key, generate
+from slmtui.eval.heldout import EvalPrompt, HeldOut
 from slmtui.eval.intervals import Interval, paired_interval, ppl_change_interval
 from slmtui.eval.perplexity import Perplexity, reply_perplexity
 from slmtui.eval.stylometry import StyleScale, profile_texts, style_distance
 from slmtui.eval.verifier import Verifier, VerifierError, share
+from slmtui.files import read_json_if_valid, write_json_atomic
 from slmtui.ingest.store import Store
 from slmtui.workspace import Workspace
 
@@ -106,6 +108,42 @@ def _prompt(conversation: list[dict]) -> EvalPrompt:
     )  # fmt: skip
 
 
+def replies_in_place_of_writing(
+    workspace: Workspace, config: Config
+) -> tuple[HeldOut, list[EvalPrompt], list[str]] | None:
+    """For a workspace of chats and no held-out writing: your held-out replies stand in for
+    the writing (their texts, a few at a time, are the held-out text; their requests the
+    prompts), your training replies are the verifier's "you", and the base model's replies to
+    training requests its "not you". None when there are no held-out replies either."""
+    with Store(workspace.db_path) as store:
+        build = dialogue_examples(store, DialogueSettings.from_config(config))
+    held, trained = replies_of(build.val), replies_of(build.train)
+    if not held or not trained:
+        return None
+    prompts = [_prompt(conversation) for conversation in _spread(held, ASKED_REPLIES)]
+    heldout = HeldOut(segments([conversation[-1]["content"] for conversation in held]), prompts)
+    others = [_prompt(conversation) for conversation in _spread(trained, VERIFIER_REPLIES)]
+    return heldout, others, [conversation[-1]["content"] for conversation in trained]
+
+
+def cached_reply_perplexity(
+    cache: Path, target: ChatTarget, conversations: list[list[dict]]
+) -> Perplexity:
+    """Reply perplexity from the cache when this model already scored these conversations
+    (the base model's, after the first evaluation)."""
+    digest = hashlib.sha256(json.dumps(conversations, ensure_ascii=False).encode()).hexdigest()
+    key = "|".join(("replies-v1", file_key(target.model_path), file_key(target.lora_path),
+                    digest[:16]))  # fmt: skip
+    path = cache / "eval" / "reply-perplexity.json"
+    known = read_json_if_valid(path) or {}
+    if key in known:
+        return Perplexity(**known[key])
+    result = reply_perplexity(target.model_path, conversations, target.lora_path)
+    known[key] = asdict(result)
+    write_json_atomic(path, known)
+    return result
+
+
 def segments(texts: list[str], size: int = SEGMENT_REPLIES) -> list[str]:
     """Replies joined a few at a time, so each profiled piece has sentences to measure."""
     return ["\n\n".join(texts[i : i + size]) for i in range(0, len(texts), size)]
@@ -126,8 +164,8 @@ def score_conversations(
     if not held or not trained_replies:
         return None
     scored = _spread(held, SCORED_REPLIES)
-    base_ppl = reply_perplexity(base.model_path, scored, base.lora_path)
-    tuned_ppl = reply_perplexity(tuned.model_path, scored, tuned.lora_path)
+    base_ppl = cached_reply_perplexity(workspace.cache, base, scored)
+    tuned_ppl = cached_reply_perplexity(workspace.cache, tuned, scored)
     asked = [_prompt(conversation) for conversation in _spread(held, ASKED_REPLIES)]
     base_replies = generate(base, asked, workspace.cache, settings, step("replies: base"))
     tuned_replies = generate(tuned, asked, workspace.cache, settings, step("replies: tuned"))

@@ -24,9 +24,13 @@ from slmtui.chat.engine import ChatTarget
 from slmtui.chat.targets import resolve_target
 from slmtui.dataset.dialogue import assistant_prompt
 from slmtui.dataset.generator import generator_for
-from slmtui.eval.conversations import ConversationScore, score_conversations
+from slmtui.eval.conversations import (
+    ConversationScore,
+    replies_in_place_of_writing,
+    score_conversations,
+)
 from slmtui.eval.generations import GenerationSettings, file_key, generate
-from slmtui.eval.heldout import HeldOut, load_heldout, training_prompts
+from slmtui.eval.heldout import HeldOut, HeldOutError, load_heldout, training_prompts
 from slmtui.eval.intervals import (
     Interval,
     paired_interval,
@@ -167,7 +171,7 @@ class EvalResult:
                 "prompts": len(self.prompts),
                 "kinds": {
                     kind: sum(p["kind"] == kind for p in self.prompts)
-                    for kind in ("continue", "write")
+                    for kind in ("continue", "write", "reply")
                 },
             },
             "author": self.author.as_dict(),
@@ -273,9 +277,16 @@ def evaluate(
             "There is no trained model to evaluate yet: train one first (`slmtui train`)."
         )
     base = resolve_target(workspace, config.model.base, "base")
-    heldout, others = held_out_requests(
-        workspace, config.model.base, max_prompts, max_write, progress
-    )
+    yours = None  # the verifier's "you": your training writing, unless chats stand in for it
+    try:
+        heldout, others = held_out_requests(
+            workspace, config.model.base, max_prompts, max_write, progress
+        )
+    except HeldOutError:
+        fallback = replies_in_place_of_writing(workspace, config)
+        if fallback is None:
+            raise
+        heldout, others, yours = fallback
     previous = previous_target(workspace, target) if compare_previous else None
 
     def step(what: str) -> Callable[[int, int], None] | None:
@@ -293,7 +304,7 @@ def evaluate(
         scored[role] = (model, ppl, answers)
     base_writing = generate(base, others, workspace.cache, settings, step("writing: base, own"))
     try:
-        verifier = Verifier.fit(training_texts(workspace), base_writing)
+        verifier = Verifier.fit(yours or training_texts(workspace), base_writing)
     except VerifierError as exc:
         raise EvalError(f"Too little writing to tell you from the base model: {exc}.") from exc
     conversations = score_conversations(workspace, config, target, base, settings, step)

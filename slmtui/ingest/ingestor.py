@@ -323,45 +323,49 @@ class Ingestor:
         mtime_ns: int,
         existing: DocumentRow | None,
     ) -> FileChange | object | None:
-        """Store a chat export's new messages; `_NOT_A_CHAT` when the file is not one."""
+        """Store a chat export's new messages; `_NOT_A_CHAT` when the file is not one.
+
+        Chats are read and stored one at a time inside a savepoint; an export refused once
+        all of it is seen ("no messages from you") or failing half way is undone and skipped."""
+        seen = _Seen()
+        export = None
         try:
             export = read_chats(self.writing / rel, data, self.store.newest_message)
+            if export is None:
+                return _NOT_A_CHAT
+            with self.store.savepoint():
+                chats, added = self.store.replace_chat_document(
+                    path=rel, fmt=export.format, size=size, mtime_ns=mtime_ns,
+                    content_hash=content_hash, parts=map(seen.part(self._part), export.chats),
+                )  # fmt: skip
+                reason = self._refusal(export, seen)
+                if reason:
+                    raise SkipFile(reason)
+                if export.owner:
+                    hint = json.dumps(export.owner, ensure_ascii=False)
+                    self.store.set_meta("identity_hint", hint)
         except SkipFile as exc:
-            return self._skip(rel, exc.reason, size, mtime_ns, "chat export", existing)
+            fmt = export.format if export is not None and seen.chats else "chat export"
+            return self._skip(rel, exc.reason, size, mtime_ns, fmt, existing)
         except Exception as exc:  # a damaged export must never stop the pass
             reason = f"could not read this chat export ({exc.__class__.__name__}: {exc})"[:300]
             return self._skip(rel, reason, size, mtime_ns, "chat export", existing)
-        if export is None:
-            return _NOT_A_CHAT
-        if export.owner:
-            self.store.set_meta("identity_hint", json.dumps(export.owner, ensure_ascii=False))
-        reason = self._refusal(export)
-        if reason:
-            return self._skip(rel, reason, size, mtime_ns, export.format, existing)
-        parts = [self._part(chat) for chat in export.chats]
-        added = self.store.replace_chat_document(
-            path=rel, fmt=export.format, size=size, mtime_ns=mtime_ns,
-            content_hash=content_hash, parts=parts,
-        )  # fmt: skip
-        detail = f"{len(parts)} chat{'s' if len(parts) != 1 else ''}, {added} new messages"
+        detail = f"{chats} chat{'s' if chats != 1 else ''}, {added} new messages"
         return FileChange(rel, "updated" if existing else "added", detail)
 
-    def _refusal(self, export: ChatExport) -> str | None:
+    def _refusal(self, export: ChatExport, seen: _Seen) -> str | None:
         """Why an export is not stored: it has no messages, or none from you. What the store
         already holds of its chats counts too (a re-export reads only the new part)."""
-        parsed: Counter = Counter()
-        for chat in export.chats:
-            parsed.update(chat.participants())
+        parsed = seen.participants
         is_me = matcher(self.config.identity.names)
         names = self.config.identity.names
-        if (parsed and (not names or any(map(is_me, parsed)))) or (parsed and export.partial):
+        if parsed and (export.partial or not names or any(map(is_me, parsed))):
             return None  # the common case, decided without reading the store
-        participants = parsed + self.store.participants([chat.key for chat in export.chats])
+        # The parsed messages are in the store already (inside the savepoint), with what
+        # earlier exports of these chats brought.
+        participants = self.store.participants(seen.keys)
         if not participants:
-            dropped: Counter = Counter()
-            for chat in export.chats:
-                dropped.update(chat.dropped)
-            what = ", ".join(f"{n} {r}" for r, n in sorted(dropped.items())) or "nothing"
+            what = ", ".join(f"{n} {r}" for r, n in sorted(seen.dropped.items())) or "nothing"
             return f"a {export.format} export with no messages to learn from (dropped: {what})"
         if names and not any(map(is_me, participants)):
             return (
@@ -495,6 +499,28 @@ class Ingestor:
 
 
 _NOT_A_CHAT = object()
+
+
+@dataclass
+class _Seen:
+    """What an export's chats held, gathered as they stream past into the store."""
+
+    participants: Counter = field(default_factory=Counter)
+    dropped: Counter = field(default_factory=Counter)
+    keys: list[str] = field(default_factory=list)
+
+    @property
+    def chats(self) -> int:
+        return len(self.keys)
+
+    def part(self, make_part):
+        def seen(chat):
+            self.participants.update(chat.participants())
+            self.dropped.update(chat.dropped)
+            self.keys.append(chat.key)
+            return make_part(chat)
+
+        return seen
 
 
 @dataclass(frozen=True)

@@ -391,6 +391,20 @@ class Store:
             current += 1
 
     @contextmanager
+    def savepoint(self) -> Iterator[sqlite3.Connection]:
+        """A part of a transaction that can be undone alone (one file of an ingest group):
+        an exception rolls back what was written inside it, and goes on up."""
+        name = f"part{id(self)}"
+        self.db.execute(f"SAVEPOINT {name}")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute(f"ROLLBACK TO {name}")
+            self.db.execute(f"RELEASE {name}")
+            raise
+        self.db.execute(f"RELEASE {name}")
+
+    @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; nested uses join the outer one (ingest groups many files)."""
         if self.db.in_transaction:
@@ -649,10 +663,11 @@ class Store:
         size: int,
         mtime_ns: int,
         content_hash: str,
-        parts: list[ChatPart],
-    ) -> int:
-        """Store a chat export file: its row, its chats and their new messages; returns how
-        many messages were new. Messages already stored (from an earlier export) stay."""
+        parts: Iterable[ChatPart],
+    ) -> tuple[int, int]:
+        """Store a chat export file: its row, its chats and their new messages, each part as
+        it comes (`parts` may read them one at a time); returns (chats, new messages).
+        Messages already stored (from an earlier export) stay."""
         with self.transaction():
             orphans = self._delete_chunks_of(path)
             self.db.execute(
@@ -672,8 +687,10 @@ class Store:
                 "SELECT id FROM documents WHERE path = ?", (path,)
             ).fetchone()[0]
             self.db.execute("DELETE FROM chat_files WHERE document_id = ?", (document_id,))
-            added = 0
+            added = chats = new_chars = 0
             for part in parts:
+                chats += 1
+                new_chars += sum(len(m.text) for m in part.messages)
                 chat_id = self._chat_id(part)
                 self.db.execute(
                     "INSERT INTO chat_files (document_id, chat_id, dropped) VALUES (?, ?, ?)",
@@ -689,11 +706,10 @@ class Store:
             self._drop_orphan_chats()
             # Characters of text this file brought (a re-export adds to what the earlier
             # version of the file brought), without reading every message again.
-            new_chars = sum(len(m.text) for part in parts for m in part.messages)
             self.db.execute(
                 "UPDATE documents SET chars = chars + ? WHERE id = ?", (new_chars, document_id)
             )
-        return added
+        return chats, added
 
     def participants(self, chat_keys: list[str]) -> Counter:
         """Messages stored per sender, over these chats."""

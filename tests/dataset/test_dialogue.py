@@ -166,3 +166,30 @@ def test_an_excluded_export_leaves_its_chat_out(workspace, make_ingestor):
     ingestor.store.set_excluded("document", "WhatsApp Chat with Ana.txt", True)
     build = dialogue_examples(ingestor.store, DialogueSettings(names=("Elena",)))
     assert build.train == [] and build.val == [] and build.stats["replies"] == 0
+
+
+def test_dialogue_examples_are_listed_and_can_be_left_out(workspace, make_ingestor):
+    from slmtui.config import DatasetConfig
+    from slmtui.dataset.examples import find, list_examples
+
+    rows = [
+        (T0 + day * 86400 + i * 60, "Elena" if i % 2 else "Ana", f"day {day} message {i}")
+        for day in range(3)
+        for i in range(6)
+    ]
+    ingestor = ingest_chat(workspace, make_ingestor, rows)
+    settings = DialogueSettings(names=("Elena",))
+    views = [
+        v
+        for v in list_examples(ingestor.store, DatasetConfig(), None, settings)
+        if v.kind == "dialogue"
+    ]
+    assert len(views) == 3 and {v.path for v in views} == {"WhatsApp Chat with Ana.txt"}
+    assert views[0].trained_text.count("\n---\n") == 2  # three replies learned in each
+    what, target = find(views, views[0].id)
+    assert what == "example"
+    ingestor.store.set_excluded("example", target, True)
+    left = dialogue_examples(ingestor.store, settings)
+    assert target not in {e["chunk"] for e in left.train + left.val}
+    listed = list_examples(ingestor.store, DatasetConfig(), None, settings)
+    assert [v.excluded for v in listed if v.chunk == target] == [True]

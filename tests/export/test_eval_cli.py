@@ -116,7 +116,7 @@ def test_eval_json_has_every_field_and_agrees_with_training(trained):
     assert result["model"].endswith("(adapter)")
     assert result["heldout"]["texts"] >= 1 and result["heldout"]["prompts"] == 2
     # The tiny base is no GGUF llama.cpp can write requests with: "continue" requests only.
-    assert result["heldout"]["kinds"] == {"continue": 2, "write": 0}
+    assert result["heldout"]["kinds"] == {"continue": 2, "write": 0, "reply": 0}
     roles = {model["role"]: model for model in result["models"]}
     assert set(roles) == {"tuned", "base"}
     assert (
@@ -180,3 +180,17 @@ def test_eval_of_a_version_compares_with_the_one_before(trained):
     assert named["summary"]["val_ppl"] == adapter["summary"]["val_ppl"]
     missing = slmtui("-w", root, "eval", "--model", "run-19990101-000000")
     assert missing.returncode == 2 and "no finished run" in missing.stderr
+
+
+def test_a_workspace_of_chats_alone_is_evaluated_on_its_replies(tmp_path, tiny_llama):
+    workspace = tiny_workspace(tmp_path, tiny_llama)
+    shutil.rmtree(workspace.writing)
+    shutil.copytree(SAMPLES / "chats", workspace.writing)
+    write_identity(workspace.config_path, "Odile Marchbank")
+    done = slmtui("-w", str(workspace.root), "train", "--no-generate", "--max-steps", "2", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = run_eval(workspace)
+    # Your held-out replies stand in for held-out writing, and are scored in context as well.
+    assert result["heldout"]["kinds"]["reply"] > 0 and result["heldout"]["texts"] >= 1
+    assert result["summary"]["val_ppl_base"] > 1 and 0 <= result["summary"]["author_share"] <= 1
+    assert result["conversations"]["replies"] >= 20

@@ -106,8 +106,9 @@ def test_telegram_account_export_names_its_owner_and_reads_entities():
     )
     export = read_chats(Path("result.json"), json.dumps(data).encode())
     assert export.owner == ["Elena", "@elena"]
-    assert [c.key for c in export.chats] == ["telegram:11", "telegram:12"]  # no channel
-    ben = export.chats[1]
+    chats = list(export.chats)  # read one at a time
+    assert [c.key for c in chats] == ["telegram:11", "telegram:12"]  # no channel
+    ben = chats[1]
     assert ben.messages[0].text == "a bold word"
     assert ben.dropped == {"system": 1, "forwarded": 1}
 
@@ -278,8 +279,9 @@ def test_reexport_reads_only_the_tail(workspace, make_ingestor):
     ingestor.scan()
     longer = telegram_chat(chat(320), name="Ana", chat_id=5)
     export = read(Path("result.json"), json.dumps(longer).encode(), ingestor.store.newest_message)
-    assert export.chats[0].skipped_before is not None
-    assert len(export.chats[0].messages) <= 21  # the last known message and the 20 new ones
+    (log,) = export.chats
+    assert log.skipped_before is not None
+    assert len(log.messages) <= 21  # the last known message and the 20 new ones
 
 
 def test_exports_that_cannot_be_used_are_skipped_with_reasons(workspace, make_ingestor):
@@ -362,3 +364,51 @@ def ingestor_messages(workspace):
 
     with Store(workspace.db_path) as store:
         return store.stats().messages
+
+
+def test_a_zip_of_threads_is_read_a_chat_at_a_time_and_split_threads_merge():
+    first = [(T0 + i * 60, "Zoë" if i % 2 else "Elena", f"older {i}") for i in range(10)]
+    second = [(T0 + 3600 + i * 60, "Zoë" if i % 2 else "Elena", f"newer {i}") for i in range(10)]
+    other = [(T0 + i * 60, "Bo" if i % 2 else "Elena", f"hello {i} there") for i in range(10)]
+    files = {
+        "messages/inbox/zoe_1/message_1.json": messenger_thread(
+            second, title="Zoë", thread="inbox/zoe_1"
+        ),
+        "messages/inbox/zoe_1/message_2.json": messenger_thread(
+            first, title="Zoë", thread="inbox/zoe_1"
+        ),
+        "messages/inbox/bo_2/message_1.json": messenger_thread(
+            other, title="Bo", thread="inbox/bo_2"
+        ),
+    }
+    export = read_chats(Path("facebook-elena.zip"), zipped(files))
+    assert not isinstance(export.chats, list)  # an iterator: one chat held at a time
+    chats = {chat.key: chat for chat in export.chats}
+    assert set(chats) == {"messenger:inbox/zoe_1", "messenger:inbox/bo_2"}
+    zoe = chats["messenger:inbox/zoe_1"]
+    assert [m.text for m in zoe.messages] == [m[2] for m in first + second]
+
+
+def test_a_refused_export_of_many_chats_leaves_nothing_behind(workspace, make_ingestor):
+    chats = [
+        telegram_chat(
+            [(T0 + i * 60, s, f"hi number {i}") for i, s in enumerate(["Bo", "Cy"] * 5)],
+            name="Bo",
+            chat_id=1,
+        ),
+        telegram_chat(
+            [(T0 + i * 60, s, f"yo number {i}") for i, s in enumerate(["Di", "Cy"] * 5)],
+            name="Di",
+            chat_id=2,
+        ),
+    ]
+    (workspace.writing / "result.json").write_bytes(
+        telegram_account(chats, first_name="Cy", username="cy")
+    )
+    ingestor = make_ingestor(workspace, _config(workspace))
+    report = ingestor.scan()
+    (change,) = report.changes
+    assert change.kind == "skipped" and "no messages from you" in change.detail
+    assert "Cy (10)" in change.detail and "Bo (5)" in change.detail
+    assert ingestor.store.stats().messages == 0 and ingestor.store.chats() == []
+    assert ingestor.store.get_meta("identity_hint") is None

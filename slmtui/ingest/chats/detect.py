@@ -8,8 +8,10 @@ reason a person can act on for one that looks like an export but cannot be read.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -115,71 +117,83 @@ def _slack_users(users_path: Path) -> dict[str, str]:
 
 
 def _read_zip(path: Path, data: bytes, since: Since | None) -> ChatExport:
-    """A zipped export, one member at a time (memory holds one chat, not the whole archive)."""
+    """A zipped export, one member and one chat at a time."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         names = [n for n in archive.namelist() if not n.endswith("/")]
     except (zipfile.BadZipFile, OSError) as exc:
         raise SkipFile(f"damaged zip ({exc}); download or export it again") from None
-    with archive:
-        texts = [n for n in names if n.lower().endswith(".txt")]
-        for name in texts:
-            if whatsapp.looks_like(_head(archive.read(name))):
-                chat_name = whatsapp.chat_name(
-                    path.stem if name == "_chat.txt" else PurePosixPath(name).stem
-                )
-                return whatsapp.read(decode_text(archive.read(name)), chat_name, since)
-        if any(PurePosixPath(n).name == "users.json" for n in names):
-            return _read_slack_zip(archive, names, since)
-        export = ChatExport("zip")
-        for name in sorted(n for n in names if n.lower().endswith(".json")):
-            try:
-                value = json.loads(archive.read(name))
-            except (ValueError, zipfile.BadZipFile):
-                continue
-            member = PurePosixPath(name)
-            if telegram.looks_like(value):
-                part = telegram.read(value, since)
-            elif discord.looks_like(value):
-                part = discord.read(value, since)
-            elif meta.looks_like(value):
-                part = meta.read(value, since, fallback_name=_thread_name(member))
-            else:
-                continue
-            export.format = part.format if export.format == "zip" else export.format
-            export.owner = export.owner or part.owner
-            export.chats.extend(part.chats)
-        if not export.chats:
-            listed = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
-            raise SkipFile(
-                f"a zip with no chat export slmtui reads (it holds {listed or 'nothing'})"
+    for name in (n for n in names if n.lower().endswith(".txt")):
+        if whatsapp.looks_like(_head(archive.read(name))):
+            chat_name = whatsapp.chat_name(
+                path.stem if name == "_chat.txt" else PurePosixPath(name).stem
             )
-        return _merge_threads(export)
-
-
-def _merge_threads(export: ChatExport) -> ChatExport:
-    """Messenger splits long threads over message_1.json, message_2.json...: one chat each."""
-    merged: dict[str, ChatLog] = {}
-    for chat in export.chats:
-        if chat.key in merged:
-            target = merged[chat.key]
-            target.messages.extend(chat.messages)
-            target.dropped.update(chat.dropped)
-        else:
-            merged[chat.key] = chat
-    for chat in merged.values():
-        chat.messages.sort(key=lambda m: m.time)
-    export.chats = list(merged.values())
+            return whatsapp.read(decode_text(archive.read(name)), chat_name, since)
+    export = ChatExport("zip")
+    if any(PurePosixPath(n).name == "users.json" for n in names):
+        export.format = slack.FORMAT
+        chats = _slack_zip_chats(archive, names, since)
+    else:
+        chats = _json_zip_chats(archive, names, since, export)
+    first = next(chats, None)
+    if first is None:
+        listed = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+        if export.format == slack.FORMAT:
+            raise SkipFile("a Slack export with no channel messages in it")
+        raise SkipFile(f"a zip with no chat export slmtui reads (it holds {listed or 'nothing'})")
+    export.chats = itertools.chain([first], chats)
     return export
 
 
-def _read_slack_zip(archive: zipfile.ZipFile, names: list[str], since: Since | None) -> ChatExport:
+def _json_zip_chats(
+    archive: zipfile.ZipFile, names: list[str], since: Since | None, export: ChatExport
+) -> Iterator[ChatLog]:
+    """The chats of the zip's JSON members, in name order. Messenger splits a long thread
+    over message_1.json, message_2.json... of one folder: those come in a row, and are merged
+    into one chat before it is handed on. The first member read names the format and owner."""
+    pending: ChatLog | None = None
+    for name in sorted(n for n in names if n.lower().endswith(".json")):
+        try:
+            value = json.loads(archive.read(name))
+        except (ValueError, zipfile.BadZipFile):
+            continue
+        if telegram.looks_like(value):
+            part = telegram.read(value, since)
+        elif discord.looks_like(value):
+            part = discord.read(value, since)
+        elif meta.looks_like(value):
+            part = meta.read(value, since, fallback_name=_thread_name(PurePosixPath(name)))
+        else:
+            continue
+        export.format = part.format if export.format == "zip" else export.format
+        export.owner = export.owner or part.owner
+        for chat in part.chats:
+            if pending is not None and pending.key == chat.key:
+                pending.messages.extend(chat.messages)
+                pending.dropped.update(chat.dropped)
+                continue
+            if pending is not None:
+                yield _in_order(pending)
+            pending = chat
+    if pending is not None:
+        yield _in_order(pending)
+
+
+def _in_order(chat: ChatLog) -> ChatLog:
+    chat.messages.sort(key=lambda m: m.time)
+    return chat
+
+
+def _slack_zip_chats(
+    archive: zipfile.ZipFile, names: list[str], since: Since | None
+) -> Iterator[ChatLog]:
+    """A Slack zip's channels, each from its day files (which sort together), one at a time."""
     users = next(n for n in names if PurePosixPath(n).name == "users.json")
     try:
         user_names = slack.user_names(json.loads(archive.read(users)))
     except ValueError:
         user_names = {}
-    chats: dict[str, ChatLog] = {}
+    chat: ChatLog | None = None
     for name in sorted(names):
         member = PurePosixPath(name)
         if member.suffix.lower() != ".json" or member.name in slack.METADATA_FILES:
@@ -191,12 +205,14 @@ def _read_slack_zip(archive: zipfile.ZipFile, names: list[str], since: Since | N
         if not slack.looks_like(value):
             continue
         channel = member.parent.name or "channel"
-        chat = chats.setdefault(channel, slack.new_chat(channel))
+        if chat is not None and chat.key != slack.new_chat(channel).key:
+            yield _in_order(chat)
+            chat = None
+        chat = chat or slack.new_chat(channel)
         first = _first_time(value)
         slack.read_day(chat, value, user_names, since(chat.key, first) if since else None)
-    if not chats:
-        raise SkipFile("a Slack export with no channel messages in it")
-    return slack.export_of(chats)
+    if chat is not None:
+        yield _in_order(chat)
 
 
 def _first_time(day: list) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 # Messages whose whole text is one of these are attachments, not writing.
@@ -53,7 +54,9 @@ class ChatExport:
     """Everything one file (or zip) held: its chats, and who the exporter says the owner is."""
 
     format: str
-    chats: list[ChatLog] = field(default_factory=list)
+    # A list, or for a file of many chats (an account export, a zip) an iterator that reads
+    # them one at a time, so that memory holds the chat being stored and not all of them.
+    chats: Iterable[ChatLog] = field(default_factory=list)
     owner: list[str] = field(default_factory=list)  # the account's own names, where written
     # One day of a Slack channel (a file of an unpacked export), not a whole chat: a day you
     # did not speak in is still part of your conversations.

@@ -38,9 +38,11 @@ def read(data: dict, since: Since | None = None) -> ChatExport:
         ]
     else:
         chats = [data]
-    for raw_chat in chats:
-        if isinstance(raw_chat, dict) and raw_chat.get("type") not in _NOT_CONVERSATIONS:
-            export.chats.append(_chat(raw_chat, since))
+    export.chats = (
+        _chat(raw_chat, since)
+        for raw_chat in chats
+        if isinstance(raw_chat, dict) and raw_chat.get("type") not in _NOT_CONVERSATIONS
+    )
     return export
 
 

@@ -20,6 +20,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Header, Static
 
 from slmtui.dataset.build import KINDS
+from slmtui.dataset.dialogue import DialogueSettings
 from slmtui.dataset.examples import ExampleView, list_examples, regenerate
 from slmtui.dataset.generator import generator_for
 from slmtui.ingest.store import Store
@@ -27,7 +28,7 @@ from slmtui.tui.screens.kept import KeptScreen
 from slmtui.tui.widgets.footer import KeyFooter
 from slmtui.tui.widgets.table import set_up_table
 
-KIND_FILTERS = (None, *KINDS)  # None: every kind
+KIND_FILTERS = (None, *KINDS, "dialogue")  # None: every kind
 
 
 class DatasetScreen(KeptScreen):
@@ -86,7 +87,8 @@ class DatasetScreen(KeptScreen):
         config = self.app.config
         generator = generator_for(config.model.base)
         with Store(workspace.db_path) as store:
-            views = list_examples(store, config.dataset, generator.key if generator else None)
+            key = generator.key if generator else None
+            views = list_examples(store, config.dataset, key, DialogueSettings.from_config(config))
         self.app.call_from_thread(self.show_views, views)
 
     @work(thread=True, group="dataset-write")
@@ -140,7 +142,9 @@ class DatasetScreen(KeptScreen):
     def show_filter(self) -> None:
         trained = [view for view in self.views if view.split == "train" and not view.excluded]
         counts = Counter(view.kind for view in trained)
-        summary = ", ".join(f"{counts[kind]} {kind}" for kind in KINDS if counts[kind])
+        summary = ", ".join(
+            f"{counts[kind]} {kind}" for kind in (*KINDS, "dialogue") if counts[kind]
+        )
         excluded = sum(view.excluded for view in self.views)
         self.query_one("#dataset-filter", Static).update(
             f"kind: {self.kind or 'all'} · document: {self.document or 'all'} · "
