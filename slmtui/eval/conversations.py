@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +108,12 @@ def _prompt(conversation: list[dict]) -> EvalPrompt:
     )  # fmt: skip
 
 
+def held_out_settings(config: Config) -> DialogueSettings:
+    """Dialogue as evaluation sees it: every reply, whatever share training used (a model
+    trained without its conversations is measured on the same held-out replies)."""
+    return replace(DialogueSettings.from_config(config), ratio=1.0)
+
+
 def replies_in_place_of_writing(
     workspace: Workspace, config: Config
 ) -> tuple[HeldOut, list[EvalPrompt], list[str]] | None:
@@ -116,7 +122,7 @@ def replies_in_place_of_writing(
     prompts), your training replies are the verifier's "you", and the base model's replies to
     training requests its "not you". None when there are no held-out replies either."""
     with Store(workspace.db_path) as store:
-        build = dialogue_examples(store, DialogueSettings.from_config(config))
+        build = dialogue_examples(store, held_out_settings(config))
     held, trained = replies_of(build.val), replies_of(build.train)
     if not held or not trained:
         return None
@@ -159,7 +165,7 @@ def score_conversations(
 ) -> ConversationScore | None:
     """Base and tuned on the held-out conversations; None when there are none."""
     with Store(workspace.db_path) as store:
-        build = dialogue_examples(store, DialogueSettings.from_config(config))
+        build = dialogue_examples(store, held_out_settings(config))
     held, trained_replies = replies_of(build.val), replies_of(build.train)
     if not held or not trained_replies:
         return None
