@@ -34,7 +34,9 @@ async def test_dataset_screen_lists_filters_and_excludes(tmp_path):
         await pilot.press("k")  # raw only
         assert screen.kind == "raw" and all(v.kind == "raw" for v in screen.shown())
         assert rows(screen) == len(screen.shown()) < len(screen.views)
-        await pilot.press("k", "k", "k", "k")  # back to every kind
+        await pilot.press("k", "k", "k", "k")  # backtranslate, continue, rewrite, dialogue
+        assert screen.kind == "dialogue" and rows(screen) == 0  # these essays have no chats
+        await pilot.press("k")  # back to every kind
         assert screen.kind is None and rows(screen) == len(screen.views)
 
         first = screen.selected()
