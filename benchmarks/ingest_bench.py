@@ -157,8 +157,7 @@ def export_files(messages: list[tuple[float, str, str]]) -> dict[str, tuple[str,
         username="odile",
     )  # fmt: skip
     slack = make.slack_files({"general": messages}, {name: name for name in PEOPLE})
-    # The same messages over ten channels: a zip is read a chat at a time, so its peak memory
-    # should be about a tenth of the one-channel zip's.
+    # The same messages over ten channels: a zip is read and stored a chat at a time.
     channels = {f"channel-{i}": messages[i::10] for i in range(10)}
     slack_ten = make.slack_files(channels, {name: name for name in PEOPLE})
     return {
