@@ -317,7 +317,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     with Store(workspace.db_path) as store:
         stats = store.stats()
         chats = store.chats()
-        identity = identity_summary(store, config)
+        identity = identity_summary(store, config, chats)
     if args.json:
         chat_list = [
             {"key": c.key, "name": c.name, "format": c.format, "files": c.paths,
@@ -355,16 +355,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def identity_summary(store: Store, config: Config) -> dict:
+def identity_summary(store: Store, config: Config, chats: list) -> dict:
     """Who you are in the chats: the configured names, or the proposed one; and which senders
     match."""
     from slmtui.dataset.dialogue import propose_identity
     from slmtui.ingest.identity import matcher
 
     names = list(config.identity.names)
-    proposed = None if names else propose_identity(store)
+    proposed = None if names else propose_identity(store, chats)
     is_me = matcher(names or ([proposed] if proposed else []))
-    senders = {name for chat in store.chats() for name in chat.participants}
+    senders = {name for chat in chats for name in chat.participants}
     return {"names": names, "proposed": proposed, "matched": sorted(filter(is_me, senders))}
 
 

@@ -44,7 +44,6 @@ from slmtui.dataset.dialogue import (
     dialogue_examples,
     identity_examples,
     system_prompt,
-    your_names,
 )
 from slmtui.files import read_json_if_valid, write_json_atomic, write_text_atomic
 from slmtui.ingest.store import CachedPrompt, LiveChunk, Store
@@ -489,7 +488,7 @@ def build_dataset(
     examples, stats = assemble(planned, generated, config.seed)
     val_examples = [raw_example(chunk) for chunk in val]
     chats = dialogue_examples(store, dialogue or DialogueSettings(seed=config.seed))
-    names = your_names(store, dialogue.names) if dialogue else ()
+    names = chats.names if dialogue else ()
     system = system_prompt(dialogue, names) if dialogue else ""
     if system:
         # The writing's chat pairs say who is answering, as the conversations do.

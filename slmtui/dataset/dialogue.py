@@ -51,19 +51,22 @@ class DialogueSettings:
         )
 
 
-def your_names(store: Store, names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+def your_names(
+    store: Store, names: tuple[str, ...] | list[str], chats: list[ChatRow] | None = None
+) -> tuple[str, ...]:
     """The configured names, else the one slmtui proposes from the chats (or nothing)."""
     if names:
         return tuple(names)
-    proposed = propose_identity(store)
+    proposed = propose_identity(store, chats)
     return (proposed,) if proposed else ()
 
 
-def propose_identity(store: Store) -> str | None:
+def propose_identity(store: Store, chats: list[ChatRow] | None = None) -> str | None:
     """The likeliest you among the chats' senders (see `ingest/identity.py`)."""
     hint = store.get_meta("identity_hint")
     owners = json.loads(hint) if hint else []
-    return propose([chat.participants for chat in store.chats()], owners)
+    chats = store.chats() if chats is None else chats  # read once by callers that have them
+    return propose([chat.participants for chat in chats], owners)
 
 
 def system_prompt(settings: DialogueSettings, names: tuple[str, ...]) -> str:
@@ -127,6 +130,7 @@ class DialogueBuild:
     train: list[dict]
     val: list[dict]
     stats: dict
+    names: tuple[str, ...] = ()  # who answered: the configured or the proposed you
 
 
 def dialogue_examples(
@@ -135,14 +139,15 @@ def dialogue_examples(
     """Every reply of yours in every chat, in examples of a few turns each, split as its
     conversation is. What the person left out (an example by its ID, a whole export) is left
     out; `excluded=True` keeps it, for listing."""
-    names = your_names(store, settings.names)
-    build = DialogueBuild([], [], {"chats": 0, "conversations": 0, "replies": 0, "val": 0})
+    chats = store.chats()
+    names = your_names(store, settings.names, chats)
+    build = DialogueBuild([], [], {"chats": 0, "conversations": 0, "replies": 0, "val": 0}, names)
     if not names:
         return build
     is_me = matcher(names)
     system = system_prompt(settings, names)
     exclusions = store.exclusions()
-    for chat in store.chats():
+    for chat in chats:
         if not excluded and chat.paths and set(chat.paths) <= exclusions.documents:
             continue  # every export holding it is excluded (`slmtui dataset exclude PATH`)
         build.stats["chats"] += 1
@@ -304,9 +309,10 @@ def chat_conversations(store: Store, chat_key: str, settings: DialogueSettings) 
 
 
 def chat_overviews(store: Store, settings: DialogueSettings) -> list[ChatOverview]:
-    is_me = matcher(your_names(store, settings.names))
+    chats = store.chats()
+    is_me = matcher(your_names(store, settings.names, chats))
     found = []
-    for chat in store.chats():
+    for chat in chats:
         conversations = chat_conversations(store, chat.key, settings)
         turns = [turn for conversation in conversations for turn in conversation]
         found.append(

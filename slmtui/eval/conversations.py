@@ -25,7 +25,7 @@ from slmtui.chat.engine import ChatTarget
 from slmtui.config import Config
 from slmtui.dataset.dialogue import DialogueSettings, dialogue_examples, reply_requests
 from slmtui.eval.generations import GenerationSettings, file_key, generate
-from slmtui.eval.heldout import EvalPrompt, HeldOut
+from slmtui.eval.heldout import EvalPrompt, HeldOut, spread
 from slmtui.eval.intervals import Interval, paired_interval, ppl_change_interval
 from slmtui.eval.perplexity import Perplexity, reply_perplexity
 from slmtui.eval.stylometry import StyleScale, profile_texts, style_distance
@@ -84,12 +84,6 @@ class ConversationScore:
         }
 
 
-def _spread(items: list, count: int) -> list:
-    if count >= len(items):
-        return list(items)
-    return [items[int(i * len(items) / count)] for i in range(count)]
-
-
 def replies_of(examples: list[dict]) -> list[list[dict]]:
     """Each learned reply of the examples with the messages before it (plain role/content)."""
     return [
@@ -126,9 +120,9 @@ def replies_in_place_of_writing(
     held, trained = replies_of(build.val), replies_of(build.train)
     if not held or not trained:
         return None
-    prompts = [_prompt(conversation) for conversation in _spread(held, ASKED_REPLIES)]
+    prompts = [_prompt(conversation) for conversation in spread(held, ASKED_REPLIES)]
     heldout = HeldOut(segments([conversation[-1]["content"] for conversation in held]), prompts)
-    others = [_prompt(conversation) for conversation in _spread(trained, VERIFIER_REPLIES)]
+    others = [_prompt(conversation) for conversation in spread(trained, VERIFIER_REPLIES)]
     return heldout, others, [conversation[-1]["content"] for conversation in trained]
 
 
@@ -169,10 +163,10 @@ def score_conversations(
     held, trained_replies = replies_of(build.val), replies_of(build.train)
     if not held or not trained_replies:
         return None
-    scored = _spread(held, SCORED_REPLIES)
+    scored = spread(held, SCORED_REPLIES)
     base_ppl = cached_reply_perplexity(workspace.cache, base, scored)
     tuned_ppl = cached_reply_perplexity(workspace.cache, tuned, scored)
-    asked = [_prompt(conversation) for conversation in _spread(held, ASKED_REPLIES)]
+    asked = [_prompt(conversation) for conversation in spread(held, ASKED_REPLIES)]
     base_replies = generate(base, asked, workspace.cache, settings, step("replies: base"))
     tuned_replies = generate(tuned, asked, workspace.cache, settings, step("replies: tuned"))
     yours = [prompt.reference for prompt in asked]
@@ -188,7 +182,7 @@ def score_conversations(
         t = style_distance(author, profile_texts([tuned_replies[i] for i in idx]), scale)
         return t / b if b > 0 else float("nan")
 
-    others = [_prompt(conversation) for conversation in _spread(trained_replies, VERIFIER_REPLIES)]
+    others = [_prompt(conversation) for conversation in spread(trained_replies, VERIFIER_REPLIES)]
     base_own = generate(base, others, workspace.cache, settings, step("replies: base, own"))
     try:
         verifier = Verifier.fit(segments(trained, 2), segments(base_own, 2))

@@ -75,7 +75,7 @@ def _unique(chunks: list[LiveChunk], split: str) -> list[LiveChunk]:
     return kept
 
 
-def _spread(items: list, count: int) -> list:
+def spread(items: list, count: int) -> list:
     """`count` items spread evenly over the list (so over documents, not the first few)."""
     if count >= len(items):
         return list(items)
@@ -119,13 +119,13 @@ def load_heldout(
             "No held-out writing yet: add more writing to writing/ (about a tenth of it is kept "
             "aside for evaluation), or raise ingest.validation_fraction."
         )
-    prompts = _spread([p for p in map(continue_prompt, held) if p is not None], max_prompts)
+    prompts = spread([p for p in map(continue_prompt, held) if p is not None], max_prompts)
     if max_write and generator_key:
         used = {prompt.chunk_hash for prompt in prompts}
         # Passages without a "continue" request first; with few held-out passages, both kinds.
         fresh = [chunk for chunk in held if chunk.hash not in used]
         again = [chunk for chunk in held if chunk.hash in used]
-        chosen = _spread(fresh, max_write) + _spread(again, max(0, max_write - len(fresh)))
+        chosen = spread(fresh, max_write) + spread(again, max(0, max_write - len(fresh)))
         prompts += write_prompts(store, chosen, generator, generator_key, progress)
     return HeldOut([chunk.text for chunk in held], prompts)
 
@@ -135,9 +135,9 @@ def training_prompts(store: Store, count: int, generator_key: str = "") -> list[
     writing that the verifier learns "not you" from: "continue" requests, and as many "write
     about" requests again from those training already has cached (none are generated here)."""
     trained = _unique(store.live_chunks(), "train")
-    prompts = _spread([p for p in map(continue_prompt, trained) if p], count)
+    prompts = spread([p for p in map(continue_prompt, trained) if p], count)
     if generator_key:
         cached = store.cached_prompts("backtranslate", generator_key)
         ready = [chunk for chunk in trained if chunk.hash in cached]
-        prompts += write_prompts(store, _spread(ready, count), None, generator_key)
+        prompts += write_prompts(store, spread(ready, count), None, generator_key)
     return prompts

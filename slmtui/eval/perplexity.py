@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,8 +44,9 @@ def token_losses(logits: np.ndarray, tokens: list[int]) -> np.ndarray:
     return log_norm - chosen
 
 
-def perplexity(model_path: Path, texts: list[str], lora_path: Path | None = None) -> Perplexity:
-    """Mean loss over every scored token of every text (long texts weigh more, as in training)."""
+@contextmanager
+def scoring_model(model_path: Path, lora_path: Path | None) -> Iterator[Any]:
+    """The model loaded for scoring: every position's logits, batched on every core."""
     llm = load_llama(
         model_path,
         n_ctx=N_CTX,
@@ -52,23 +56,39 @@ def perplexity(model_path: Path, texts: list[str], lora_path: Path | None = None
         n_threads=os.cpu_count() or 1,  # scoring is batched: every core helps
     )
     try:
+        yield llm
+    finally:
+        llm.close()
+
+
+def score(llm: Any, tokens: list[int], last: int | None = None) -> tuple[float, int]:
+    """(summed loss, tokens scored) of a token sequence; only the `last` tokens if given."""
+    llm.reset()
+    llm.eval(tokens)
+    losses = token_losses(np.asarray(llm.scores[: len(tokens)]), tokens)
+    if last is not None:
+        losses = losses[-last:]
+    return float(losses.sum()), len(losses)
+
+
+def total(per_text: list[tuple[float, int]], what: str) -> Perplexity:
+    count = sum(tokens for _, tokens in per_text)
+    if count == 0:
+        raise ValueError(f"no held-out {what} long enough to score")
+    return Perplexity(sum(loss for loss, _ in per_text) / count, count, per_text)
+
+
+def perplexity(model_path: Path, texts: list[str], lora_path: Path | None = None) -> Perplexity:
+    """Mean loss over every scored token of every text (long texts weigh more, as in training)."""
+    per_text: list[tuple[float, int]] = []
+    with scoring_model(model_path, lora_path) as llm:
         eos = llm.token_eos()
-        per_text: list[tuple[float, int]] = []
         for text in texts:
             tokens = [*llm.tokenize(text.encode("utf-8"), add_bos=False, special=False), eos]
             tokens = tokens[:N_CTX]
-            if len(tokens) < 2:
-                continue
-            llm.reset()
-            llm.eval(tokens)
-            losses = token_losses(np.asarray(llm.scores[: len(tokens)]), tokens)
-            per_text.append((float(losses.sum()), len(losses)))
-    finally:
-        llm.close()
-    count = sum(tokens for _, tokens in per_text)
-    if count == 0:
-        raise ValueError("no held-out text long enough to score")
-    return Perplexity(sum(loss for loss, _ in per_text) / count, count, per_text)
+            if len(tokens) >= 2:
+                per_text.append(score(llm, tokens))
+    return total(per_text, "text")
 
 
 def reply_perplexity(
@@ -77,14 +97,10 @@ def reply_perplexity(
     """Perplexity on your replies: each conversation rendered with the model's chat template,
     only the last (assistant) message scored, up to and including its turn-end token, as
     training scores a dialogue example. A conversation longer than the context keeps its end."""
-    llm = load_llama(
-        model_path, n_ctx=N_CTX, n_batch=N_CTX, logits_all=True, lora_path=lora_path,
-        n_threads=os.cpu_count() or 1,
-    )  # fmt: skip
-    try:
+    per_text: list[tuple[float, int]] = []
+    with scoring_model(model_path, lora_path) as llm:
         render = chat_renderer(llm)
         eos = llm.token_eos()
-        per_text: list[tuple[float, int]] = []
         for messages in conversations:
             prompt = render(messages[:-1], True)
             full = render(messages, False)
@@ -95,16 +111,7 @@ def reply_perplexity(
             if eos in reply:
                 reply = reply[: reply.index(eos) + 1]
             tokens = (head + reply)[-N_CTX:]
-            scored = min(len(reply), len(tokens) - 1)
-            if scored < 1:
-                continue
-            llm.reset()
-            llm.eval(tokens)
-            losses = token_losses(np.asarray(llm.scores[: len(tokens)]), tokens)[-scored:]
-            per_text.append((float(losses.sum()), len(losses)))
-    finally:
-        llm.close()
-    count = sum(tokens for _, tokens in per_text)
-    if count == 0:
-        raise ValueError("no held-out reply to score")
-    return Perplexity(sum(loss for loss, _ in per_text) / count, count, per_text)
+            last = min(len(reply), len(tokens) - 1)
+            if last >= 1:
+                per_text.append(score(llm, tokens, last))
+    return total(per_text, "reply")

@@ -108,7 +108,7 @@ class LibraryScreen(KeptScreen):
             documents = store.documents()
             stats = store.stats()
             chats = chat_overviews(store, settings)
-            names = your_names(store, settings.names)
+            names = your_names(store, settings.names, [overview.chat for overview in chats])
         self.app.call_from_thread(self._show, documents, stats, chats, names)
 
     def _show(
