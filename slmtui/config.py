@@ -258,6 +258,46 @@ class TrainConfig:
     seed: int = setting(0, "Random seed for LoRA init and example order.", minimum=0)
 
 
+# The types `slmtui export --quant` offers, largest first (slmtui.export.quantize runs them).
+EXPORT_QUANTS = ("F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M")
+
+
+def _budget(default: float, quant: str, why: str):
+    return setting(
+        default,
+        f"Most perplexity increase, in percent against F16 on your held-out writing, at which a "
+        f"{quant} export is still published ({why}).",
+        minimum=0.0,
+        maximum=1000.0,
+    )
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    COMMENT: ClassVar[str] = (
+        "Every export writes and verifies an F16 GGUF first; each smaller type is then measured\n"
+        "against it on your held-out writing (perplexity, KL divergence, top-1 agreement) and\n"
+        "published only within its budget below. README: 'Choosing a quantization'."
+    )
+    quants: list = setting(
+        ["F16"],
+        "The types an export publishes (one version holds them all; chat uses the first that "
+        "passes): F16, Q8_0, Q6_K, Q5_K_M, Q4_K_M.",
+        choices=EXPORT_QUANTS,
+        check=lambda value: None if value else 'names no type; give at least one, e.g. ["F16"]',
+    )
+    q8_0_max_ppl_increase: float = _budget(1.5, "Q8_0", "measured +0.2 to +0.9%")
+    q6_k_max_ppl_increase: float = _budget(3.0, "Q6_K", "measured +0.8 to +1.1%")
+    q5_k_m_max_ppl_increase: float = _budget(
+        6.0, "Q5_K_M", "measured +3 to +10% where 576-wide rows fall back to Q5_1"
+    )
+    q4_k_m_max_ppl_increase: float = _budget(12.0, "Q4_K_M", "measured +2.9 to +9.3%")
+
+    def budget(self, quant: str) -> float | None:
+        """The budget of a type in percent, or None for F16 (proven exact by verification)."""
+        return getattr(self, f"{quant.lower()}_max_ppl_increase", None)
+
+
 @dataclass(frozen=True)
 class UIConfig:
     theme: str = setting("slmtui-dark", "Colour theme: a name from themes/*.toml or Textual's.")
@@ -327,6 +367,7 @@ class Config:
     watch: WatchConfig = field(default_factory=WatchConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
     ui: UIConfig = field(default_factory=UIConfig)
     keys: KeysConfig = field(default_factory=KeysConfig)
 
@@ -500,6 +541,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DatasetConfig",
+    "ExportConfig",
     "IdentityConfig",
     "IngestConfig",
     "KeysConfig",

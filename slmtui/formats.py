@@ -41,3 +41,18 @@ def card_ppl_change(card: dict, arrow: str = "→") -> str:
     """The perplexity change recorded in a model version's card (its `metrics`)."""
     metrics = card.get("metrics") or {}
     return format_ppl_change(metrics.get("val_ppl_base"), metrics.get("val_ppl"), arrow)
+
+
+def quant_cost_words(cost: dict) -> str:
+    """'ppl +0.42%, KL 0.0031, top-1 97.8%': a quantization's cost against F16."""
+    return f"ppl {cost['ppl_change']:+.2f}%, KL {cost['kl']:.4f}, top-1 {cost['top1']:.1%}"
+
+
+def card_quant_cost(card: dict) -> str:
+    """What the file chat uses cost against F16, from a version's card: 'exact' for F16, '—'
+    for versions published before quantizations were measured."""
+    if card.get("quant") == "F16":
+        return "exact"
+    chat_file = next((f for f in card.get("files") or [] if f["gguf"] == card.get("gguf")), {})
+    cost = chat_file.get("cost")
+    return f"ppl {cost['ppl_change']:+.2f}%, KL {cost['kl']:.4f}" if cost else "—"

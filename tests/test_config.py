@@ -9,8 +9,11 @@ from slmtui.workspace import Workspace, WorkspaceError
 def test_default_file_lists_every_setting_and_reads_back_as_defaults(tmp_path):
     text = render_default_toml()
     data = tomllib.loads(text)
-    assert set(data) == {"model", "identity", "ingest", "watch", "dataset", "train", "ui", "keys"}
+    assert set(data) == {
+        "model", "identity", "ingest", "watch", "dataset", "train", "export", "ui", "keys"
+    }  # fmt: skip
     assert data["keys"]["library"] == "l"
+    assert data["export"]["quants"] == ["F16"] and data["export"]["q4_k_m_max_ppl_increase"] > 0
     assert data["ingest"]["chunk_tokens"] == 384
     assert "# Target size of a chunk in base-model tokens." in text
     path = tmp_path / "slmtui.toml"
@@ -140,3 +143,18 @@ def test_write_identity_changes_only_its_two_lines(tmp_path):
         line.startswith(("names =", "system_prompt =")) for line in changed
     )
     assert workspace.load_config() == config
+
+
+def test_export_types_and_budgets_are_checked():
+    config = config_from_dict(
+        {"export": {"quants": ["Q8_0", "Q4_K_M"], "q8_0_max_ppl_increase": 2}}
+    )
+    assert config.export.quants == ["Q8_0", "Q4_K_M"]
+    assert config.export.budget("Q8_0") == 2.0 and config.export.budget("F16") is None
+    assert config.export.budget("Q4_K_M") == Config().export.q4_k_m_max_ppl_increase
+    with pytest.raises(ConfigError, match=r"'export\.quants' has 'Q3_K'"):
+        config_from_dict({"export": {"quants": ["Q3_K"]}})
+    with pytest.raises(ConfigError, match="names no type"):
+        config_from_dict({"export": {"quants": []}})
+    with pytest.raises(ConfigError, match="q4_k_m_max_ppl_increase"):
+        config_from_dict({"export": {"q4_k_m_max_ppl_increase": -1}})

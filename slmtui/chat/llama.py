@@ -8,8 +8,13 @@ here, on first use, so importing a module that can load a model costs nothing.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+SCORING_CTX = 1024  # held-out passages are a few hundred tokens; longer ones are cut
 
 
 def load_llama(
@@ -49,6 +54,23 @@ def load_llama(
         verbose=verbose,
         **options,
     )
+
+
+@contextmanager
+def scoring_model(model_path: Path, lora_path: Path | None = None) -> Iterator[Any]:
+    """The model loaded for scoring: every position's logits, batched on every core."""
+    llm = load_llama(
+        model_path,
+        n_ctx=SCORING_CTX,
+        n_batch=SCORING_CTX,
+        logits_all=True,
+        lora_path=lora_path,
+        n_threads=os.cpu_count() or 1,  # scoring is batched: every core helps
+    )
+    try:
+        yield llm
+    finally:
+        llm.close()
 
 
 def chat_renderer(llm: Any):

@@ -9,18 +9,15 @@ measures the file the user will actually chat with.
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from slmtui.chat.llama import chat_renderer, load_llama
+from slmtui.chat.llama import SCORING_CTX, chat_renderer, scoring_model
 
-N_CTX = 1024  # held-out chunks are a few hundred tokens; longer ones are scored on their start
+N_CTX = SCORING_CTX  # longer held-out chunks are scored on their start
 
 
 @dataclass(frozen=True)
@@ -42,23 +39,6 @@ def token_losses(logits: np.ndarray, tokens: list[int]) -> np.ndarray:
     log_norm = peak[:, 0] + np.log(np.exp(rows - peak).sum(axis=1))
     chosen = rows[np.arange(len(tokens) - 1), tokens[1:]]
     return log_norm - chosen
-
-
-@contextmanager
-def scoring_model(model_path: Path, lora_path: Path | None) -> Iterator[Any]:
-    """The model loaded for scoring: every position's logits, batched on every core."""
-    llm = load_llama(
-        model_path,
-        n_ctx=N_CTX,
-        n_batch=N_CTX,
-        logits_all=True,
-        lora_path=lora_path,
-        n_threads=os.cpu_count() or 1,  # scoring is batched: every core helps
-    )
-    try:
-        yield llm
-    finally:
-        llm.close()
 
 
 def score(llm: Any, tokens: list[int], last: int | None = None) -> tuple[float, int]:

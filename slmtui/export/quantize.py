@@ -25,8 +25,6 @@ FTYPES: dict[str, int] = {
     "Q6_K": 18,
     "BF16": 32,
 }
-# The types `slmtui export --quant` offers: exact F16, and the two most used quantizations.
-EXPORT_QUANTS = ("F16", "Q8_0", "Q4_K_M")
 
 
 def quantize_gguf(src: Path, dst: Path, quant: str, *, threads: int = 0) -> Path:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from slmtui.formats import format_percent_lower, format_seconds, format_size
+from pathlib import Path
+
+from slmtui.formats import format_percent_lower, format_seconds, format_size, quant_cost_words
 from slmtui.jobs.events import EVALUATION, EXPORT, PREPARATION, JobEvent
 
 
@@ -69,9 +71,20 @@ def _export(kind: str, d: dict) -> str:
             for check in d["checks"]
         ]
         return "verification:\n" + "\n".join(lines)
-    return (
-        f"published {d['version']} ({format_size(d['size_bytes'])}): {d['gguf']}; chat now uses it"
+    if kind == "measured":
+        verdict = "within" if d["passed"] else "PAST"
+        budget = (
+            f"{verdict} its budget of {d['budget']:+.1f}%" if d.get("budget") is not None else ""
+        )
+        return f"  {d['quant']} against F16: {quant_cost_words(d)}; {budget or 'no budget'}"
+    files = ", ".join(
+        f"{entry['gguf']} ({format_size(entry['size_bytes'])}"
+        + (f", {quant_cost_words(entry['cost'])})" if entry.get("cost") else ")")
+        for entry in d.get("files") or [{"gguf": d["gguf"], "size_bytes": d["size_bytes"]}]
     )
+    refused = "".join(f"; not published: {entry['reason']}" for entry in d.get("refused") or [])
+    chat = Path(d["gguf"]).name
+    return f"published {d['version']}: {files}{refused}; chat now uses {chat}"
 
 
 def _evaluation(kind: str, d: dict) -> str:

@@ -18,7 +18,7 @@ PREPARATION = "preparation"  # the base model writing chat-pair requests in the 
 
 KINDS: dict[str, tuple[str, ...]] = {
     TRAINING: ("started", "step", "eval", "checkpoint", "finished", "failed"),
-    EXPORT: ("started", "stage", "verified", "published", "failed"),
+    EXPORT: ("started", "stage", "verified", "measured", "published", "failed"),
     EVALUATION: ("started", "progress", "finished", "failed"),
     PREPARATION: ("started", "progress", "finished", "failed"),
 }

@@ -36,14 +36,25 @@ def start_training(
 
 
 def start_export(
-    workspace: Workspace, run: RunFolder, quant: str = "F16", *, chat_check: bool = True
+    workspace: Workspace,
+    run: RunFolder,
+    quants: list[str] | None = None,
+    *,
+    chat_check: bool = True,
 ) -> RunningJob:
-    """The export child: merge `run`'s adapter, write GGUF, quantize, verify, publish."""
+    """The export child: merge `run`'s adapter, write and verify F16, quantize to each of
+    `quants` (default: `[export] quants`), measure each against its budget, publish."""
     workspace.ensure_state()
+    settings = workspace.load_config().export
+    quants = list(quants or settings.quants)
     command = [
         sys.executable, "-m", "slmtui.ml.publish", str(run.path), str(workspace.models),
-        "--quant", quant,
+        "--quant", *quants,
     ]  # fmt: skip
+    for quant in quants:
+        budget = settings.budget(quant)
+        if budget is not None:
+            command += ["--budget", f"{quant}={budget}"]
     if not chat_check:
         command.append("--no-chat-check")
     return start_job(EXPORT, command, run.stderr_log, run.events(EXPORT))

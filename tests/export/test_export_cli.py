@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -12,6 +17,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml"))
 from test_train_cli import slmtui, tiny_workspace
 
+from slmtui.jobs.describe import describe
+from slmtui.jobs.events import EXPORT, JobEvent
 from slmtui.registry import ModelRegistry
 
 
@@ -28,6 +35,16 @@ def trained(tmp_path_factory, tiny_llama):
 def export(workspace, *extra: str):
     done = slmtui("-w", str(workspace.root), "export", "--json", "--skip-chat-check", *extra)
     return done, [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def set_budgets(workspace, **budgets: float) -> None:
+    """Write [export] budgets into the workspace's slmtui.toml (replacing earlier ones)."""
+    text = workspace.config_path.read_text()
+    for quant, value in budgets.items():
+        key = f"{quant}_max_ppl_increase"
+        text, count = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
+        assert count == 1, key
+    workspace.config_path.write_text(text)
 
 
 def test_export_verifies_publishes_and_versions_roll_back(trained):
@@ -53,22 +70,47 @@ def test_export_verifies_publishes_and_versions_roll_back(trained):
     assert 'PARAMETER stop "<|im_end|>"' in modelfile
     assert "llama-server -m model-F16.gguf" in (v1.path / "README.md").read_text()
 
-    # Q8_0 rounds the tiny model's 64-wide rows coarsely: its top-1 agreement (96%) misses the
-    # 98% bar, so nothing is published and v1 stays active, with no staging folder left over.
+    # Two quantizations in one export, each measured against F16 and published in one version.
+    set_budgets(workspace, q8_0=1000.0, q4_k_m=1000.0)
+    done, events = export(workspace, "--quant", "Q4_K_M", "Q8_0")
+    assert done.returncode == 0, done.stderr[-3000:]
+    measured = {event["quant"]: event for event in events if event["event"] == "measured"}
+    assert set(measured) == {"Q4_K_M", "Q8_0"} and all(m["passed"] for m in measured.values())
+    for cost in measured.values():
+        assert cost["tokens"] > 100 and cost["kl"] > 0.0 and 0.0 < cost["top1"] <= 1.0
+        change = 100 * (cost["ppl"] / cost["ppl_f16"] - 1)
+        assert cost["ppl_change"] == pytest.approx(change, abs=1e-4)
+    # The coarser type costs more.
+    assert measured["Q4_K_M"]["kl"] > measured["Q8_0"]["kl"]
+    v2 = registry.active()
+    assert v2.name == "v2" and v2.card["quant"] == "Q4_K_M" and v2.gguf.name == "model-Q4_K_M.gguf"
+    assert [f["quant"] for f in v2.card["files"]] == ["Q4_K_M", "Q8_0"]
+    files = sorted(p.name for p in v2.path.glob("*.gguf"))
+    assert files == ["model-Q4_K_M.gguf", "model-Q8_0.gguf"]
+    assert "| model-Q8_0.gguf |" in (v2.path / "README.md").read_text()
+    listing = slmtui("-w", root, "models").stdout
+    assert "model-Q8_0.gguf" in listing and "KL" in listing
+    lines = [describe(JobEvent.parse(line, EXPORT)) for line in done.stdout.splitlines()]
+    said = "\n".join(lines)
+    assert "  Q8_0 against F16: ppl +" in said and "within its budget of +1000.0%" in said
+    assert lines[-1].startswith("published v2: model-Q4_K_M.gguf (")
+    assert lines[-1].endswith("chat now uses model-Q4_K_M.gguf")
+
+    # Past its budget: Q8_0 is refused with its cost and budget; as it is the only type asked
+    # for, nothing is published and v2 stays active, with no staging folder left over. (The
+    # measurement is deterministic: the same F16 file, quantizer and texts give the same cost.)
+    q8_cost = measured["Q8_0"]["ppl_change"]
+    assert q8_cost > 0
+    set_budgets(workspace, q8_0=q8_cost / 2)
     done, events = export(workspace, "--quant", "Q8_0")
     assert done.returncode == 1
     failed = events[-1]
-    assert failed["event"] == "failed" and failed["stage"] == "verify"
-    assert "nothing published" in failed["reason"] and "needs >= 98%" in failed["reason"]
-    assert registry.active().name == "v1" and [v.name for v in registry.versions()] == ["v1"]
-    assert sorted(p.name for p in workspace.models.iterdir()) == ["active", "v1"]
-
-    done, events = export(workspace, "--quant", "Q4_K_M")  # agreement reported, not required
-    assert done.returncode == 0, done.stderr[-3000:]
-    listing = json.loads(slmtui("-w", root, "models", "--json").stdout)
-    assert listing["active"] == "v2"
-    assert [v["quant"] for v in listing["versions"]] == ["F16", "Q4_K_M"]
-    assert listing["versions"][1]["size_bytes"] < listing["versions"][0]["size_bytes"]
+    assert failed["event"] == "failed" and "Nothing published" in failed["reason"]
+    assert "Q8_0 costs ppl +" in failed["reason"] and "past its budget" in failed["reason"]
+    assert "q8_0_max_ppl_increase" in failed["reason"]
+    assert registry.active().name == "v2"
+    assert [v.name for v in registry.versions()] == ["v1", "v2"]
+    assert sorted(p.name for p in workspace.models.iterdir()) == ["active", "v1", "v2"]
 
     back = slmtui("-w", root, "models", "rollback")
     assert back.returncode == 0 and "v1 is now active" in back.stdout
@@ -98,3 +140,71 @@ def test_chat_prompt_uses_the_adapter_then_a_version(trained):
     assert talk.stdout.count("model> ") == 2 and talk.stdout.count("tokens/s") == 2
     missing = slmtui("-w", root, "chat", "--model", "v99", "--prompt", "hi")
     assert missing.returncode == 2 and "no model version 'v99'" in missing.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def post(url: str, body: dict) -> bytes:
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return response.read()
+
+
+def wait_for_server(url: str, server: subprocess.Popen) -> dict:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert server.poll() is None, server.communicate()[1][-3000:]
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return json.loads(response.read())
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError("the server never answered")
+
+
+def test_serve_answers_openai_chat_streams_and_refuses_a_taken_port(trained):
+    root, port = str(trained.root), free_port()
+    command = [sys.executable, "-m", "slmtui.cli", "-w", root, "serve", "--model", "adapter"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        said = server.stdout.readline()
+        assert f"http://127.0.0.1:{port}/v1" in said and "(adapter)" in said
+        assert "only this machine" in said
+        base = f"http://127.0.0.1:{port}/v1"
+        models = wait_for_server(f"{base}/models", server)
+        assert [m["id"] for m in models["data"]] == ["slmtui"]
+
+        chat = {"model": "slmtui", "messages": [{"role": "user", "content": "Hello there"}]}
+        # Forcing the turn-end token (<|im_end|>, id 2) first: the reply must end there.
+        ended = json.loads(post(f"{base}/chat/completions", {**chat, "logit_bias": {"2": 100}}))
+        choice = ended["choices"][0]
+        assert choice["finish_reason"] == "stop" and choice["message"]["content"] == ""
+        # Otherwise the tiny tuned model talks until max_tokens.
+        long = json.loads(post(f"{base}/chat/completions", {**chat, "max_tokens": 6}))
+        assert long["choices"][0]["finish_reason"] == "length"
+        assert long["usage"]["completion_tokens"] == 6
+
+        streamed = post(f"{base}/chat/completions", {**chat, "max_tokens": 4, "stream": True})
+        events = [line[6:] for line in streamed.decode().splitlines() if line.startswith("data: ")]
+        assert events[-1] == "[DONE]" and len(events) >= 3
+        chunks = [json.loads(event) for event in events[:-1]]
+        assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+
+        taken = subprocess.run(
+            [*command, "--port", str(port)], capture_output=True, text=True, timeout=120
+        )
+        assert taken.returncode == 2 and f"Port {port} on 127.0.0.1 is already taken" in (
+            taken.stderr
+        )
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, _ = server.communicate(timeout=60)
+    assert server.returncode == 0 and "server stopped" in out

@@ -44,6 +44,11 @@ async def test_export_then_activate_rollback_and_delete(tmp_path, tiny_base):
 
         screen.chat_check = False
         for expected in (1, 2):
+            if expected == 2:  # the second export publishes Q8_0, as [export] quants says
+                text = workspace.config_path.read_text()
+                text = text.replace('quants = ["F16"]', 'quants = ["Q8_0"]')
+                text = text.replace("q8_0_max_ppl_increase = 1.5", "q8_0_max_ppl_increase = 1000.0")
+                workspace.config_path.write_text(text)
             await pilot.press("e")
             await wait_for(pilot, lambda n=expected: table.row_count == n, timeout=600)
             await wait_for(pilot, lambda: not screen.exporting, timeout=60)
@@ -52,6 +57,9 @@ async def test_export_then_activate_rollback_and_delete(tmp_path, tiny_base):
         assert registry.active().name == "v2"
         assert screen.query_one("#export-log").line_count >= 3
         assert "→" in str(table.get_row("v2")[2])  # val perplexity base → tuned
+        assert str(table.get_row("v2")[3]) == "Q8_0" and str(table.get_row("v1")[4]) == "exact"
+        assert str(table.get_row("v2")[4]).startswith("ppl ")  # its cost against F16, and KL
+        assert "KL" in str(table.get_row("v2")[4])
 
         # Evaluate v2 (a real `slmtui eval` child); the panel shows its saved result.
         table.move_cursor(row=table.get_row_index("v2"))

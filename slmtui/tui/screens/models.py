@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Header, Log, Static
 from textual.worker import get_current_worker
 
 from slmtui import runs
-from slmtui.formats import card_ppl_change, format_size
+from slmtui.formats import card_ppl_change, card_quant_cost, format_size
 from slmtui.jobs import launch
 from slmtui.jobs.describe import describe
 from slmtui.jobs.events import EVALUATION, EXPORT, JobEvent
@@ -72,7 +72,8 @@ class ModelsScreen(KeptScreen):
             self.query_one("#versions", DataTable),
             "Published versions",
             [("", "active", 1), ("Version", "version", 7), ("Val perplexity", "ppl", 16),
-             ("Quant", "quant", 6), ("Size", "size", 10), ("Run", "run", None)],
+             ("Quant", "quant", 6), ("Cost vs F16", "cost", 22), ("Size", "size", 10),
+             ("Run", "run", None)],
         )  # fmt: skip
         self.reload()
 
@@ -109,6 +110,7 @@ class ModelsScreen(KeptScreen):
                 version.name,
                 card_ppl_change(version.card),
                 str(version.card.get("quant", "")),
+                card_quant_cost(version.card),
                 format_size(version.size_bytes),
                 str(version.card.get("run", "")),
                 key=version.name,
