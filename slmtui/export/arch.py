@@ -136,14 +136,20 @@ def llama3_rope_factors(rope: dict, theta: float, rotary_dim: int) -> np.ndarray
         original = float(rope.get("original_max_position_embeddings", 8192))
     except (KeyError, TypeError, ValueError) as exc:
         raise ConvertError(f"config.json has an incomplete llama3 rope scaling: {rope}") from exc
-    inv_freq = 1.0 / theta ** (np.arange(0, rotary_dim, 2, dtype=np.float64) / rotary_dim)
-    wavelen = 2 * math.pi / inv_freq
-    smooth = (original / wavelen - low) / (high - low)
-    blended = 1.0 / ((1 - smooth) / factor + smooth)
+    # In float32 throughout, as transformers computes the frequencies the model was trained with
+    # (and as llama.cpp's own converter does: the two files then agree to the last bit).
+    f32 = np.float32
+    exponents = np.arange(0, rotary_dim, 2, dtype=f32) / f32(rotary_dim)
+    inv_freq = (f32(1) / f32(theta) ** exponents).astype(f32)
+    wavelen = (f32(2 * math.pi) / inv_freq).astype(f32)
+    smooth = ((f32(original) / wavelen - f32(low)) / f32(high - low)).astype(f32)
+    blended = (f32(1) / ((f32(1) - smooth) / f32(factor) + smooth)).astype(f32)
     factors = np.where(
-        wavelen < original / high, 1.0, np.where(wavelen > original / low, factor, blended)
+        wavelen < f32(original / high),
+        f32(1),
+        np.where(wavelen > f32(original / low), f32(factor), blended),
     )
-    return factors.astype(np.float32)
+    return factors.astype(f32)
 
 
 def read_config(folder: Path) -> dict:

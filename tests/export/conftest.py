@@ -225,3 +225,74 @@ def _sentencepiece_style_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizer
         unk_token="<unk>",
         clean_up_tokenization_spaces=False,
     )
+
+
+def _real_vocab_model(model_cls, config, family, folder: Path) -> Path:
+    """A tiny random model of a family, with the family's real vocabulary (real_vocab.py)."""
+    from real_vocab import write_tokenizer
+
+    folder.mkdir(parents=True)
+    vocab = write_tokenizer(family, folder)
+    assert vocab == config.vocab_size
+    return _save(model_cls, config, folder, None)
+
+
+def _qwen_real_vocab(tmp_path_factory, config_cls, model_cls, name: str, **extra) -> Path:
+    from real_vocab import QWEN2
+
+    config = config_cls(
+        vocab_size=151936,
+        **{**SMALL, **extra},
+        tie_word_embeddings=True,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
+        bos_token_id=151643,
+        eos_token_id=151645,
+    )
+    folder = tmp_path_factory.mktemp(name) / "model"
+    return _real_vocab_model(model_cls, config, QWEN2, folder)
+
+
+@pytest.fixture(scope="session")
+def qwen25_real_vocab(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Qwen2.5-0.5B-Instruct's configuration in miniature (GQA, q/k/v biases, tied output)."""
+    return _qwen_real_vocab(
+        tmp_path_factory, Qwen2Config, Qwen2ForCausalLM, "qwen25", max_position_embeddings=32768
+    )
+
+
+@pytest.fixture(scope="session")
+def qwen3_real_vocab(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Qwen3-0.6B's configuration in miniature: q/k norms, head size 32 != hidden / heads."""
+    return _qwen_real_vocab(
+        tmp_path_factory,
+        Qwen3Config,
+        Qwen3ForCausalLM,
+        "qwen3",
+        max_position_embeddings=40960,
+        head_dim=32,
+    )
+
+
+@pytest.fixture(scope="session")
+def llama32_real_vocab(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Llama 3.2-1B-Instruct's configuration in miniature: llama3 rope scaling (factor 32, theta
+    500000, original context 8192), tied output, Llama 3's vocabulary and header template."""
+    from real_vocab import LLAMA3
+
+    config = LlamaConfig(
+        vocab_size=128256,
+        **{**SMALL, "max_position_embeddings": 131072, "rms_norm_eps": 1e-5},
+        tie_word_embeddings=True,
+        rope_parameters={
+            "rope_type": "llama3",
+            "rope_theta": 500000.0,
+            "factor": 32.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 8192,
+        },
+        bos_token_id=128000,
+        eos_token_id=[128001, 128008, 128009],
+    )
+    folder = tmp_path_factory.mktemp("llama32-vocab") / "model"
+    return _real_vocab_model(LlamaForCausalLM, config, LLAMA3, folder)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from gguf import GGUFReader
 from gguf_parity import gguf_logits, hf_ids, hf_logits, load_hf, open_llama
+from reference import compare, reference_convert
 
 from slmtui.ml.base import resolve_base
 from slmtui.tokenizer import bundled_gguf_path
@@ -137,3 +138,10 @@ def test_f16_logits_match_transformers(smollm2):
     print(f"SmolLM2-135M F16 vs transformers: max abs {worst:.4f}, argmax {agree}/{total}")
     assert worst <= 0.5
     assert agree >= total - 1
+
+
+def test_same_file_as_llama_cpp_converter_on_real_weights(smollm2, tmp_path):
+    """All 272 tensors and every metadata key but the intended ones, on the real weights."""
+    theirs = reference_convert(smollm2.folder, tmp_path / "llama-cpp.gguf", outtype="f16")
+    assert compare(smollm2.gguf, theirs) == []
+    assert len(GGUFReader(theirs).tensors) == 272
