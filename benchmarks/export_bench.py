@@ -6,7 +6,9 @@ on the same disk, synced as the export syncs its file. slmtui's export merges wh
 should cost a small multiple of that floor, and hold little more than one tensor in memory.
 
 Each side runs in a fresh process, three times; the median is reported. Targets: <= 3x the
-copy floor, peak RSS <= 2x the model's size.
+copy floor, peak RSS <= 2x the model's size. The peer path a user would otherwise take (PEFT's
+merge_and_unload + save_pretrained, then llama.cpp's own convert_hf_to_gguf.py, kept by setup)
+runs in the same run, and its ratio to the same floor is printed beside ours.
 
 Run: .venv/bin/python benchmarks/export_bench.py [--json]
 """
@@ -47,6 +49,30 @@ hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split(
 print(json.dumps({"seconds": seconds, "bytes": result.bytes, "peak_rss_mb": int(hwm) / 1024}))
 """
 
+# The path a user would otherwise take: PEFT merges and saves a full model, then llama.cpp's own
+# converter (kept by setup) writes the F16 GGUF.
+PEER = r"""
+import json, os, subprocess, sys, tempfile, time
+started = time.perf_counter()
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer
+base, out, adapter, reference = sys.argv[1:5]
+model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+merged = tempfile.mkdtemp(prefix="slmtui-peer-")
+model.save_pretrained(merged)
+AutoTokenizer.from_pretrained(base).save_pretrained(merged)
+merge_s = time.perf_counter() - started
+env = {**os.environ, "PYTHONPATH": f"{reference}/gguf-py:{reference}"}
+subprocess.run(
+    [sys.executable, f"{reference}/convert_hf_to_gguf.py", merged, "--outfile", out,
+     "--outtype", "f16"], check=True, env=env, capture_output=True,
+)
+print(json.dumps({"seconds": time.perf_counter() - started, "merge_seconds": merge_s}))
+"""
+REFERENCE = Path.home() / ".cache" / "slmtui" / "reference" / "llama.cpp-0.3.36"
+
 COPY = r"""
 import json, os, shutil, sys, time
 started = time.perf_counter()
@@ -81,6 +107,12 @@ def main() -> None:
     exports = []
     for index in range(REPEATS):
         exports.append(python(CONVERT, str(base), str(folder / f"out{index}.gguf"), str(adapter)))
+    peers = []
+    if (REFERENCE / "convert_hf_to_gguf.py").is_file():
+        peers = [
+            python(PEER, str(base), str(folder / f"peer{i}.gguf"), str(adapter), str(REFERENCE))
+            for i in range(REPEATS)
+        ]
     size = exports[0]["bytes"]
     source = folder / "bytes.bin"
     with source.open("wb") as handle:
@@ -89,12 +121,16 @@ def main() -> None:
     export_s = statistics.median(e["seconds"] for e in exports)
     copy_s = statistics.median(c["seconds"] for c in copies)
     peak = max(e["peak_rss_mb"] for e in exports)
+    peer_s = statistics.median(p["seconds"] for p in peers) if peers else None
     results = {
         "gguf_bytes": size,
         "model_bytes": model_bytes,
         "export_seconds": export_s,
         "copy_seconds": copy_s,
         "ratio_to_copy": export_s / copy_s,
+        "peer_seconds": peer_s,
+        "peer_ratio_to_copy": peer_s / copy_s if peer_s else None,
+        "speedup_over_peer": peer_s / export_s if peer_s else None,
         "peak_rss_mb": peak,
         "rss_to_model": peak * 2**20 / model_bytes,
         "rss_to_gguf": peak * 2**20 / size,
@@ -109,6 +145,14 @@ def main() -> None:
     print(f"  export (merge while converting) {export_s:6.2f} s   {size / 2**20:.0f} MiB written")
     print(f"  copying the same bytes          {copy_s:6.2f} s")
     print(f"  ratio {results['ratio_to_copy']:.2f}x the copy floor (target <= 3x)")
+    if peer_s is None:
+        print("  peer path skipped: llama.cpp's converter is not in ~/.cache (run make setup)")
+    else:
+        print(
+            f"  peer path (PEFT merge_and_unload + save_pretrained, then llama.cpp's "
+            f"convert_hf_to_gguf.py) {peer_s:6.2f} s = {results['peer_ratio_to_copy']:.2f}x the "
+            f"copy floor; slmtui is {results['speedup_over_peer']:.1f}x faster"
+        )
     print(
         f"  peak RSS {peak:.0f} MB = {results['rss_to_model']:.2f}x the model's "
         f"{model_bytes / 2**20:.0f} MiB of float32 safetensors, "

@@ -8,7 +8,11 @@ of the largest tensor rather than the model. The file appears at `out` only when
 
 from __future__ import annotations
 
+import os
 import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +20,6 @@ import numpy as np
 from gguf import (
     GGML_QUANT_VERSION,
     GGMLQuantizationType,
-    GGUFWriter,
     LlamaFileType,
     RopeScalingType,
 )
@@ -24,6 +27,7 @@ from gguf import (
 from slmtui.export.arch import SKIPPED_SUFFIXES, ModelSpec, read_spec
 from slmtui.export.errors import ConvertError
 from slmtui.export.lora_gguf import LoraWeights, read_lora
+from slmtui.export.packing import PackingGGUFWriter
 from slmtui.export.vocab import read_vocab
 from slmtui.export.weights import (
     OUTTYPES,
@@ -47,6 +51,8 @@ FILE_TYPES = {
 }
 EMBEDDINGS = "model.embed_tokens.weight"
 LM_HEAD = "lm_head.weight"
+# Tensors prepared ahead of the writer, each by its own thread.
+PREFETCH = max(2, min(4, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -93,7 +99,7 @@ def convert_to_gguf(
     n_rows = next(s.shape[0] for s in slots if s.gguf_name == "token_embd.weight")
     vocab = read_vocab(folder, spec.model_type, n_rows)
 
-    writer = GGUFWriter(path=None, arch=spec.arch_name)
+    writer = PackingGGUFWriter(path=None, arch=spec.arch_name)
     writer.add_name(folder.name)
     _add_hyperparameters(writer, spec, n_rows)
     writer.add_file_type(FILE_TYPES[outtype])
@@ -107,8 +113,8 @@ def convert_to_gguf(
             writer.write_header_to_file(tmp)
             writer.write_kv_data_to_file()
             writer.write_ti_data_to_file()
-            for slot in slots:
-                writer.write_tensor_data(encode(_load(spec, slot, lora), slot.qtype))
+            for data in _prepared(spec, slots, lora):
+                writer.write_tensor_data(data)
         finally:
             writer.close()
     return ConvertResult(out, len(slots), out.stat().st_size, time.perf_counter() - started)
@@ -144,6 +150,27 @@ def _plan(spec: ModelSpec, refs: list[TensorRef], outtype: str) -> list[_Slot]:
     return slots
 
 
+def _prepared(spec: ModelSpec, slots: list[_Slot], lora: LoraWeights | None) -> Iterator:
+    """Each slot's bytes, in order, made by worker threads a few tensors ahead of the writer.
+
+    Reading, merging and rounding to F16 happen in NumPy and safetensors, which release the GIL,
+    so they overlap with each other and with writing the previous tensor. At most PREFETCH
+    tensors are in flight, which keeps memory near a few tensors, not the model.
+    """
+
+    def prepare(slot: _Slot) -> np.ndarray:
+        return encode(_load(spec, slot, lora), slot.qtype)
+
+    with ThreadPoolExecutor(max_workers=PREFETCH, thread_name_prefix="gguf-convert") as pool:
+        pending: deque[Future] = deque()
+        for slot in slots:
+            pending.append(pool.submit(prepare, slot))
+            if len(pending) > PREFETCH:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def _load(spec: ModelSpec, slot: _Slot, lora: LoraWeights | None) -> np.ndarray:
     if slot.data is not None:
         return slot.data
@@ -156,7 +183,7 @@ def _load(spec: ModelSpec, slot: _Slot, lora: LoraWeights | None) -> np.ndarray:
     return spec.to_gguf_rows(slot.source.name, array)
 
 
-def _add_hyperparameters(writer: GGUFWriter, spec: ModelSpec, n_rows: int) -> None:
+def _add_hyperparameters(writer: PackingGGUFWriter, spec: ModelSpec, n_rows: int) -> None:
     writer.add_block_count(spec.n_layers)
     writer.add_context_length(spec.context_length)
     writer.add_embedding_length(spec.hidden)
