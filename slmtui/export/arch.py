@@ -8,7 +8,10 @@ So both take those facts from here:
 - llama.cpp's LLAMA graph applies rope to interleaved pairs while Hugging Face's llama rotates
   the two halves of each head, so llama's Q and K rows (weights, biases and a LoRA's B) are
   reordered; Qwen2/Qwen3 use the halves layout in llama.cpp too and are written as they are;
-- Llama 3.x's "llama3" rope scaling becomes a per-frequency factor tensor `rope_freqs.weight`.
+- Llama 3.x's "llama3" rope scaling becomes a per-frequency factor tensor `rope_freqs.weight`;
+- Gemma 3 normalises with x·(1 + w), llama.cpp with x·w, so every norm weight is written plus
+  one; its embeddings are written unscaled (llama.cpp multiplies by sqrt(hidden) itself), and
+  its sliding-window layers, local rope base and window go into the header.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ ARCHITECTURES: dict[str, MODEL_ARCH] = {
     "llama": MODEL_ARCH.LLAMA,
     "qwen2": MODEL_ARCH.QWEN2,
     "qwen3": MODEL_ARCH.QWEN3,
+    "gemma3_text": MODEL_ARCH.GEMMA3,  # Gemma 3 270M and 1B (text only)
 }
 ROPE_TYPES = ("default", "linear", "llama3")
 # Tensors some checkpoints carry that are recomputed at load time and have no GGUF counterpart.
@@ -51,6 +55,10 @@ class ModelSpec:
     rope_theta: float
     rope: dict = field(default_factory=dict)  # rope_type and its numbers, as in the config
     tie_embeddings: bool = False
+    # Gemma 3: which layers attend within a sliding window, its width, the local rope base
+    sliding_layers: tuple[bool, ...] = ()
+    sliding_window: int = 0
+    rope_theta_local: float = 0.0
 
     @property
     def arch(self) -> MODEL_ARCH:
@@ -64,6 +72,11 @@ class ModelSpec:
     @property
     def rope_type(self) -> str:
         return str(self.rope.get("rope_type", "default"))
+
+    @property
+    def norm_shift(self) -> float:
+        """What to add to a norm weight so llama.cpp's x·w equals the checkpoint's norm."""
+        return 1.0 if self.arch == MODEL_ARCH.GEMMA3 else 0.0
 
     @property
     def permutes_qk(self) -> bool:
@@ -88,6 +101,8 @@ class ModelSpec:
 
         Applies to a weight, a bias, or a LoRA B matrix of the same projection.
         """
+        if self.norm_shift and hf_name.endswith("norm.weight"):
+            return np.asarray(array, dtype=np.float32) + np.float32(self.norm_shift)
         if not self.permutes_qk:
             return array
         if ".self_attn.q_proj." in hf_name:
@@ -170,7 +185,7 @@ def read_spec(folder: Path) -> ModelSpec:
         raise ConvertError(
             f"{folder} holds a {model_type!r} model, which slmtui cannot write as GGUF. "
             f"Supported: {', '.join(ARCHITECTURES)} (SmolLM2, Llama 3.x, TinyLlama, Qwen2.5, "
-            "Qwen3)."
+            "Qwen3, Gemma 3 text models)."
         )
     if config.get("use_sliding_window"):
         raise ConvertError(
@@ -178,6 +193,9 @@ def read_spec(folder: Path) -> ModelSpec:
             f"does not run for {model_type}; set use_sliding_window to false if the model was "
             "trained without it."
         )
+    gemma = model_type == "gemma3_text"
+    if gemma:
+        _check_gemma3(folder, config)
     try:
         hidden = int(config["hidden_size"])
         n_heads = int(config["num_attention_heads"])
@@ -193,7 +211,8 @@ def read_spec(folder: Path) -> ModelSpec:
             rms_eps=float(config.get("rms_norm_eps", 1e-6)),
             rope_theta=_rope_theta(config),
             rope=_rope(config),
-            tie_embeddings=bool(config.get("tie_word_embeddings", False)),
+            tie_embeddings=bool(config.get("tie_word_embeddings", gemma)),  # Gemma: tied
+            **(_gemma3(config) if gemma else {}),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConvertError(f"{folder}/config.json lacks or garbles a setting: {exc!r}") from exc
@@ -207,19 +226,56 @@ def read_spec(folder: Path) -> ModelSpec:
     return spec
 
 
+def _gemma3(config: dict) -> dict:
+    """Gemma 3's sliding-window facts: per layer whether it slides, the window, local rope base."""
+    layers = int(config["num_hidden_layers"])
+    kinds = config.get("layer_types")
+    if not kinds:  # older configs give a pattern: every n-th layer attends globally
+        pattern = int(config.get("sliding_window_pattern", 6))
+        kinds = ["full_attention" if (i + 1) % pattern == 0 else "sliding" for i in range(layers)]
+    local = (config.get("rope_parameters") or {}).get("sliding_attention") or {}
+    theta_local = local.get("rope_theta", config.get("rope_local_base_freq", 10000.0))
+    return {
+        "sliding_layers": tuple(kind != "full_attention" for kind in kinds),
+        "sliding_window": int(config.get("sliding_window") or 0),
+        "rope_theta_local": float(theta_local),
+    }
+
+
+def _check_gemma3(folder: Path, config: dict) -> None:
+    """Refuse what llama.cpp's gemma3 graph would run differently from transformers."""
+    if config.get("attn_logit_softcapping"):
+        raise ConvertError(f"{folder}: attention logit soft-capping is not run by llama.cpp.")
+    heads = int(config["num_attention_heads"])
+    head_dim = int(config.get("head_dim") or int(config["hidden_size"]) // heads)
+    # llama.cpp scales queries by 1/sqrt(head size), by 1/sqrt(hidden / heads) for 27B only
+    expected = (
+        int(config["hidden_size"]) // heads if config["num_hidden_layers"] == 62 else head_dim
+    )
+    scalar = config.get("query_pre_attn_scalar", head_dim)
+    if scalar != expected:
+        raise ConvertError(
+            f"{folder}: query_pre_attn_scalar {scalar} is not what llama.cpp uses for this size "
+            f"({expected}); the converted model would attend differently."
+        )
+
+
 def _rope(config: dict) -> dict:
     """Rope settings from either transformers' newer `rope_parameters` or older `rope_scaling`."""
     merged: dict = {}
     for key in ("rope_scaling", "rope_parameters"):
         value = config.get(key)
         if isinstance(value, dict):
-            merged.update(value)
+            # Per layer type (Gemma 3): the global layers' rope is the model's rope.
+            merged.update(value.get("full_attention", value))
     rope_type = merged.get("rope_type") or merged.get("type") or "default"
     return {**merged, "rope_type": rope_type}
 
 
 def _rope_theta(config: dict) -> float:
     params = config.get("rope_parameters")
+    if isinstance(params, dict):
+        params = params.get("full_attention", params)
     if isinstance(params, dict) and "rope_theta" in params:
         return float(params["rope_theta"])
     return float(config.get("rope_theta", 10000.0))

@@ -194,7 +194,11 @@ def _add_hyperparameters(writer: PackingGGUFWriter, spec: ModelSpec, n_rows: int
     writer.add_rope_dimension_count(spec.head_dim)
     writer.add_layer_norm_rms_eps(spec.rms_eps)
     writer.add_vocab_size(n_rows)
-    if spec.model_type == "qwen3" or spec.head_dim * spec.n_heads != spec.hidden:
+    if spec.sliding_layers:
+        writer.add_sliding_window(spec.sliding_window)
+        writer.add_sliding_window_pattern(list(spec.sliding_layers))
+        writer.add_rope_freq_base_swa(spec.rope_theta_local)
+    if spec.model_type in ("qwen3", "gemma3_text") or spec.head_dim * spec.n_heads != spec.hidden:
         writer.add_key_length(spec.head_dim)
         writer.add_value_length(spec.head_dim)
     if spec.rope_type == "linear":

@@ -21,6 +21,12 @@ LLAMA3 = """<|begin_of_text|>
 {{- end }}<|start_header_id|>assistant<|end_header_id|>
 
 """
+# Gemma has no system role: a system message is sent as a user turn.
+GEMMA = """{{- range .Messages }}<start_of_turn>
+{{- if eq .Role "assistant" }}model{{ else }}user{{ end }}
+{{ .Content }}<end_of_turn>
+{{ end }}<start_of_turn>model
+"""
 ZEPHYR = """{{- range .Messages }}<|{{ .Role }}|>
 {{ .Content }}</s>
 {{ end }}<|assistant|>
@@ -39,6 +45,7 @@ FAMILIES = (
     TemplateFamily("chatml", "<|im_start|>", CHATML, ("<|im_start|>", "<|im_end|>")),
     TemplateFamily("llama3", "<|start_header_id|>", LLAMA3, ("<|eot_id|>", "<|start_header_id|>")),
     TemplateFamily("zephyr", "<|assistant|>", ZEPHYR, ("</s>", "<|user|>")),
+    TemplateFamily("gemma", "<start_of_turn>", GEMMA, ("<end_of_turn>", "<start_of_turn>")),
 )
 
 

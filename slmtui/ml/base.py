@@ -44,7 +44,7 @@ from slmtui.tokenizer import (
     tokenizer_from_gguf,
 )
 
-SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "qwen3")
+SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "qwen3", "gemma3_text")
 # Part of the cache key: bump it when what we write into a cached folder changes, so that folders
 # written by an older slmtui are rebuilt instead of trusted.
 CACHE_FORMAT = 2  # 2: slmtui-source.json records the GGUF's pre-tokenizer name
@@ -316,7 +316,7 @@ def _check_folder(folder: Path) -> Path:
 def _unsupported(what: str, name: object) -> str:
     return (
         f"{what} {name!r}, which slmtui cannot train yet. Supported: "
-        f"{', '.join(SUPPORTED_MODEL_TYPES)} (SmolLM2, Llama 3.x, Qwen2.5, Qwen3)."
+        f"{', '.join(SUPPORTED_MODEL_TYPES)} (SmolLM2, Llama 3.x, Qwen2.5, Qwen3, Gemma 3)."
     )
 
 

@@ -10,8 +10,9 @@ step.
 Here the row is cut at its example boundaries instead, and each piece goes through
 `scaled_dot_product_attention` with `is_causal=True`, which skips the upper triangle outright.
 The result is the same attention (tested against the masked SDPA path), with less work and no
-mask to build. The boundaries come from the position ids, which the model passes down to every
-attention call.
+mask to build. A sliding-window layer (Gemma 3's local layers) gets a banded mask for any piece
+longer than its window. The boundaries come from the position ids, which the model passes down
+to every attention call.
 """
 
 from __future__ import annotations
@@ -79,13 +80,15 @@ def packed_attention(
         rows_end_to_end(value).split(lengths, dim=2),
         strict=True,
     )
+    window = kwargs.get("sliding_window")  # Gemma 3's local layers: the last `window` tokens
     outputs = [
         F.scaled_dot_product_attention(
             q,
             k,
             v,
+            attn_mask=sliding_mask(q.shape[2], window, q.device) if needs_band(q, window) else None,
             dropout_p=dropout if module.training else 0.0,
-            is_causal=True,
+            is_causal=not needs_band(q, window),
             scale=scaling,
             enable_gqa=k.shape[1] != heads,
         )
@@ -93,6 +96,20 @@ def packed_attention(
     ]
     joined = torch.cat(outputs, dim=2).reshape(heads, batch, seq, dim)
     return joined.permute(1, 2, 0, 3).contiguous(), None
+
+
+def needs_band(query: torch.Tensor, window: int | None) -> bool:
+    """Whether a piece is longer than the sliding window, so plain causal attention would see
+    further back than the layer may."""
+    return bool(window) and query.shape[2] > window
+
+
+def sliding_mask(length: int, window: int, device: torch.device) -> torch.Tensor:
+    """Causal within the last `window` positions, each position included (as transformers'
+    sliding-window mask: key j is seen by query i when i - window < j <= i)."""
+    rows = torch.arange(length, device=device)[:, None]
+    cols = torch.arange(length, device=device)[None, :]
+    return (cols <= rows) & (cols > rows - window)
 
 
 def no_mask(*args, **kwargs) -> None:

@@ -14,11 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 from gguf_parity import copy_tokenizer, randomize
-from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, processors, trainers
 from transformers import (
     LlamaConfig,
     LlamaForCausalLM,
-    PreTrainedTokenizerFast,
     Qwen2Config,
     Qwen2ForCausalLM,
     Qwen3Config,
@@ -26,7 +24,7 @@ from transformers import (
 )
 
 from slmtui.export.gguf_convert import convert_to_gguf
-from tests.tiny_models import make_tiny_llama
+from tests.tiny_models import make_tiny_llama, sentencepiece_style_tokenizer
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 SMOLLM2_VOCAB = 49152
@@ -172,7 +170,7 @@ def tiny_sentencepiece(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A TinyLlama-style model: SentencePiece-like BPE tokenizer, BOS added, untied output."""
     folder = tmp_path_factory.mktemp("tiny-spm") / "model"
     folder.mkdir()
-    tokenizer = _sentencepiece_style_tokenizer()
+    tokenizer = sentencepiece_style_tokenizer()
     tokenizer.save_pretrained(folder)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -183,48 +181,6 @@ def tiny_sentencepiece(tmp_path_factory: pytest.TempPathFactory) -> Path:
         eos_token_id=2,
     )
     return _save(LlamaForCausalLM, config, folder, None)
-
-
-def _sentencepiece_style_tokenizer(vocab_size: int = 600) -> PreTrainedTokenizerFast:
-    """BPE over `▁`-joined text with byte fallback, laid out like TinyLlama's tokenizer.json:
-    <unk> <s> </s>, then the 256 byte tokens, then the learned pieces."""
-    texts = [p.read_text(encoding="utf-8") for p in sorted(SAMPLES.rglob("*.txt"))]
-    spaces = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
-    learner = Tokenizer(models.BPE())
-    learner.normalizer = spaces
-    learner.train_from_iterator(
-        texts, trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False)
-    )
-    learned = json.loads(learner.to_str())["model"]
-    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2} | {f"<0x{i:02X}>": 3 + i for i in range(256)}
-    for token, _ in sorted(learned["vocab"].items(), key=lambda item: item[1]):
-        vocab.setdefault(token, len(vocab))
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in learned["merges"]]
-    core = Tokenizer(
-        models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", byte_fallback=True, fuse_unk=True)
-    )
-    core.normalizer = spaces
-    core.decoder = decoders.Sequence(
-        [
-            decoders.Replace("▁", " "),
-            decoders.ByteFallback(),
-            decoders.Fuse(),
-            decoders.Strip(" ", 1, 0),
-        ]
-    )
-    core.add_special_tokens(
-        [AddedToken(t, special=True, normalized=False) for t in ("<unk>", "<s>", "</s>")]
-    )
-    core.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)]
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        clean_up_tokenization_spaces=False,
-    )
 
 
 def _real_vocab_model(model_cls, config, family, folder: Path) -> Path:
