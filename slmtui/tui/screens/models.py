@@ -75,6 +75,10 @@ class ModelsScreen(KeptScreen):
              ("Quant", "quant", 6), ("Cost vs F16", "cost", 22), ("Size", "size", 10),
              ("Run", "run", None)],
         )  # fmt: skip
+        types = " + ".join(self.app.config.export.quants)
+        self.query_one("#export-state", Static).update(
+            f"e exports the newest finished run as {types} ([export] quants in slmtui.toml)"
+        )
         self.reload()
 
     def on_screen_resume(self) -> None:
