@@ -5,12 +5,13 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from textual.widgets import DataTable
+from textual.widgets import DataTable, SelectionList
 
 from slmtui.jobs import launch, prepare, process
 from slmtui.registry import ModelRegistry
 from slmtui.tui.app import create_app
 from slmtui.tui.screens.confirm import ConfirmScreen
+from slmtui.tui.screens.export_types import ExportTypesScreen
 from slmtui.tui.screens.models import ModelsScreen
 from tests.tui.conftest import SAMPLES, tiny_workspace
 from tests.tui.helpers import wait_for
@@ -35,8 +36,18 @@ async def test_export_then_activate_rollback_and_delete(tmp_path, tiny_base):
         table = screen.query_one("#versions", DataTable)
         assert table.row_count == 0
 
+        # e asks which types, each with its budget, the configured ones ticked; e again exports.
+        await pilot.press("e")
+        picker = app.screen
+        assert isinstance(picker, ExportTypesScreen)
+        choices = picker.query_one("#types", SelectionList)
+        assert choices.selected == ["F16"]
+        labels = [str(choices.get_option_at_index(i).prompt) for i in range(choices.option_count)]
+        assert labels[1].startswith("Q8_0") and "budget +1.5% perplexity" in labels[1]
         # A random tiny model never ends a reply, so the full verification refuses it.
         await pilot.press("e")
+        await pilot.pause()
+        assert app.screen is screen and screen.exporting
         await wait_for(pilot, lambda: not screen.exporting, timeout=600)
         state = str(screen.query_one("#export-state").render())
         assert state.startswith("refused: ") and "stops" in state
@@ -44,11 +55,12 @@ async def test_export_then_activate_rollback_and_delete(tmp_path, tiny_base):
 
         screen.chat_check = False
         for expected in (1, 2):
-            if expected == 2:  # the second export publishes Q8_0, as [export] quants says
+            await pilot.press("e")
+            if expected == 2:  # the second export publishes Q8_0 alone, within its budget
                 text = workspace.config_path.read_text()
-                text = text.replace('quants = ["F16"]', 'quants = ["Q8_0"]')
                 text = text.replace("q8_0_max_ppl_increase = 1.5", "q8_0_max_ppl_increase = 1000.0")
                 workspace.config_path.write_text(text)
+                await pilot.press("space", "down", "space")  # F16 off, Q8_0 on
             await pilot.press("e")
             await wait_for(pilot, lambda n=expected: table.row_count == n, timeout=600)
             await wait_for(pilot, lambda: not screen.exporting, timeout=60)

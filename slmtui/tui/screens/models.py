@@ -23,6 +23,7 @@ from slmtui.registry import ModelRegistry, ModelVersion, RegistryError
 from slmtui.tui.job_worker import follow_job
 from slmtui.tui.messages import JobEnded, JobEventArrived, ModelPublished
 from slmtui.tui.screens.confirm import ConfirmScreen
+from slmtui.tui.screens.export_types import ExportTypesScreen
 from slmtui.tui.screens.kept import KeptScreen
 from slmtui.tui.widgets.eval_panel import EvalPanel
 from slmtui.tui.widgets.footer import KeyFooter
@@ -53,6 +54,8 @@ class ModelsScreen(KeptScreen):
         self._shown: tuple | None = None  # what the table shows, to skip redrawing the same
         # Whether export asks the model to end a greedy reply (off only for untrained test models).
         self.chat_check = True
+        # The types the next export offers ticked: [export] quants, then the last choice.
+        self.export_types: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -75,9 +78,9 @@ class ModelsScreen(KeptScreen):
              ("Quant", "quant", 6), ("Cost vs F16", "cost", 22), ("Size", "size", 10),
              ("Run", "run", None)],
         )  # fmt: skip
-        types = " + ".join(self.app.config.export.quants)
+        self.export_types = list(self.app.config.export.quants)
         self.query_one("#export-state", Static).update(
-            f"e exports the newest finished run as {types} ([export] quants in slmtui.toml)"
+            "e exports the newest finished run: choose its types (F16, Q8_0, … Q4_K_M)"
         )
         self.reload()
 
@@ -226,18 +229,29 @@ class ModelsScreen(KeptScreen):
             train = self.app.key_hint("train")
             self.notify(f"No finished training run yet: train first ({train}).", severity="warning")
             return
-        self.exporting = True
-        self.app.heavy_job_starting()
-        self.query_one("#export-log", Log).clear()
-        self.query_one("#export-state", Static).update(f"exporting {run.name}…")
-        self.run_export(run)
+
+        def chosen(quants: list[str] | None) -> None:
+            if quants is None or self.exporting:
+                return
+            self.export_types = quants
+            self.exporting = True
+            self.app.heavy_job_starting()
+            self.query_one("#export-log", Log).clear()
+            self.query_one("#export-state", Static).update(
+                f"exporting {run.name} as {' + '.join(quants)}…"
+            )
+            self.run_export(run, quants)
+
+        settings = self.app.workspace.load_config().export  # budgets as the file says now
+        self.app.push_screen(ExportTypesScreen(run.name, self.export_types, settings), chosen)
 
     @work(thread=True, exclusive=True, group="export")
-    def run_export(self, run: runs.RunFolder) -> None:
+    def run_export(self, run: runs.RunFolder, quants: list[str]) -> None:
         workspace, check = self.app.workspace, self.chat_check
-        # The quantization is the project's default for published models.
         follow_job(
-            self, EXPORT, lambda: (launch.start_export(workspace, run, chat_check=check), run.name)
+            self,
+            EXPORT,
+            lambda: (launch.start_export(workspace, run, quants, chat_check=check), run.name),
         )
 
     def on_job_ended(self, message: JobEnded) -> None:
