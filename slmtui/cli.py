@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from slmtui import __version__
-from slmtui.chat.serve import ServeError
+from slmtui.chat.serve import DEFAULT_PORT, LOOPBACK, ServeError
 from slmtui.chat.targets import TargetError
 from slmtui.config import EXPORT_QUANTS, Config, ConfigError, with_changes
 from slmtui.formats import card_ppl_change, format_size, quant_cost_words
@@ -186,10 +186,10 @@ def add_chat_command(commands) -> None:
     serve.add_argument(
         "--model", help="a version (v3), 'base', or 'adapter' (default: the newest trained)"
     )
-    serve.add_argument("--port", type=int, default=8080, help="default 8080")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="default 8080")
     serve.add_argument(
         "--host",
-        default="127.0.0.1",
+        default=LOOPBACK,
         help="default 127.0.0.1 (this machine only); 0.0.0.0 shares it on your network",
     )
     serve.add_argument("--ctx", type=int, default=4096, help="context size in tokens")
