@@ -262,6 +262,11 @@ class TrainConfig:
 EXPORT_QUANTS = ("F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M")
 
 
+def budget_key(quant: str) -> str:
+    """The [export] key of a type's budget: 'Q4_K_M' -> 'q4_k_m_max_ppl_increase'."""
+    return f"{quant.lower()}_max_ppl_increase"
+
+
 def _budget(default: float, quant: str, why: str):
     return setting(
         default,
@@ -295,7 +300,7 @@ class ExportConfig:
 
     def budget(self, quant: str) -> float | None:
         """The budget of a type in percent, or None for F16 (proven exact by verification)."""
-        return getattr(self, f"{quant.lower()}_max_ppl_increase", None)
+        return getattr(self, budget_key(quant), None)
 
 
 @dataclass(frozen=True)

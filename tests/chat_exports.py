@@ -57,6 +57,11 @@ def whatsapp_ios(messages: list[Msg]) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
+def alternating(them: str, you: str, start: float, text: str, count: int = 10) -> list[Msg]:
+    """`count` messages a minute apart, `them` and `you` in turn, numbered: "text 0", ..."""
+    return [(start + i * 60, s, f"{text} {i}") for i, s in enumerate([them, you] * (count // 2))]
+
+
 def telegram_chat(messages: list[Msg], *, name: str, chat_id: int, owner_id: str = "user1") -> dict:
     """One chat as Telegram Desktop writes it; text with formatting becomes an entity list."""
     raw = []

@@ -254,27 +254,36 @@ def _convert_gguf(gguf: Path, folder: Path) -> None:
     if info.architecture not in SUPPORTED_MODEL_TYPES:
         raise BaseModelError(_unsupported(f"{gguf.name} has architecture", info.architecture))
     tokenizer = gguf_tokenizer(gguf, info)  # before the slow part, so that a bad vocab fails fast
+    model = dequantized_model(
+        gguf, bos_token_id=info.bos_id, eos_token_id=info.eos_id, pad_token_id=info.pad_id
+    )
+    model.generation_config = generation_config_for(info)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    write_source_info(folder, info.pre)
+
+
+def dequantized_model(gguf: Path, **config_changes) -> PreTrainedModel:
+    """A GGUF's weights dequantized by transformers to float32, in a model that can be saved.
+
+    The loaded model keeps a GGUF quantization_config and so refuses save_pretrained, although
+    its weights are plain fp32 by now: they move into a model built without that config (with
+    `config_changes` applied, e.g. the GGUF's own special token ids).
+    """
     try:
         loaded = AutoModelForCausalLM.from_pretrained(
             gguf.parent, gguf_file=gguf.name, dtype=torch.float32, local_files_only=True
         )
     except (OSError, ValueError, KeyError) as exc:
         raise BaseModelError(f"transformers cannot load {gguf.name}: {exc}") from exc
-    # The loaded model keeps a GGUF quantization_config and so refuses save_pretrained, although
-    # its weights are plain fp32 by now: move them into a model built without that config.
     settings = loaded.config.to_dict()
     settings.pop("quantization_config", None)
-    config = type(loaded.config).from_dict(settings)
-    config.bos_token_id, config.eos_token_id = info.bos_id, info.eos_id
-    config.pad_token_id = info.pad_id
+    config = type(loaded.config).from_dict({**settings, **config_changes})
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict(), strict=True, assign=True)
     model.tie_weights()
-    model.generation_config = generation_config_for(info)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    write_source_info(folder, info.pre)
+    return model
 
 
 def generation_config_for(info: GGUFInfo) -> GenerationConfig:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from slmtui.chat.llama import SCORING_CTX, scoring_model
+from slmtui.config import budget_key
 
 # Enough positions that the figures are stable (the spread of the perplexity change between
 # halves of this many tokens is under 0.2 points on the samples), few enough to take seconds.
@@ -135,8 +136,3 @@ def refusal(cost: QuantCost, budget: float) -> str:
         f"{cost.quant} costs {cost.summary()} against F16, past its budget of "
         f"{budget:+.1f}% perplexity; choose a larger type or raise [export] {key}"
     )
-
-
-def budget_key(quant: str) -> str:
-    """The slmtui.toml key of a type's budget: 'Q4_K_M' -> 'q4_k_m_max_ppl_increase'."""
-    return f"{quant.lower()}_max_ppl_increase"

@@ -16,7 +16,7 @@ from slmtui.dataset.dialogue import (
 )
 from slmtui.ingest.dialogue import merge_turns, split_conversations
 from slmtui.ingest.store import StoredMessage
-from tests.chat_exports import telegram_account, telegram_chat, whatsapp_android
+from tests.chat_exports import alternating, telegram_account, telegram_chat, whatsapp_android
 
 T0 = 1767225600.0
 
@@ -136,12 +136,12 @@ def test_group_chats_name_the_speaker_and_names_can_be_hidden(workspace, make_in
 def test_without_names_the_proposed_identity_answers(workspace, make_ingestor):
     chats = [
         telegram_chat(
-            [(T0 + i * 60, s, f"hello there {i}") for i, s in enumerate(["Ana", "Elena"] * 5)],
+            alternating("Ana", "Elena", T0, "hello there"),
             name="Ana",
             chat_id=1,
         ),
         telegram_chat(
-            [(T0 + i * 60, s, f"good morning {i}") for i, s in enumerate(["Ben", "Elena"] * 5)],
+            alternating("Ben", "Elena", T0, "good morning"),
             name="Ben",
             chat_id=2,
         ),

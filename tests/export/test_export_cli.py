@@ -17,6 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml"))
 from test_train_cli import slmtui, tiny_workspace
 
+from slmtui.config import budget_key
 from slmtui.jobs.describe import describe
 from slmtui.jobs.events import EXPORT, JobEvent
 from slmtui.registry import ModelRegistry
@@ -41,7 +42,7 @@ def set_budgets(workspace, **budgets: float) -> None:
     """Write [export] budgets into the workspace's slmtui.toml (replacing earlier ones)."""
     text = workspace.config_path.read_text()
     for quant, value in budgets.items():
-        key = f"{quant}_max_ppl_increase"
+        key = budget_key(quant)
         text, count = re.subn(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
         assert count == 1, key
     workspace.config_path.write_text(text)

@@ -21,6 +21,7 @@ from reference import compare, metadata, reference_convert
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from slmtui.export.gguf_convert import convert_to_gguf
+from slmtui.ml.base import dequantized_model
 
 pytestmark = pytest.mark.slow
 TEXTS = (
@@ -39,16 +40,7 @@ def dequantized(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     gguf = Path(package.assemble())
     folder = tmp_path_factory.mktemp("gemma3-270m") / "model"
-    loaded = AutoModelForCausalLM.from_pretrained(
-        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
-    )
-    settings = loaded.config.to_dict()
-    settings.pop("quantization_config", None)  # the weights are float32 by now
-    config = type(loaded.config).from_dict(settings)
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.load_state_dict(loaded.state_dict(), strict=True, assign=True)
-    model.tie_weights()
+    model = dequantized_model(gguf)
     model.save_pretrained(folder)
     AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(folder)
     return folder

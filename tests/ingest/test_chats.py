@@ -13,6 +13,7 @@ from slmtui.ingest.chats.meta import repair
 from slmtui.ingest.extract import SkipFile
 from slmtui.ingest.identity import propose
 from tests.chat_exports import (
+    alternating,
     discord_channel,
     messenger_thread,
     slack_files,
@@ -392,12 +393,12 @@ def test_a_zip_of_threads_is_read_a_chat_at_a_time_and_split_threads_merge():
 def test_a_refused_export_of_many_chats_leaves_nothing_behind(workspace, make_ingestor):
     chats = [
         telegram_chat(
-            [(T0 + i * 60, s, f"hi number {i}") for i, s in enumerate(["Bo", "Cy"] * 5)],
+            alternating("Bo", "Cy", T0, "hi number"),
             name="Bo",
             chat_id=1,
         ),
         telegram_chat(
-            [(T0 + i * 60, s, f"yo number {i}") for i, s in enumerate(["Di", "Cy"] * 5)],
+            alternating("Di", "Cy", T0, "yo number"),
             name="Di",
             chat_id=2,
         ),
