@@ -340,7 +340,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         chat_list = [
             {"key": c.key, "name": c.name, "format": c.format, "files": c.paths,
              "messages": c.messages, "held_out": c.val_messages, "participants": c.participants,
-             "dropped": c.dropped}
+             "dropped": c.dropped, "notes": c.notes}
             for c in chats
         ]  # fmt: skip
         data = {"workspace": str(workspace.root), **stats.as_dict()}
@@ -357,6 +357,11 @@ def cmd_status(args: argparse.Namespace) -> int:
                 for name, count in chat.participants.items()
             )
             print(f"  {chat.name} [{chat.format}]: {chat.messages:,} messages; {people}")
+            if chat.dropped:
+                dropped = ", ".join(f"{n} {r}" for r, n in sorted(chat.dropped.items()))
+                print(f"    not kept: {dropped}")
+            for note in chat.notes:
+                print(f"    note: {note}")
     if stats.per_format:
         print("By format:")
         for fmt, counts in stats.per_format.items():
@@ -377,13 +382,17 @@ def identity_summary(store: Store, config: Config, chats: list) -> dict:
     """Who you are in the chats: the configured names, or the proposed one; and which senders
     match."""
     from slmtui.dataset.dialogue import propose_identity
-    from slmtui.ingest.identity import matcher
+    from slmtui.ingest.identity import aliases_of, candidates, matcher
 
     names = list(config.identity.names)
     proposed = None if names else propose_identity(store, chats)
-    is_me = matcher(names or ([proposed] if proposed else []))
+    is_me = matcher(names or ([proposed] if proposed else []), aliases_of(chats))
     senders = {name for chat in chats for name in chat.participants}
-    return {"names": names, "proposed": proposed, "matched": sorted(filter(is_me, senders))}
+    found = {"names": names, "proposed": proposed, "matched": sorted(filter(is_me, senders))}
+    found["candidates"] = (
+        [] if names or proposed else candidates(chat.participants for chat in chats)
+    )
+    return found
 
 
 def describe_identity(identity: dict) -> str:
@@ -394,6 +403,12 @@ def describe_identity(identity: dict) -> str:
         return (
             f"You (proposed): {identity['proposed']}. To confirm, set [identity] names = "
             f'["{identity["proposed"]}"] in slmtui.toml'
+        )
+    if identity.get("candidates"):
+        return (
+            "You: unknown (no sender is in every chat); candidates: "
+            + ", ".join(identity["candidates"])
+            + '. Set [identity] names = ["Your Name"] in slmtui.toml'
         )
     return "You: unknown; set [identity] names in slmtui.toml"
 

@@ -13,6 +13,7 @@ import io
 import json
 import zipfile
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -55,6 +56,52 @@ def whatsapp_ios(messages: list[Msg]) -> bytes:
         mark = "\u200e" if text.startswith("<attached:") or text.endswith("omitted") else ""
         lines.append(f"{mark}[{d.month}/{d.day}/{d:%y}, {clock}] {sender}: {mark}{text}")
     return ("\r\n".join(lines) + "\r\n").encode()
+
+
+@dataclass(frozen=True)
+class WhatsAppLayout:
+    """How one phone writes a header: `date` and `clock` are templates over {d} {dd} {m} {mm}
+    {yy} {yyyy} and {H} {HH} {h} {M} {S} {ampm}; `header` puts them around the sender."""
+
+    date: str
+    clock: str
+    header: str  # "{date}, {clock} - " (Android), "[{date}, {clock}] " (iOS) ...
+    am: str = "AM"
+    pm: str = "PM"
+    newline: str = "\n"
+    ios: bool = False  # iOS: its own lines under the chat's name, and the U+200E mark
+
+    def stamp(self, when: float) -> str:
+        d = _dt(when)
+        fields = {
+            "d": d.day, "dd": f"{d.day:02}", "m": d.month, "mm": f"{d.month:02}",
+            "yy": f"{d.year % 100:02}", "yyyy": d.year, "H": d.hour, "HH": f"{d.hour:02}",
+            "h": d.hour % 12 or 12, "M": f"{d.minute:02}", "S": f"{d.second:02}",
+            "ampm": self.am if d.hour < 12 else self.pm,
+        }  # fmt: skip
+        return self.header.format(
+            date=self.date.format(**fields), clock=self.clock.format(**fields)
+        )
+
+
+# A line WhatsApp writes itself: (time, SYSTEM, text) in a message list.
+SYSTEM = None
+
+
+def whatsapp_text(messages: list, layout: WhatsAppLayout, *, chat_name: str = "Ana") -> bytes:
+    """A WhatsApp export in `layout`. A message whose sender is SYSTEM is a line WhatsApp wrote
+    (Android: no sender; iOS: the chat's name as sender and the mark); a text of several lines
+    runs over several lines, as exports write it."""
+    lines = []
+    for when, sender, text in messages:
+        stamp = layout.stamp(when)
+        if sender is SYSTEM:
+            lines.append(f"{stamp}{chat_name}: \u200e{text}" if layout.ios else f"{stamp}{text}")
+        elif layout.ios and (text.startswith("<attached:") or text.endswith("omitted")):
+            lines.append(f"\u200e{stamp}{sender}: \u200e{text}")
+        else:
+            lines.append(f"{stamp}{sender}: {text}")
+    return (layout.newline.join(lines) + layout.newline).encode()
 
 
 def alternating(them: str, you: str, start: float, text: str, count: int = 10) -> list[Msg]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from slmtui.config import Config, default_system_prompt
 from slmtui.ingest.dialogue import Turn, merge_turns, split_conversations
-from slmtui.ingest.identity import matcher, propose
+from slmtui.ingest.identity import aliases_of, matcher, propose
 from slmtui.ingest.store import ChatRow, Store
 
 
@@ -144,7 +144,7 @@ def dialogue_examples(
     build = DialogueBuild([], [], {"chats": 0, "conversations": 0, "replies": 0, "val": 0}, names)
     if not names:
         return build
-    is_me = matcher(names)
+    is_me = matcher(names, aliases_of(chats))
     system = system_prompt(settings, names)
     exclusions = store.exclusions()
     for chat in chats:
@@ -310,7 +310,7 @@ def chat_conversations(store: Store, chat_key: str, settings: DialogueSettings) 
 
 def chat_overviews(store: Store, settings: DialogueSettings) -> list[ChatOverview]:
     chats = store.chats()
-    is_me = matcher(your_names(store, settings.names, chats))
+    is_me = matcher(your_names(store, settings.names, chats), aliases_of(chats))
     found = []
     for chat in chats:
         conversations = chat_conversations(store, chat.key, settings)

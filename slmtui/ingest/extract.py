@@ -37,15 +37,22 @@ Reader = Callable[[bytes, Path, ExtractOptions], str]
 
 
 def decode_text(data: bytes) -> str:
-    """Bytes to str: UTF-8 (with or without BOM), UTF-16 with BOM, else the detected charset."""
+    """Bytes to str: UTF-8 (with or without BOM), UTF-16 with or without BOM, else the detected
+    charset. UTF-8 whose only defect is a last character cut in half (a copy that stopped
+    early) is read as UTF-8 without that character: `cut_last_character` tells when."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16")
+    utf16 = utf16_without_bom(data)
+    if utf16:
+        return data.decode(utf16, "replace")
     if b"\x00" in data[:8192]:
         raise SkipFile("binary file (contains NUL bytes), not text")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    if cut_last_character(data):
+        return data[: _last_lead(data)].decode("utf-8-sig")
     from charset_normalizer import from_bytes
 
     results = from_bytes(data)
@@ -59,6 +66,52 @@ def decode_text(data: bytes) -> str:
     if western is not None and western.chaos <= best.chaos + 0.1:
         return str(western)
     return str(best)
+
+
+def _last_lead(data: bytes) -> int:
+    """Where the last UTF-8 character of `data` starts (its lead byte)."""
+    index = len(data) - 1
+    while index > 0 and len(data) - index < 4 and 0x80 <= data[index] < 0xC0:
+        index -= 1
+    return index
+
+
+def cut_last_character(data: bytes) -> bool:
+    """True when the bytes are UTF-8 but for a last character that was cut in half."""
+    if not data or data[-1] < 0x80:
+        return False
+    lead = _last_lead(data)
+    first = data[lead]
+    needed = 2 if 0xC0 <= first < 0xE0 else 3 if 0xE0 <= first < 0xF0 else 4 if first >= 0xF0 else 0
+    if not needed or len(data) - lead >= needed:
+        return False
+    try:
+        data[:lead].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def utf16_without_bom(data: bytes) -> str | None:
+    """ "utf-16-le" or "utf-16-be" for UTF-16 text that lacks its byte order mark: mostly
+    Latin or ASCII text puts a NUL in every other byte, on the same side."""
+    head = data[:8192]
+    if len(head) < 8 or b"\x00" not in head:
+        return None
+    even = head[0::2].count(0) / len(head[0::2])
+    odd = head[1::2].count(0) / len(head[1::2])
+    if odd > 0.3 and even < 0.02:
+        encoding = "utf-16-le"
+    elif even > 0.3 and odd < 0.02:
+        encoding = "utf-16-be"
+    else:
+        return None
+    try:
+        text = data[: len(data) - len(data) % 2].decode(encoding)
+    except UnicodeDecodeError:
+        return None
+    printable = sum(ch.isprintable() or ch in "\n\r\t" for ch in text[:4096])
+    return encoding if printable >= 0.95 * min(len(text), 4096) else None
 
 
 def read_plain(data: bytes, path: Path, options: ExtractOptions) -> str:

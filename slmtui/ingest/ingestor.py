@@ -330,7 +330,9 @@ class Ingestor:
         seen = _Seen()
         export = None
         try:
-            export = read_chats(self.writing / rel, data, self.store.newest_message)
+            export = read_chats(
+                self.writing / rel, data, self.store.newest_message, self.store.chat_holding
+            )
             if export is None:
                 return _NOT_A_CHAT
             with self.store.savepoint():
@@ -351,15 +353,18 @@ class Ingestor:
             reason = f"could not read this chat export ({exc.__class__.__name__}: {exc})"[:300]
             return self._skip(rel, reason, size, mtime_ns, "chat export", existing)
         detail = f"{chats} chat{'s' if chats != 1 else ''}, {added} new messages"
+        detail += "".join(f"; {note}" for note in seen.notes)
         return FileChange(rel, "updated" if existing else "added", detail)
 
     def _refusal(self, export: ChatExport, seen: _Seen) -> str | None:
         """Why an export is not stored: it has no messages, or none from you. What the store
         already holds of its chats counts too (a re-export reads only the new part)."""
         parsed = seen.participants
-        is_me = matcher(self.config.identity.names)
+        is_me = matcher(self.config.identity.names, seen.aliases)
         names = self.config.identity.names
-        if parsed and (export.partial or not names or any(map(is_me, parsed))):
+        if export.partial:
+            return None  # a day of a channel: the channel, not the day, has you in it
+        if parsed and (not names or any(map(is_me, parsed))):
             return None  # the common case, decided without reading the store
         # The parsed messages are in the store already (inside the savepoint), with what
         # earlier exports of these chats brought.
@@ -397,7 +402,14 @@ class Ingestor:
             for (key, (when, sender, text)), encoding in zip(fresh.items(), encoded, strict=True)
         ]
         return ChatPart(
-            chat.key, chat.name, chat.format, chat.members, dict(chat.dropped), messages
+            chat.key,
+            chat.name,
+            chat.format,
+            chat.members,
+            dict(chat.dropped),
+            messages,
+            list(chat.notes),
+            dict(chat.aliases),
         )
 
     def _stat_reason(self, path: Path, info: os.stat_result) -> str | None:
@@ -508,6 +520,8 @@ class _Seen:
     participants: Counter = field(default_factory=Counter)
     dropped: Counter = field(default_factory=Counter)
     keys: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    aliases: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def chats(self) -> int:
@@ -518,6 +532,9 @@ class _Seen:
             self.participants.update(chat.participants())
             self.dropped.update(chat.dropped)
             self.keys.append(chat.key)
+            self.notes.extend(note for note in chat.notes if note not in self.notes)
+            for sender, others in chat.aliases.items():
+                self.aliases.setdefault(sender, []).extend(others)
             return make_part(chat)
 
         return seen

@@ -16,7 +16,11 @@ _FRONT_MATTER = re.compile(
 )
 _INLINE_SPACE = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _ZERO_WIDTH = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff]")
+# In a message, only the invisible characters that carry nothing: joiners (U+200C, U+200D)
+# build emoji sequences and spell Persian and Indic words, so they stay.
+_INVISIBLE = re.compile(r"[\u200b\u2060\ufeff]")
 _BLANK_LINES = re.compile(r"\n\s*\n")
+_BLANK_RUNS = re.compile(r"\n{3,}")
 _ATTRIBUTION = re.compile(
     r"^(On .{4,200}wrote:|.{1,120} <[^>]+> (?:wrote|a écrit|schrieb):"
     r"|-{2,} ?Original Message ?-{2,}|-{2,} ?Forwarded message ?-{2,}|From: .+)$",
@@ -43,11 +47,12 @@ def normalize_text(text: str) -> str:
 
 
 def normalize_message(text: str) -> str:
-    """A chat message's text: NFC, no zero-width marks, tidy spaces; its line breaks kept."""
+    """A chat message's text as written: NFC, tidy spaces, its line breaks and blank lines kept
+    (a run of blank lines as one), joiners and emoji sequences intact."""
     text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
-    text = _ZERO_WIDTH.sub("", text)
+    text = _INVISIBLE.sub("", text)
     lines = (_INLINE_SPACE.sub(" ", line).strip() for line in text.split("\n"))
-    return "\n".join(line for line in lines if line)
+    return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip("\n")
 
 
 def _join_wrapped(lines: list[str]) -> str:

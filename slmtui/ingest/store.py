@@ -180,7 +180,21 @@ def _v6(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+def _v7(db: sqlite3.Connection) -> None:
+    """A chat's other names for its senders (a Discord account name beside the nickname shown),
+    and what each file's read of a chat should tell a person (a guessed date order); messages
+    found by time, for the chat an export without chat ids continues."""
+    _run(
+        db,
+        """
+        ALTER TABLE chats ADD COLUMN aliases TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE chat_files ADD COLUMN notes TEXT NOT NULL DEFAULT '[]';
+        CREATE INDEX messages_time ON messages(time)
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -268,6 +282,8 @@ class ChatPart:
     members: list[str]
     dropped: dict[str, int]
     messages: list[NewMessage]
+    notes: list[str] = field(default_factory=list)
+    aliases: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -294,6 +310,8 @@ class ChatRow:
     participants: dict[str, int]  # sender -> messages, most first
     dropped: dict[str, int]
     val_messages: int
+    notes: list[str] = field(default_factory=list)  # from the files' reads of this chat
+    aliases: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -646,6 +664,27 @@ class Store:
             return None
         return row[1]
 
+    def chat_holding(self, fmt: str, messages: list[tuple[float, str]]) -> str | None:
+        """The stored chat of this format that holds most of these (time, sender) messages, when
+        it holds at least two of them (or the one): how an export without chat ids finds the
+        chat it continues."""
+        found: Counter = Counter()
+        for when, sender in messages:
+            found.update(
+                {
+                    row[0]
+                    for row in self.db.execute(
+                        "SELECT c.key FROM messages m JOIN chats c ON c.id = m.chat_id "
+                        "WHERE m.time = ? AND m.sender = ? AND c.format = ?",
+                        (when, sender, fmt),
+                    )
+                }
+            )
+        if not found:
+            return None
+        key, count = found.most_common(1)[0]
+        return key if count >= min(2, len(messages)) else None
+
     def message_keys(self, chat_key: str, since: float) -> set[str]:
         """Identity keys of a chat's stored messages at or after `since`."""
         rows = self.db.execute(
@@ -693,8 +732,14 @@ class Store:
                 new_chars += sum(len(m.text) for m in part.messages)
                 chat_id = self._chat_id(part)
                 self.db.execute(
-                    "INSERT INTO chat_files (document_id, chat_id, dropped) VALUES (?, ?, ?)",
-                    (document_id, chat_id, json.dumps(part.dropped, sort_keys=True)),
+                    "INSERT INTO chat_files (document_id, chat_id, dropped, notes) "
+                    "VALUES (?, ?, ?, ?)",
+                    (
+                        document_id,
+                        chat_id,
+                        json.dumps(part.dropped, sort_keys=True),
+                        json.dumps(part.notes, ensure_ascii=False),
+                    ),
                 )
                 before = self.db.total_changes
                 self.db.executemany(
@@ -728,9 +773,16 @@ class Store:
 
     def _chat_id(self, part: ChatPart) -> int:
         self.db.execute(
-            "INSERT INTO chats (key, name, format, members) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET name = excluded.name, members = excluded.members",
-            (part.key, part.name, part.format, json.dumps(part.members, ensure_ascii=False)),
+            "INSERT INTO chats (key, name, format, members, aliases) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET name = excluded.name, members = excluded.members, "
+            "aliases = excluded.aliases",
+            (
+                part.key,
+                part.name,
+                part.format,
+                json.dumps(part.members, ensure_ascii=False),
+                json.dumps(part.aliases, ensure_ascii=False, sort_keys=True),
+            ),
         )
         return self.db.execute("SELECT id FROM chats WHERE key = ?", (part.key,)).fetchone()[0]
 
@@ -847,16 +899,17 @@ class Store:
     def chats(self) -> list[ChatRow]:
         """Every chat with its files, counts and participants, by name."""
         found = []
-        for chat_id, key, name, fmt, members in self.db.execute(
-            "SELECT id, key, name, format, members FROM chats ORDER BY name, key"
+        for chat_id, key, name, fmt, members, aliases in self.db.execute(
+            "SELECT id, key, name, format, members, aliases FROM chats ORDER BY name, key"
         ).fetchall():
-            paths, dropped = [], {}
-            for path, drops in self.db.execute(
-                "SELECT d.path, f.dropped FROM chat_files f "
+            paths, dropped, notes = [], {}, []
+            for path, drops, file_notes in self.db.execute(
+                "SELECT d.path, f.dropped, f.notes FROM chat_files f "
                 "JOIN documents d ON d.id = f.document_id WHERE f.chat_id = ? ORDER BY d.path",
                 (chat_id,),
             ):
                 paths.append(path)
+                notes.extend(n for n in json.loads(file_notes) if n not in notes)
                 for reason, count in json.loads(drops).items():
                     dropped[reason] = dropped.get(reason, 0) + count
             participants = dict(
@@ -883,6 +936,8 @@ class Store:
                     participants,
                     dropped,
                     val,
+                    notes,
+                    json.loads(aliases),
                 )
             )
         return found

@@ -11,7 +11,7 @@ from slmtui.config import with_changes
 from slmtui.ingest.chats import read_chats
 from slmtui.ingest.chats.meta import repair
 from slmtui.ingest.extract import SkipFile
-from slmtui.ingest.identity import propose
+from slmtui.ingest.identity import candidates, propose
 from tests.chat_exports import (
     alternating,
     discord_channel,
@@ -63,7 +63,7 @@ def test_whatsapp_layouts_give_the_same_messages(layout, name):
     messages = chat(40)
     export = read_chats(Path(name), layout(messages))
     (log,) = export.chats
-    assert log.key == "whatsapp:Ana" and export.format == "whatsapp"
+    assert log.name == "Ana" and log.key.startswith("whatsapp:") and export.format == "whatsapp"
     assert [m.time for m in log.messages][:3] == [messages[i][0] for i in (0, 1, 2)]
     assert log.messages[-1].time == messages[-1][0]  # 13:39 read as afternoon on a 12-hour clock
     assert "first line\nsecond line" in [m.text for m in log.messages]  # a multi-line message
@@ -195,7 +195,7 @@ def test_slack_folder_and_zip(tmp_path):
 def test_zipped_whatsapp_takes_the_zip_name():
     data = zipped({"_chat.txt": whatsapp_ios(chat(10)), "00000012-PHOTO.jpg": b"\xff\xd8"})
     (log,) = read_chats(Path("WhatsApp Chat - Ana.zip"), data).chats
-    assert log.key == "whatsapp:Ana"
+    assert log.name == "Ana"
 
 
 @pytest.mark.parametrize(
@@ -232,6 +232,99 @@ def test_identity_proposal_is_the_sender_in_every_chat():
     assert propose([{"Ana": 3, "Elena": 9}]) == "Elena"
     assert propose([{"Ana": 3, "Elena": 9}], owners=["@ana"]) == "Ana"
     assert propose([]) is None
+    # Nobody in every chat: no proposal, and the candidates are listed instead.
+    apart = [{"Ana": 3, "Elena": 9}, {"Ben": 2, "Cleo": 4}, {"Elena": 1, "Cleo": 1}]
+    assert propose(apart) is None
+    assert candidates(apart) == ["Elena", "Cleo", "Ana", "Ben"]
+
+
+def test_messenger_sent_a_photo_lines_are_media():
+    raw = json.loads(messenger_thread(chat(12), title="Ana"))
+    raw["messages"][0].update(content="You sent a photo.", photos=[{"uri": "p.jpg"}])
+    raw["messages"][1].update(content="Ana sent 2 photos.", photos=[{"uri": "q.jpg"}])
+    raw["messages"][2].update(content="Du hast ein Foto gesendet.")
+    (log,) = read_chats(Path("inbox/ana_1/message_1.json"), json.dumps(raw).encode()).chats
+    assert not any("sent" in m.text or "gesendet" in m.text for m in log.messages)
+    assert log.dropped["media"] >= 3
+
+
+def test_discord_senders_are_nicknames_and_account_names_match(workspace, make_ingestor):
+    data = json.loads(discord_channel(chat(20), channel_id="7", name="boats"))
+    for message in data["messages"]:
+        author = message["author"]
+        author["name"], author["nickname"] = f"{author['name'].lower()}_k", author["name"]
+    (workspace.writing / "boats.json").write_bytes(json.dumps(data).encode())
+    ingestor = make_ingestor(workspace, _config(workspace, names=["elena_k"]))
+    report = ingestor.scan()
+    assert report.count("added") == 1, report.changes  # the account name is you
+    (row,) = ingestor.store.chats()
+    assert set(row.participants) == {"Ana", "Elena"}  # as the export shows them
+    assert row.aliases == {"Ana": ["ana_k"], "Elena": ["elena_k"]}
+    from slmtui.cli import identity_summary
+
+    config = _config(workspace, names=["elena_k"])
+    assert identity_summary(ingestor.store, config, [row])["matched"] == ["Elena"]
+
+
+def test_slack_markup_of_every_kind_is_cleaned():
+    from slmtui.ingest.chats.slack import clean
+
+    text = (
+        "call <tel:+441234567|+44 1234 567> or <tel:+449876>, mail <mailto:a@b.org|a@b.org>, "
+        "<!here> <!subteam^S12|@crew> see <#C1|boats> and <#C2>, <https://x.org>, "
+        "<!date^1392734382^{date}|Feb 18th>"
+    )
+    assert clean(text, {}) == (
+        "call +44 1234 567 or +449876, mail a@b.org, @here @crew see #boats and #channel, "
+        "https://x.org, Feb 18th"
+    )
+
+
+def test_slack_folder_reads_like_the_zip(workspace, make_ingestor):
+    days = {
+        "general": [
+            (T0 + 600, "Ana", "first day, Ana only"),
+            (T0 + 86400 * 2, "Elena", "my day, at last"),
+            (T0 + 86400 * 2 + 60, "Ana", "hello to you"),
+        ],
+        "random": [(T0 + 86400 * 3, "Elena", "a random thought")],
+    }
+    files = slack_files(days, {"Ana": "Ana B", "Elena": "Elena M"})
+    # The channel's first day holds only a bot's posts and a join: the person speaks later.
+    first_day = sorted(name for name in files if name.startswith("general/"))[0]
+    bots = [
+        {"type": "message", "bot_id": "B1", "text": "deploy done", "ts": f"{T0 + 60:.6f}"},
+        {"type": "message", "subtype": "channel_join", "user": "U00000", "text": "joined",
+         "ts": f"{T0 + 120:.6f}"},
+    ]  # fmt: skip
+    files["general/2025-12-31.json"] = json.dumps(bots).encode()
+    write_files(workspace.writing / "slack", files)
+    ingestor = make_ingestor(workspace, _config(workspace))
+    report = ingestor.scan()
+    skipped = {c.path: c.detail for c in report.changes if c.kind == "skipped"}
+    assert set(skipped) == {"slack/users.json", "slack/channels.json"}, skipped
+    assert first_day in files
+    from_folder = {row.key: (row.messages, row.dropped) for row in ingestor.store.chats()}
+    from_zip = {
+        chat.key: (len(chat.messages), dict(chat.dropped))
+        for chat in read_chats(Path("Slack export.zip"), zipped(files)).chats
+    }
+    assert (
+        from_folder
+        == from_zip
+        == {
+            "slack:general": (3, {"system": 2}),
+            "slack:random": (1, {}),
+        }
+    )
+    assert ingestor.scan().changes == []  # nothing left to read again
+
+
+def test_utf16_prose_without_a_byte_order_mark_is_writing(workspace, make_ingestor):
+    essay = "Die Flut kam um neun. Wir warteten lange auf der Mauer am Hafen.\n\n" * 20
+    (workspace.writing / "flut.txt").write_bytes(essay.encode("utf-16-le"))
+    report = make_ingestor(workspace).scan()
+    assert report.count("added") == 1, report.changes
 
 
 # -- ingest --------------------------------------------------------------------------------------
@@ -256,7 +349,9 @@ def test_ingest_stores_messages_and_a_reexport_adds_only_new_ones(workspace, mak
     ]
     (workspace.writing / "WhatsApp Chat with Ana (2).txt").write_bytes(whatsapp_android(later))
     report = ingestor.scan()
-    assert [c.detail for c in report.changes] == ["1 chat, 5 new messages"]
+    # One day and the next: day-first or month-first, nothing in the file tells, and it says so.
+    (detail,) = [c.detail for c in report.changes]
+    assert detail.startswith("1 chat, 5 new messages; dates read as day/month/year, a guess")
     assert ingestor.store.stats().messages == stored + 5
     (row,) = ingestor.store.chats()
     assert row.paths == ["WhatsApp Chat with Ana (2).txt", "WhatsApp Chat with Ana.txt"]
@@ -314,12 +409,14 @@ def test_conversations_keep_their_split_when_a_reexport_continues_them(workspace
     (workspace.writing / "WhatsApp Chat with Ana.txt").write_bytes(whatsapp_android(messages))
     ingestor = make_ingestor(workspace, _config(workspace))
     ingestor.scan()
-    stored = {m.key: m.split for m in ingestor.store.chat_messages("whatsapp:Ana")}
+    (row,) = ingestor.store.chats()
+    assert row.name == "Ana"
+    stored = {m.key: m.split for m in ingestor.store.chat_messages(row.key)}
     held = sum(split == "val" for split in stored.values())
     assert 0.05 * len(stored) <= held <= 0.25 * len(stored)
     # Each conversation is wholly one split.
     by_day: dict[int, set] = {}
-    for m in ingestor.store.chat_messages("whatsapp:Ana"):
+    for m in ingestor.store.chat_messages(row.key):
         by_day.setdefault(int((m.time - T0) // 86400), set()).add(m.split)
     assert all(len(splits) == 1 for splits in by_day.values())
     assert sum(splits == {"val"} for splits in by_day.values()) >= 3
@@ -337,7 +434,7 @@ def test_conversations_keep_their_split_when_a_reexport_continues_them(workspace
     )
     (workspace.writing / "WhatsApp Chat with Ana.txt").write_bytes(whatsapp_android(more))
     ingestor.scan()
-    after = {m.key: m for m in ingestor.store.chat_messages("whatsapp:Ana")}
+    after = {m.key: m for m in ingestor.store.chat_messages(row.key)}
     assert all(after[key].split == split for key, split in stored.items())
     tail = next(m for m in after.values() if m.text == "one more thing before bed")
     assert tail.split == last_split

@@ -6,7 +6,7 @@ entry point the ingestor calls. What is not writing (media, system lines, delete
 messages, bare links, one-character replies) is dropped here and counted per reason.
 """
 
-from slmtui.ingest.chats.detect import chat_format, read_chats
+from slmtui.ingest.chats.detect import read_chats
 from slmtui.ingest.chats.model import ChatExport, ChatLog, Message
 
-__all__ = ["ChatExport", "ChatLog", "Message", "chat_format", "read_chats"]
+__all__ = ["ChatExport", "ChatLog", "Message", "read_chats"]

@@ -11,6 +11,7 @@ import io
 import itertools
 import json
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -18,44 +19,54 @@ from typing import Any
 from slmtui.ingest.chats import discord, meta, slack, telegram, whatsapp
 from slmtui.ingest.chats.model import ChatExport, ChatLog
 from slmtui.ingest.chats.tail import Since
-from slmtui.ingest.extract import SkipFile, decode_text
+from slmtui.ingest.extract import SkipFile, cut_last_character, decode_text
 
 EXPORT_SUFFIXES = (".json", ".zip")
+TEXT_SUFFIXES = ("", ".txt", ".text")
+_CUT_NOTE = "its last character was cut in half (a copy that stopped early) and is left out"
 
 
-def chat_format(path: Path, data: bytes) -> str | None:
-    """The exporter's name for a file's content, or None: a cheap look at the first bytes."""
+def read_chats(
+    path: Path, data: bytes, since: Since | None = None, known: whatsapp.Known | None = None
+) -> ChatExport | None:
+    """Read a chat export; None when the file is not one. `since` and `known` let a re-export
+    of a chat the store holds read only what is new, and continue that chat."""
     suffix = path.suffix.lower()
-    if suffix in ("", ".txt", ".text"):
-        return whatsapp.FORMAT if whatsapp.looks_like(_head(data)) else None
+    if suffix in TEXT_SUFFIXES:
+        return _read_whatsapp(data, _whatsapp_name(path), since, known)
     if suffix == ".zip":
-        return "zip"
-    if suffix == ".json":
-        return "json"
-    return None
-
-
-def read_chats(path: Path, data: bytes, since: Since | None = None) -> ChatExport | None:
-    """Read a chat export; None when the file is not one."""
-    kind = chat_format(path, data)
-    if kind is None:
+        return _read_zip(path, data, since, known)
+    if suffix != ".json":
         return None
-    if kind == whatsapp.FORMAT:
-        # An unzipped iOS export is a folder "WhatsApp Chat - Ana" holding _chat.txt.
-        stem = path.parent.name if path.stem == "_chat" and path.parent.name else path.stem
-        return whatsapp.read(decode_text(data), whatsapp.chat_name(stem), since)
-    if kind == "zip":
-        return _read_zip(path, data, since)
     if path.name.lower() in slack.METADATA_FILES and path.parent.name:
         raise SkipFile(f"Slack workspace list ({path.name}); read with each channel's day files")
     return _read_json(path, _parse_json(path.name, data), since)
 
 
-def _head(data: bytes) -> str:
-    """The first few thousand characters, for a look (a character cut in half is dropped)."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data[:8000].decode("utf-16", "ignore")
-    return data[:4000].decode("utf-8", "ignore")
+def _read_whatsapp(
+    data: bytes, name: str | None, since: Since | None, known: whatsapp.Known | None
+) -> ChatExport | None:
+    """A WhatsApp export, when the evidence of its lines says so; None for other text."""
+    try:
+        text = decode_text(data)
+    except SkipFile:
+        return None  # not text: the caller says why
+    evidence = whatsapp.survey(text.splitlines())
+    if not evidence.is_chat:
+        if evidence.refusal:
+            raise SkipFile(evidence.refusal)
+        return None
+    notes = (_CUT_NOTE,) if cut_last_character(data) else ()
+    return whatsapp.read(text, name, evidence=evidence, since=since, known=known, notes=notes)
+
+
+def _whatsapp_name(path: Path) -> str | None:
+    """An unzipped iOS export is a folder "WhatsApp Chat - Ana" holding _chat.txt; a loose
+    _chat.txt says nothing, and its chat is named from its content."""
+    if path.stem == "_chat":
+        named = whatsapp.chat_name(path.parent.name)
+        return named if named != path.parent.name else None
+    return whatsapp.chat_name(path.stem)
 
 
 def _parse_json(name: str, data: bytes) -> Any:
@@ -116,7 +127,9 @@ def _slack_users(users_path: Path) -> dict[str, str]:
     return _USERS[stamp]
 
 
-def _read_zip(path: Path, data: bytes, since: Since | None) -> ChatExport:
+def _read_zip(
+    path: Path, data: bytes, since: Since | None, known: whatsapp.Known | None
+) -> ChatExport:
     """A zipped export, one member and one chat at a time."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -124,11 +137,11 @@ def _read_zip(path: Path, data: bytes, since: Since | None) -> ChatExport:
     except (zipfile.BadZipFile, OSError) as exc:
         raise SkipFile(f"damaged zip ({exc}); download or export it again") from None
     for name in (n for n in names if n.lower().endswith(".txt")):
-        if whatsapp.looks_like(_head(archive.read(name))):
-            chat_name = whatsapp.chat_name(
-                path.stem if name == "_chat.txt" else PurePosixPath(name).stem
-            )
-            return whatsapp.read(decode_text(archive.read(name)), chat_name, since)
+        member = PurePosixPath(name)
+        chat_name = whatsapp.chat_name(path.stem if member.stem == "_chat" else member.stem)
+        export = _read_whatsapp(_member(archive, name), chat_name, since, known)
+        if export is not None:
+            return export
     export = ChatExport("zip")
     if any(PurePosixPath(n).name == "users.json" for n in names):
         export.format = slack.FORMAT
@@ -145,6 +158,21 @@ def _read_zip(path: Path, data: bytes, since: Since | None) -> ChatExport:
     return export
 
 
+def _member(archive: zipfile.ZipFile, name: str) -> bytes:
+    """One member's bytes; a member that cannot be unpacked makes the zip damaged."""
+    try:
+        return archive.read(name)
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        ValueError,
+        NotImplementedError,
+    ) as exc:
+        raise SkipFile(f"damaged zip ({name}: {exc}); download or export it again") from None
+
+
 def _json_zip_chats(
     archive: zipfile.ZipFile, names: list[str], since: Since | None, export: ChatExport
 ) -> Iterator[ChatLog]:
@@ -154,7 +182,7 @@ def _json_zip_chats(
     pending: ChatLog | None = None
     for name in sorted(n for n in names if n.lower().endswith(".json")):
         try:
-            value = json.loads(archive.read(name))
+            value = json.loads(_member(archive, name))
         except (ValueError, zipfile.BadZipFile):
             continue
         if telegram.looks_like(value):
@@ -190,7 +218,7 @@ def _slack_zip_chats(
     """A Slack zip's channels, each from its day files (which sort together), one at a time."""
     users = next(n for n in names if PurePosixPath(n).name == "users.json")
     try:
-        user_names = slack.user_names(json.loads(archive.read(users)))
+        user_names = slack.user_names(json.loads(_member(archive, users)))
     except ValueError:
         user_names = {}
     chat: ChatLog | None = None
@@ -199,7 +227,7 @@ def _slack_zip_chats(
         if member.suffix.lower() != ".json" or member.name in slack.METADATA_FILES:
             continue
         try:
-            value = json.loads(archive.read(name))
+            value = json.loads(_member(archive, name))
         except ValueError:
             continue
         if not slack.looks_like(value):

@@ -3,7 +3,8 @@
 `{"guild": ..., "channel": {"id", "name", ...}, "messages": [{"timestamp", "content",
 "author": {"name", "nickname", ...}, "type", "attachments", ...}]}`. Only ordinary messages and
 replies are writing; joins, pins, calls and the like are system messages; a message that is only
-an attachment or a sticker is media.
+an attachment or a sticker is media. A sender is named as the export shows them (the nickname),
+with the account name kept beside it, so `[identity] names` may hold either.
 """
 
 from __future__ import annotations
@@ -45,7 +46,11 @@ def read(data: dict, since: Since | None = None) -> ChatExport:
             chat.dropped["media"] += 1
             continue
         author = message.get("author") or {}
-        keep(chat, _time(message), str(author.get("name") or author.get("nickname") or ""), content)
+        account = str(author.get("name") or "")
+        shown = str(author.get("nickname") or account)
+        if account and account != shown and account not in chat.aliases.setdefault(shown, []):
+            chat.aliases[shown].append(account)
+        keep(chat, _time(message), shown, content)
     return ChatExport(FORMAT, [chat])
 
 

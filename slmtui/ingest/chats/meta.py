@@ -5,7 +5,8 @@
 "title", "thread_path"}`, newest message first. Every string is UTF-8 written byte by byte as
 `\\u00XX` escapes, so "café" arrives as "cafÃ©": `repair` undoes it. Newer Messenger exports
 (`"senderName"`, `"text"`, `"timestamp"`, `"threadName"`) are read too. Photos, stickers,
-shares, calls, unsent messages and the "reacted to your message" lines are dropped.
+shares, calls, unsent messages, the "You sent a photo." lines beside attachments (in the
+languages the exports are written in) and the "reacted to your message" lines are dropped.
 """
 
 from __future__ import annotations
@@ -19,6 +20,22 @@ from slmtui.ingest.chats.tail import Since, start_index
 FORMAT = "messenger"
 _MEDIA_KEYS = ("photos", "videos", "gifs", "audio_files", "files", "sticker", "share", "media")
 _REACTION_LINE = re.compile(r"^(?:Reacted .+ to your message|.+ reacted .+ to your message)$")
+# The line Messenger and Instagram write beside (or instead of) an attachment, in the account's
+# language: "You sent a photo.", "Ana sent 3 photos.", "Du hast ein Foto gesendet."
+_SENT_MEDIA = re.compile(
+    r"^(?:.{1,80} sent (?:an? |\d+ )?(?:photos?|videos?|GIFs?|stickers?|attachments?"
+    r"|voice messages?|audio clips?|files?|links?|a location)"
+    r"|.{1,80} shared (?:a |an )?(?:story|post|reel|link|location)"
+    r"|Enviaste (?:una|un|\d+) (?:fotos?|vídeos?|videos?|GIF|sticker|archivo adjunto"
+    r"|mensaje de voz)"
+    r"|.{1,80} envió (?:una|un|\d+) (?:fotos?|vídeos?|videos?|GIF|sticker|archivo adjunto)"
+    r"|(?:Du hast|.{1,80} hat) (?:ein|einen|\d+) (?:Fotos?|Videos?|GIF|Sticker|Anhang"
+    r"|Sprachnachricht)"
+    r" gesendet|Vous avez envoyé (?:une|un|\d+) (?:photos?|vidéos?|GIF|autocollant|pièce jointe)"
+    r"|.{1,80} a envoyé (?:une|un|\d+) (?:photos?|vidéos?|GIF|autocollant|pièce jointe)"
+    r"|Você enviou (?:uma|um|\d+) (?:fotos?|vídeos?|GIF|figurinha|anexo)"
+    r"|Hai inviato (?:una|un|\d+) (?:foto|video|GIF|adesivo|allegato))\.?$"
+)
 
 
 def looks_like(data: Any) -> bool:
@@ -63,6 +80,9 @@ def read(data: dict, since: Since | None = None, *, fallback_name: str = "") -> 
         text = fix(str(message.get("content") or message.get("text") or ""))
         if kind not in ("Generic", "text") or (not text and any(k in message for k in _MEDIA_KEYS)):
             chat.dropped["system" if kind in ("Call", "Subscribe", "Unsubscribe") else "media"] += 1
+            continue
+        if _SENT_MEDIA.match(text):
+            chat.dropped["media"] += 1
             continue
         if _REACTION_LINE.match(text):
             chat.dropped["reaction"] += 1

@@ -38,6 +38,10 @@ class ChatLog:
     dropped: Counter = field(default_factory=Counter)  # reason -> messages not kept
     members: list[str] = field(default_factory=list)  # names the export lists, if any
     skipped_before: float | None = None  # messages older than this were known and not read
+    notes: list[str] = field(default_factory=list)  # what a person should know of this read
+    # sender as the export shows them -> the other names the export gives them (an account
+    # name beside a nickname), so that `[identity] names` may say either
+    aliases: dict[str, list[str]] = field(default_factory=dict)
 
     def participants(self) -> Counter:
         """Messages kept per sender."""

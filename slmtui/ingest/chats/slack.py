@@ -18,8 +18,11 @@ FORMAT = "slack"
 METADATA_FILES = {"users.json", "channels.json", "groups.json", "dms.json", "mpims.json",
                   "integration_logs.json", "canvases.json"}  # fmt: skip
 _MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|([^>]+))?>")
-_LINK = re.compile(r"<((?:https?|mailto):[^>|]+)(?:\|([^>]+))?>")
-_CHANNEL = re.compile(r"<#[A-Z0-9]+\|([^>]+)>")
+# Links of any scheme (`<https://…|label>`, `<mailto:…>`, `<tel:…|…>`, `<slack://…>`).
+_LINK = re.compile(r"<([a-z][a-z0-9+.-]*:[^>|]+)(?:\|([^>]+))?>", re.I)
+_CHANNEL = re.compile(r"<#[A-Z0-9]+(?:\|([^>]*))?>")
+# `<!here>`, `<!channel>`, `<!subteam^S1|@team>`, `<!date^1392734382^{date}|Feb 18th>`.
+_SPECIAL = re.compile(r"<!([a-z]+)(?:\^[^>|]*)?(?:\|([^>]*))?>")
 _WRITING_SUBTYPES = {None, "thread_broadcast", "me_message"}
 
 
@@ -72,9 +75,18 @@ def read_day(chat: ChatLog, messages: list, names: dict[str, str], newest: float
 
 def clean(text: str, names: dict[str, str]) -> str:
     text = _MENTION.sub(lambda m: "@" + (m.group(2) or names.get(m.group(1), m.group(1))), text)
-    text = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
-    text = _CHANNEL.sub(lambda m: "#" + m.group(1), text)
+    text = _LINK.sub(lambda m: m.group(2) or _bare(m.group(1)), text)
+    text = _CHANNEL.sub(lambda m: "#" + (m.group(1) or "channel"), text)
+    text = _SPECIAL.sub(lambda m: m.group(2) or "@" + m.group(1), text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _bare(target: str) -> str:
+    """A link without its label, as a person would write it (`tel:+44…` -> `+44…`)."""
+    for scheme in ("mailto:", "tel:", "sms:"):
+        if target.lower().startswith(scheme):
+            return target[len(scheme) :]
+    return target
 
 
 def new_chat(channel: str) -> ChatLog:

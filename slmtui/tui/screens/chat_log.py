@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Header, Static
 
 from slmtui.dataset.dialogue import DialogueSettings, chat_conversations, your_names
-from slmtui.ingest.identity import matcher
+from slmtui.ingest.identity import aliases_of, matcher
 from slmtui.ingest.store import Store
 from slmtui.tui.widgets.footer import KeyFooter
 
@@ -50,17 +50,19 @@ class ChatLogScreen(Screen):
     def load(self) -> None:
         settings = DialogueSettings.from_config(self.app.config)
         with Store(self.app.workspace.db_path) as store:
-            names = your_names(store, settings.names)
+            chats = store.chats()
+            names = your_names(store, settings.names, chats)
+            aliases = aliases_of(chats)
             conversations = chat_conversations(store, self.chat_key, settings)
-        self.app.call_from_thread(self._show, conversations, names)
+        self.app.call_from_thread(self._show, conversations, names, aliases)
 
-    def _show(self, conversations, names: tuple[str, ...]) -> None:
+    def _show(self, conversations, names: tuple[str, ...], aliases: dict) -> None:
         container = self.query_one("#conversations", VerticalScroll)
         container.remove_children()
         if not conversations:
             container.mount(Static("No messages stored for this chat."))
             return
-        is_me = matcher(names)
+        is_me = matcher(names, aliases)
         widgets = []
         shown = conversations[-SHOWN:]
         if len(shown) < len(conversations):

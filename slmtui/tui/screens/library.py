@@ -14,7 +14,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Header, Static
 
 from slmtui.dataset.dialogue import ChatOverview, DialogueSettings, chat_overviews, your_names
-from slmtui.ingest.identity import describe_participants, matcher
+from slmtui.ingest.identity import aliases_of, describe_participants, matcher
 from slmtui.ingest.store import DocumentRow, Stats, Store
 from slmtui.tui.screens.chat_log import ChatLogScreen
 from slmtui.tui.screens.chunks import ChunksScreen
@@ -132,7 +132,7 @@ class LibraryScreen(KeptScreen):
         # A used chat export is shown as its chats; a skipped one as a file with its reason.
         documents = [row for row in documents if row.path not in exports or row.status != "ok"]
         self.rows = {row.path: row for row in documents}
-        is_me = matcher(names)
+        is_me = matcher(names, aliases_of(o.chat for o in self.chats.values()))
         for key, overview in self.chats.items():
             chat = overview.chat
             people = ", ".join(
@@ -204,4 +204,5 @@ class LibraryScreen(KeptScreen):
             f"{chat.name}: {chat.messages:,} messages in {overview.turns:,} turns "
             f"({overview.your_turns:,} yours), {overview.conversations:,} conversations "
             f"({overview.held_out} held out); {describe_participants(chat.participants)}; {you}"
+            + "".join(f"; note: {note}" for note in chat.notes)
         )
