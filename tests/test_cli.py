@@ -102,7 +102,12 @@ def test_status_lists_chats_their_participants_and_who_you_are(tmp_path):
     assert "Ana [whatsapp]: 30 messages; Elena 20 (you), Ana 10" in shown
     data = json.loads(slmtui("-w", str(root), "status", "--json").stdout)
     assert data["chats"] == 1 and data["messages"] == 30
-    assert data["identity"] == {"names": [], "proposed": "Elena", "matched": ["Elena"]}
+    assert data["identity"] == {
+        "names": [],
+        "proposed": "Elena",
+        "matched": ["Elena"],
+        "candidates": [],
+    }
     (chat,) = data["chat_list"]
     assert chat["participants"] == {"Elena": 20, "Ana": 10}
     assert chat["files"] == ["WhatsApp Chat with Ana.txt"]

@@ -26,13 +26,16 @@ def _training(kind: str, d: dict) -> str:
         what = "dry run" if d.get("dry_run") else "training"
         return (
             f"{what}: {d['preset']} preset on {d['device']} ({d['dtype']}"
-            f"{', QLoRA' if d.get('qlora') else ''}), {d['steps']} steps of "
+            f"{', QLoRA' if d.get('qlora') else ''}"
+            f"{', gradient checkpointing' if d.get('checkpointing') else ''}), "
+            f"{d['steps']} steps of "
             f"{d['tokens_per_step']:,} tokens, {d['examples']} examples "
             f"({d['train_tokens']:,} tokens, {100 * d['padding_share']:.1f}% padding), "
             f"{d['trainable_params']:,} trainable parameters; "
             f"estimated {format_seconds(d['estimated_seconds'])}"
             + (f"; resuming at step {d['start_step']}" if d.get("start_step") else "")
             + _corpus_share(d)
+            + (f". {d['gpu_problem']}" if d.get("gpu_problem") else "")
         )
     if kind == "step":
         return (
@@ -48,6 +51,19 @@ def _training(kind: str, d: dict) -> str:
         )
     if kind == "checkpoint":
         return f"checkpoint saved at step {d['step']}"
+    if kind == "warning":
+        return f"warning: {d['message']}"
+    if kind == "fitted":
+        return (
+            f"fitted to the card: {d['micro_batch']} sequences a pass, {d['accumulation']} "
+            f"passes a step (a sequence costs {d['per_sequence_mb']:,.0f} MB; "
+            f"{d['free_mb']:,} MB were free)"
+        )
+    if kind == "retry":
+        return (
+            f"out of memory at step {d['step']}: retrying with {d['micro_batch']} sequences a "
+            f"pass, {d['accumulation']} passes a step"
+        )
     if d.get("stopped"):
         return f"stopped at step {d['step']}; resume with `slmtui train --resume`"
     text = f"finished {d['steps']} steps in {format_seconds(d.get('seconds', 0))}"

@@ -17,7 +17,17 @@ TRAINING, EXPORT, EVALUATION = "training", "export", "evaluation"
 PREPARATION = "preparation"  # the base model writing chat-pair requests in the background
 
 KINDS: dict[str, tuple[str, ...]] = {
-    TRAINING: ("started", "step", "eval", "checkpoint", "finished", "failed"),
+    TRAINING: (
+        "started",
+        "warning",
+        "fitted",
+        "step",
+        "retry",
+        "eval",
+        "checkpoint",
+        "finished",
+        "failed",
+    ),
     EXPORT: ("started", "stage", "verified", "measured", "published", "failed"),
     EVALUATION: ("started", "progress", "finished", "failed"),
     PREPARATION: ("started", "progress", "finished", "failed"),

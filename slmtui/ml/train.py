@@ -18,13 +18,13 @@ import contextlib
 import json
 import logging
 import math
-import os
 import random
 import resource
 import shutil
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +34,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from slmtui.files import write_json_atomic, write_text_atomic
+from slmtui.gpu import cuda_problem, nvidia_gpus
 from slmtui.jobs.events import emit
-from slmtui.ml import linear_loss
+from slmtui.ml import collectives, fit, linear_loss
 from slmtui.ml.budget import plan_steps
 from slmtui.ml.checkpoint_state import UnsafeCheckpoint, read_state, write_state
 from slmtui.ml.fused_lora import autocast_frozen, use_fused_lora
@@ -57,8 +58,7 @@ class TrainingError(RuntimeError):
 
 # -- talking to the parent ---------------------------------------------------------------------
 
-RANK = int(os.environ.get("RANK", "0"))
-WORLD = int(os.environ.get("WORLD_SIZE", "1"))
+RANK, WORLD = collectives.RANK, collectives.WORLD
 
 
 class StopFlag:
@@ -265,12 +265,17 @@ def load_examples(plan: RunPlan, tokenizer, seq_len: int) -> tuple[list, list]:
 # -- model ------------------------------------------------------------------------------------
 
 
-def load_model(plan: RunPlan, preset: Preset, device: torch.device):
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# Non-reentrant checkpointing: the reentrant kind needs inputs that require grad and warns.
+CHECKPOINTING = {"use_reentrant": False}
+
+
+def load_model(plan: RunPlan, preset: Preset, device: torch.device, folder: Path):
     from peft import LoraConfig, PeftModel, get_peft_model
 
-    from slmtui.ml.base import load_base, resolve_base
+    from slmtui.ml.base import load_base
 
-    folder = resolve_base(plan.base, plan.cache_root)
+    compute = DTYPES[preset.dtype]
     quantization = None
     if preset.qlora:
         from transformers import BitsAndBytesConfig
@@ -278,12 +283,12 @@ def load_model(plan: RunPlan, preset: Preset, device: torch.device):
         quantization = BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
-            bnb_4bit_compute_dtype=torch.bfloat16 if preset.dtype == "bfloat16" else torch.float16,
+            bnb_4bit_compute_dtype=compute,  # float32 stays float32: no silent float16
             bnb_4bit_use_double_quant=True,
         )
-    weights_dtype = (
-        torch.bfloat16 if device.type == "cuda" and preset.dtype == "bfloat16" else torch.float32
-    )
+    # On a card the frozen weights are held in the compute precision; on a CPU in float32
+    # (bfloat16 there is autocast, see module docstring of fused_lora).
+    weights_dtype = compute if device.type == "cuda" else torch.float32
     model, tokenizer = load_base(
         folder, dtype=weights_dtype, device=str(device), quantization=quantization
     )
@@ -293,10 +298,12 @@ def load_model(plan: RunPlan, preset: Preset, device: torch.device):
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=plan.train.gradient_checkpointing
+            model,
+            use_gradient_checkpointing=preset.checkpointing,
+            gradient_checkpointing_kwargs=CHECKPOINTING,
         )
-    elif plan.train.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+    elif preset.checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=CHECKPOINTING)
         model.enable_input_require_grads()
     model.config.use_cache = False
     if plan.init_adapter is not None:
@@ -362,19 +369,8 @@ def validation_loss(model, data: Packed, micro_batch: int, device, autocast) -> 
         total += float(loss)
         count += n
     model.train()
-    if WORLD > 1:
-        both = torch.tensor([total, count], dtype=torch.float64)
-        dist.all_reduce(both)
-        total, count = float(both[0]), int(both[1])
-    return total / max(count, 1)
-
-
-def rows_for(micro_index: int, micro_batch: int, n: int, seed: int) -> torch.Tensor:
-    """The packed sequences of one micro-batch: a fresh shuffle every epoch, fixed by the seed,
-    so a resumed run sees exactly the batches an uninterrupted one would have seen."""
-    epoch, offset = divmod(micro_index * micro_batch, n)
-    permutation = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch))
-    return permutation[[(offset + k) % n for k in range(micro_batch)]]
+    both = collectives.sum_values([total, count], device)
+    return float(both[0]) / max(int(both[1]), 1)
 
 
 # -- checkpoints ------------------------------------------------------------------------------
@@ -432,6 +428,8 @@ class Setup:
     hardware_name: str
     device: torch.device
     autocast: Callable[[], contextlib.AbstractContextManager]
+    base_folder: Path
+    gpu_problem: str | None = None  # why a GPU the driver lists is not used
 
     @property
     def bf16(self) -> bool:
@@ -471,23 +469,46 @@ STEP_EFFICIENCY = 0.35
 
 
 def choose_setup(plan: RunPlan, max_steps: int) -> Setup:
-    """The preset for this hardware (or the one asked for), and the device it runs on."""
+    """The preset for this hardware and base (or the one asked for), and the device it runs
+    on; a GPU the driver lists but torch cannot use is said, never passed over in silence."""
+    from slmtui.ml.base import resolve_base
+
+    if WORLD > 1 and torch.cuda.is_available():
+        torch.cuda.set_device(collectives.LOCAL_RANK)  # before any other CUDA call
     hardware = detect_hardware()
-    preset = choose_preset(plan.train, hardware)
+    folder = resolve_base(plan.base, plan.cache_root)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    preset = choose_preset(
+        plan.train, hardware,
+        base_params=fit.config_parameters(config), family=str(config.get("model_type", "")),
+    )  # fmt: skip
     if max_steps:
         preset = Preset(**{**preset.as_dict(), "max_steps": max_steps})
-    if WORLD > 1:
-        dist.init_process_group("nccl" if preset.device == "cuda" else "gloo")
+    collectives.start(preset.device)
     device = torch.device(
-        preset.device, int(os.environ.get("LOCAL_RANK", 0)) if preset.device == "cuda" else None
+        preset.device, collectives.LOCAL_RANK if preset.device == "cuda" else None
     )
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True  # float32 matmuls in TF32 on Ampere+
+        torch.backends.cudnn.allow_tf32 = True
+    problem = None
+    if hardware.device == "cpu":
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            available = torch.cuda.is_available()
+        error = "; ".join(str(w.message) for w in caught)[:300]
+        problem = cuda_problem(
+            nvidia_gpus(), {"available": available, "cuda": torch.version.cuda, "error": error}
+        )
+        if problem:
+            log.warning("%s", problem)
 
     def autocast():
-        if preset.dtype == "bfloat16":
-            return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        if preset.dtype in ("bfloat16", "float16"):
+            return torch.autocast(device_type=device.type, dtype=DTYPES[preset.dtype])
         return contextlib.nullcontext()
 
-    return Setup(preset, hardware.name, device, autocast)
+    return Setup(preset, hardware.name, device, autocast, folder, problem)
 
 
 def prepare_data(plan: RunPlan, tokenizer, seq_len: int) -> Data:
@@ -530,7 +551,7 @@ def plan_budget(plan: RunPlan, setup: Setup, data: Data, total_params: int) -> B
     accumulation = max(1, math.ceil(sequences_per_step / (preset.micro_batch * WORLD)))
     tokens_per_step = sequences_per_step * preset.seq_len
     # Forward plus backward through frozen weights is about 4 FLOPs per parameter per token.
-    flops = measured_flops(setup.device.type, torch.bfloat16 if setup.bf16 else torch.float32)
+    flops = measured_flops(setup.device.type, DTYPES[setup.preset.dtype])
     seconds_per_step = 4 * total_params * tokens_per_step / (STEP_EFFICIENCY * flops * WORLD)
     step_plan = plan_steps(
         data.tokens,
@@ -571,6 +592,8 @@ def restore(run: RunFolder, model, resume: bool) -> dict:
 
 def emit_started(args, plan: RunPlan, setup: Setup, data: Data, budget: Budget, model, state, base):
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if setup.gpu_problem:
+        emit("warning", message=setup.gpu_problem)
     emit(
         "started",
         dry_run=args.dry_run,
@@ -579,6 +602,8 @@ def emit_started(args, plan: RunPlan, setup: Setup, data: Data, budget: Budget, 
         dtype=setup.preset.dtype,
         preset=setup.preset.name,
         qlora=setup.preset.qlora,
+        checkpointing=setup.preset.checkpointing,
+        gpu_problem=setup.gpu_problem,
         world_size=WORLD,
         steps=budget.steps,
         start_step=state.get("step", 0),
@@ -593,7 +618,7 @@ def emit_started(args, plan: RunPlan, setup: Setup, data: Data, budget: Budget, 
         cut_off_examples=data.cut_off,
         val_examples=data.val_examples,
         trainable_params=trainable,
-        total_params=sum(p.numel() for p in model.parameters()),
+        total_params=fit.parameter_count(model),
         base=str(base),
         estimated_seconds=round(budget.estimated_seconds, 1),
         # How much of the corpus the run sees, and how it relates to the run before it.
@@ -628,6 +653,42 @@ def base_validation(model, data: Data, setup: Setup, budget: Budget, state: dict
     return base_loss
 
 
+def device_memory(device: torch.device) -> fit.DeviceMemory | None:
+    """The card's memory for the probe (None on a CPU); tests put a stand-in here."""
+    return fit.device_memory(device)
+
+
+def fit_micro_batch(model, setup: Setup, data: Data, budget: Budget) -> None:
+    """On a card: measure what a sequence costs and take the micro-batch that fits the free
+    memory; accumulation makes up the step (ml/fit.py)."""
+    memory = device_memory(setup.device)
+    if memory is None:
+        return
+    train, device = data.train, setup.device
+
+    def step_rows(rows: int) -> None:
+        loss, count = batch_loss(
+            model, train.input_ids[:rows].to(device), train.labels[:rows].to(device),
+            train.position_ids[:rows].to(device), setup.autocast,
+        )  # fmt: skip
+        (loss / max(count, 1)).backward()
+        model.zero_grad(set_to_none=True)
+
+    sequences = max(1, setup.preset.batch_tokens // setup.preset.seq_len)
+    most = max(1, min(math.ceil(sequences / WORLD), len(train.input_ids)))
+    try:
+        probe = fit.probe_micro_batch(step_rows, memory, most)
+    except fit.ProbeError as exc:
+        raise TrainingError(str(exc)) from exc
+    budget.micro_batch = probe.micro_batch
+    budget.accumulation = max(1, math.ceil(sequences / (probe.micro_batch * WORLD)))
+    emit(
+        "fitted", micro_batch=budget.micro_batch, accumulation=budget.accumulation,
+        per_sequence_mb=round(probe.per_row_bytes / 2**20, 1),
+        free_mb=round(probe.free_bytes / 2**20), fixed_mb=round(probe.fixed_bytes / 2**20, 1),
+    )  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     """Prepare, plan, restore, train, finish: each a function above or below."""
     run_folder = RunFolder(Path(args.run_dir))
@@ -636,14 +697,15 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(plan.train.seed)
     random.seed(plan.train.seed)
     setup = choose_setup(plan, args.max_steps)
-    model, tokenizer, base_folder = load_model(plan, setup.preset, setup.device)
+    model, tokenizer, base_folder = load_model(plan, setup.preset, setup.device, setup.base_folder)
     data = prepare_data(plan, tokenizer, setup.preset.seq_len)
-    budget = plan_budget(plan, setup, data, sum(p.numel() for p in model.parameters()))
+    budget = plan_budget(plan, setup, data, fit.parameter_count(model))
     state = restore(run_folder, model, args.resume)
     emit_started(args, plan, setup, data, budget, model, state, base_folder)
     if args.dry_run:
         return 0
     model.to(setup.device)
+    fit_micro_batch(model, setup, data, budget)
     optimizer = make_optimizer(model, setup, state)
     base_loss = base_validation(model, data, setup, budget, state)
     loop = TrainLoop(run_folder, plan, setup, data, budget, model, optimizer, stop)
@@ -666,54 +728,101 @@ class TrainLoop:
     optimizer: torch.optim.Optimizer
     stop: StopFlag
     last_saved: float = 0.0  # time.monotonic() of the last checkpoint (or of the start)
+    # float16 on cards without bfloat16: the loss is scaled so that small gradients survive
+    scaler: torch.amp.GradScaler | None = None
+
+    def __post_init__(self) -> None:
+        if self.setup.preset.dtype == "float16" and self.scaler is None:
+            self.scaler = torch.amp.GradScaler(self.setup.device.type)
 
     def train(self, step: int, base_loss: float | None) -> float | None:
         """Steps until the budget is spent: the seconds taken, or None when stopped early."""
-        model, train, budget, device = self.model, self.data.train, self.budget, self.setup.device
+        model, budget = self.model, self.budget
         trainable = [p for p in model.parameters() if p.requires_grad]
-        order_seed, n = self.plan.train.seed * 1000 + RANK, len(train.input_ids)
         peak = self.setup.preset.learning_rate
-        started, tokens_done = time.perf_counter(), 0
+        started, tokens_done, first_step = time.perf_counter(), 0, step
         self.last_saved = time.monotonic()
         model.train()
         while step < budget.steps:
-            micro_rows = [
-                rows_for(step * budget.accumulation + micro, budget.micro_batch, n, order_seed)
-                for micro in range(budget.accumulation)
-            ]
-            # Every label token of the step weighs the same, whichever micro-batch or rank it is in.
-            step_labels = torch.tensor(
-                float(sum(int(train.label_counts[r].sum()) for r in micro_rows))
-            )
+            try:
+                loss, step_tokens = self.gradients(step)
+            except Exception as exc:
+                if not self.can_retry(exc, step - first_step):
+                    raise
+                self.shrink(step, exc)
+                continue  # the same step again, in smaller micro-batches
             if WORLD > 1:
-                dist.all_reduce(step_labels)
-            loss_sum, label_count, step_tokens = 0.0, 0, 0
-            for rows in micro_rows:
-                ids = train.input_ids[rows].to(device)
-                loss, count = batch_loss(
-                    model, ids, train.labels[rows].to(device),
-                    train.position_ids[rows].to(device), self.setup.autocast,
-                )  # fmt: skip
-                (loss / step_labels.clamp(min=1)).backward()
-                loss_sum, label_count = loss_sum + float(loss), label_count + count
-                step_tokens += int(ids.numel())
-            if WORLD > 1:  # LoRA gradients are small: sum them across ranks directly
-                for parameter in trainable:
-                    if parameter.grad is not None:
-                        dist.all_reduce(parameter.grad)
+                collectives.sum_gradients(trainable)
             lr = lr_at(step, budget.steps, peak)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
+            if self.scaler is not None:
+                self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            self.optimizer.step()
+            if self.scaler is not None:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
             step += 1
             tokens_done += step_tokens * WORLD
             elapsed = time.perf_counter() - started
-            self.report_step(step, loss_sum / max(label_count, 1), lr, tokens_done, elapsed)
+            self.report_step(step, loss, lr, tokens_done, elapsed)
             if self.checkpoint_or_stop(step, base_loss):
                 return None
         return time.perf_counter() - started
+
+    def gradients(self, step: int) -> tuple[float, int]:
+        """One step's forward and backward passes, micro-batch by micro-batch: the mean token
+        loss and the tokens seen. Every label token of the step weighs the same, whichever
+        micro-batch or rank it is in."""
+        model, train, budget, device = self.model, self.data.train, self.budget, self.setup.device
+        seed, n = self.plan.train.seed * 1000, len(train.input_ids)
+        micro_rows = [
+            collectives.rows_for(step * budget.accumulation + micro, budget.micro_batch, n, seed)
+            for micro in range(budget.accumulation)
+        ]
+        labels = float(sum(int(train.label_counts[r].sum()) for r in micro_rows))
+        step_labels = collectives.sum_values([labels], device)[0].clamp(min=1)
+        loss_sum, label_count, step_tokens = 0.0, 0, 0
+        for rows in micro_rows:
+            ids = train.input_ids[rows].to(device)
+            loss, count = batch_loss(
+                model, ids, train.labels[rows].to(device),
+                train.position_ids[rows].to(device), self.setup.autocast,
+            )  # fmt: skip
+            scaled = loss / step_labels
+            (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+            loss_sum, label_count = loss_sum + float(loss), label_count + count
+            step_tokens += int(ids.numel())
+        return loss_sum / max(label_count, 1), step_tokens
+
+    def can_retry(self, exc: BaseException, steps_done: int) -> bool:
+        """An out-of-memory error in the first steps of a single-process run, with rows to
+        spare, is retried smaller; anything else fails the run."""
+        return (
+            fit.is_out_of_memory(exc)
+            and steps_done < fit.RETRY_STEPS
+            and self.budget.micro_batch > 1
+            and WORLD == 1
+        )
+
+    def shrink(self, step: int, exc: BaseException) -> None:
+        """Half the rows per pass, twice the passes: the step the optimizer sees stays."""
+        self.optimizer.zero_grad(set_to_none=True)
+        memory = device_memory(self.setup.device)
+        if memory is not None:
+            memory.empty_cache()
+        budget = self.budget
+        budget.micro_batch //= 2
+        budget.accumulation *= 2
+        log.warning("out of memory at step %d; retrying with micro-batch %d", step + 1,
+                    budget.micro_batch)  # fmt: skip
+        emit(
+            "retry", step=step + 1, micro_batch=budget.micro_batch,
+            accumulation=budget.accumulation, reason=str(exc).splitlines()[0][:200],
+        )  # fmt: skip
 
     def report_step(self, step: int, loss: float, lr: float, tokens: int, elapsed: float) -> None:
         rate, steps = tokens / elapsed, self.budget.steps
@@ -738,9 +847,7 @@ class TrainLoop:
         """Save a checkpoint when due or asked to stop; True when the run should end here."""
         steps, stopping = self.budget.steps, self.stop.requested
         if WORLD > 1:
-            flag = torch.tensor([int(stopping)])
-            dist.all_reduce(flag)
-            stopping = bool(flag.item())
+            stopping = collectives.any_rank(stopping, self.setup.device)
         every, seconds = self.plan.train.checkpoint_every, self.plan.train.checkpoint_seconds
         due = step % every == 0 or (seconds > 0 and time.monotonic() - self.last_saved >= seconds)
         if RANK == 0 and (stopping or due) and step < steps:
@@ -819,16 +926,17 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         emit("failed", reason=str(exc))
         return 1
-    except torch.OutOfMemoryError as exc:
-        log.exception("out of memory")
-        emit(
-            "failed",
-            reason="Out of memory. Lower [train] batch_tokens or seq_len in slmtui.toml, "
-            "or turn on gradient_checkpointing.",
-            detail=str(exc)[:500],
-        )
-        return 1
     except Exception as exc:
+        if fit.is_out_of_memory(exc):
+            log.exception("out of memory")
+            emit(
+                "failed",
+                reason="Out of memory after the micro-batch was halved down to what the first "
+                "steps allowed. Lower [train] seq_len in slmtui.toml, or set "
+                '[train] qlora = "on" and gradient_checkpointing = "on".',
+                detail=str(exc)[:500],
+            )
+            return 1
         log.exception("training failed")
         emit("failed", reason=f"Training crashed: {exc.__class__.__name__}: {exc}"[:500])
         return 1

@@ -207,9 +207,9 @@ def _kinds(entries: list[_Entry]) -> list[str | None]:
             kinds.append("system")
         elif entry.marked:
             kinds.append(lines.marked_kind(entry.body[0]))
-        elif lines.is_notice(entry.body[0]):
-            kinds.append("system")
-        elif counts[entry.sender] == 1 and _reads_as_event(entry, regular):
+        elif lines.is_notice(entry.body[0]) or (
+            counts[entry.sender] == 1 and _reads_as_event(entry, regular)
+        ):
             kinds.append("system")
         else:
             kinds.append(None)
