@@ -606,12 +606,15 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from slmtui.chat.llama import offloaded_layers
     from slmtui.chat.serve import ServePlan, serve
     from slmtui.chat.targets import resolve_target
 
     workspace = open_workspace(args)
-    target = resolve_target(workspace, workspace.load_config().model.base, args.model)
-    plan = ServePlan(target, args.host, args.port, args.ctx, args.name)
+    config = workspace.load_config()
+    target = resolve_target(workspace, config.model.base, args.model)
+    gpu_layers = offloaded_layers(config.chat.gpu_layers)
+    plan = ServePlan(target, args.host, args.port, args.ctx, args.name, gpu_layers)
     print(plan.describe(), flush=True)
     serve(plan)  # uvicorn turns Ctrl-C and SIGTERM into a clean shutdown
     print("server stopped", flush=True)
@@ -620,13 +623,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     from slmtui.chat.engine import ChatEngine, Sampling
+    from slmtui.chat.llama import offloaded_layers
     from slmtui.chat.targets import resolve_target
 
     workspace = open_workspace(args)
     config = workspace.load_config()
     target = resolve_target(workspace, config.model.base, args.model)
     sampling = Sampling(temperature=args.temperature, max_tokens=args.max_tokens)
-    engine = ChatEngine(target)
+    engine = ChatEngine(target, gpu_layers=offloaded_layers(config.chat.gpu_layers))
     if args.system is None:
         from slmtui.dataset.dialogue import assistant_prompt
 

@@ -312,6 +312,18 @@ def _budget(default: float, quant: str, why: str):
 
 
 @dataclass(frozen=True)
+class ChatConfig:
+    gpu_layers: int = setting(
+        -1,
+        "Layers of the model llama.cpp puts on the GPU, for chat, compare, serve, eval and the "
+        "request writer: -1 all of them when llama.cpp was built for CUDA (none on a CPU "
+        "build), 0 none, N the first N. While a training or export job holds the card, the "
+        "app loads models with none.",
+        minimum=-1,
+    )
+
+
+@dataclass(frozen=True)
 class ExportConfig:
     COMMENT: ClassVar[str] = (
         "Every export writes and verifies an F16 GGUF first; each smaller type is then measured\n"
@@ -406,6 +418,7 @@ class Config:
     watch: WatchConfig = field(default_factory=WatchConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    chat: ChatConfig = field(default_factory=ChatConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     ui: UIConfig = field(default_factory=UIConfig)
     keys: KeysConfig = field(default_factory=KeysConfig)

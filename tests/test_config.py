@@ -10,7 +10,7 @@ def test_default_file_lists_every_setting_and_reads_back_as_defaults(tmp_path):
     text = render_default_toml()
     data = tomllib.loads(text)
     assert set(data) == {
-        "model", "identity", "ingest", "watch", "dataset", "train", "export", "ui", "keys"
+        "model", "identity", "ingest", "watch", "dataset", "train", "chat", "export", "ui", "keys"
     }  # fmt: skip
     assert data["keys"]["library"] == "l"
     assert data["export"]["quants"] == ["F16"] and data["export"]["q4_k_m_max_ppl_increase"] > 0

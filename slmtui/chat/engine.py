@@ -56,6 +56,7 @@ class ChatEngine:
     target: ChatTarget
     n_ctx: int = 2048
     n_threads: int | None = None
+    gpu_layers: int = 0  # llama.cpp's n_gpu_layers (chat/llama.py: offloaded_layers)
     last: ReplyStats = field(default_factory=ReplyStats)
     _llm: Any = None
 
@@ -72,6 +73,7 @@ class ChatEngine:
                 n_ctx=self.n_ctx,
                 lora_path=self.target.lora_path,
                 n_threads=self.n_threads,
+                gpu_layers=self.gpu_layers,
             )
 
     def count_tokens(self, text: str) -> int:

@@ -27,8 +27,10 @@ def load_llama(
     logits_all: bool = False,
     n_batch: int | None = None,
     verbose: bool = False,
+    gpu_layers: int = 0,
 ) -> Any:
-    """A `llama_cpp.Llama` for the GGUF at `model_path`, with the runtime LoRA at `lora_path`.
+    """A `llama_cpp.Llama` for the GGUF at `model_path`, with the runtime LoRA at `lora_path`,
+    `gpu_layers` of its layers on the GPU (`offloaded_layers` resolves the setting).
 
     Slow (seconds for a large model): call it from a worker thread or a child process.
     """
@@ -52,8 +54,21 @@ def load_llama(
         n_threads=n_threads,
         logits_all=logits_all,
         verbose=verbose,
+        n_gpu_layers=gpu_layers,
         **options,
     )
+
+
+def offloaded_layers(setting: int, *, card_busy: bool = False) -> int:
+    """The `n_gpu_layers` for `[chat] gpu_layers`: -1 (every layer) when this llama.cpp was
+    built for a GPU and the setting says -1, none while training or export holds the card."""
+    if card_busy:
+        return 0
+    if setting >= 0:
+        return setting
+    from llama_cpp import llama_supports_gpu_offload
+
+    return -1 if llama_supports_gpu_offload() else 0
 
 
 @contextmanager

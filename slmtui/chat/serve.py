@@ -32,6 +32,7 @@ class ServePlan:
     port: int
     n_ctx: int
     alias: str  # the model name clients send ("model": ...)
+    gpu_layers: int = 0  # llama.cpp's n_gpu_layers
 
     @property
     def base_url(self) -> str:
@@ -82,6 +83,7 @@ def build_app(plan: ServePlan):
         model_alias=plan.alias,
         lora_path=str(plan.target.lora_path) if plan.target.lora_path else None,
         n_ctx=plan.n_ctx,
+        n_gpu_layers=plan.gpu_layers,
         verbose=False,
     )
     return create_app(

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from slmtui.chat.engine import ChatTarget
+from slmtui.chat.llama import offloaded_layers
 from slmtui.chat.targets import resolve_target
 from slmtui.dataset.dialogue import assistant_prompt
 from slmtui.dataset.generator import generator_for
@@ -270,7 +271,10 @@ def evaluate(
     if settings is None:
         # Asked as training asked: the system prompt that says who the assistant is.
         with Store(workspace.db_path) as store:
-            settings = GenerationSettings(system_prompt=assistant_prompt(store, config))
+            settings = GenerationSettings(
+                system_prompt=assistant_prompt(store, config),
+                gpu_layers=offloaded_layers(config.chat.gpu_layers),
+            )
     target = resolve_target(workspace, config.model.base, spec)
     if target.label == "base":
         raise EvalError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from slmtui.chat.engine import ChatEngine, ChatTarget, Sampling
@@ -33,6 +33,7 @@ class GenerationSettings:
     # reply reads like no one), and a model that learned to stop where you stop does.
     min_reply_tokens: int = 32
     max_reply_tokens: int = 128
+    gpu_layers: int = 0  # llama.cpp's n_gpu_layers: where the answers are computed
 
 
 def file_key(path: Path | None) -> str:
@@ -46,7 +47,10 @@ def cache_path(
     cache: Path, target: ChatTarget, prompts: list[EvalPrompt], settings: GenerationSettings
 ) -> Path:
     digest = hashlib.sha256()
-    for part in (file_key(target.model_path), file_key(target.lora_path), repr(settings)):
+    # Where the answers were computed is not what was asked: a cached answer from the CPU
+    # stands for the GPU's too (their arithmetic differs in the last bits only).
+    key = repr(replace(settings, gpu_layers=0))
+    for part in (file_key(target.model_path), file_key(target.lora_path), key):
         digest.update(part.encode() + b"\n")
     for prompt in prompts:
         digest.update(prompt.chunk_hash.encode() + b"\n")
@@ -66,7 +70,7 @@ def generate(
     answers = (read_json_if_valid(path) or {}).get("answers")
     if isinstance(answers, list) and len(answers) == len(prompts):
         return [str(answer) for answer in answers]
-    engine = ChatEngine(target)
+    engine = ChatEngine(target, gpu_layers=settings.gpu_layers)
     answers: list[str] = []
     try:
         if progress is not None:

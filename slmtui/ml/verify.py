@@ -114,8 +114,16 @@ def verify_gguf(
     result = Verification(quant=quant.upper())
     try:
         llm, log = _with_native_stderr(
+            # On the CPU whatever [chat] gpu_layers says: the tolerance below is for the
+            # CPU's arithmetic, against transformers on the CPU.
             lambda: load_llama(
-                gguf, n_ctx=512, logits_all=True, verbose=True, seed=0, lora_path=lora
+                gguf,
+                n_ctx=512,
+                logits_all=True,
+                verbose=True,
+                seed=0,
+                lora_path=lora,
+                gpu_layers=0,
             )
         )
     except (ValueError, RuntimeError, FileNotFoundError) as exc:

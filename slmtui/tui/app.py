@@ -291,6 +291,13 @@ class SlmtuiApp(App[None], inherit_bindings=False):
         if self.preparation is not None:
             stop_job(self.preparation)
 
+    def gpu_layers(self) -> int:
+        """What a model loaded now puts on the GPU: `[chat] gpu_layers`, none while a training
+        or export job holds the card."""
+        from slmtui.chat.llama import offloaded_layers
+
+        return offloaded_layers(self.config.chat.gpu_layers, card_busy=self._heavy_jobs > 0)
+
     def heavy_job_starting(self) -> None:
         """Training or export is about to start: it gets the cores, preparation pauses."""
         self._heavy_jobs += 1

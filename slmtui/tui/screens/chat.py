@@ -123,7 +123,7 @@ class ChatScreen(KeptScreen):
             target = resolve_target(
                 self.app.workspace, self.app.config.model.base, self.target_spec
             )
-            engine = ChatEngine(target)
+            engine = ChatEngine(target, gpu_layers=self.app.gpu_layers())
             engine.load()
         except Exception as exc:  # any failure is shown; chat without a model cannot go on
             self.post_message(ModelFailed(str(exc)))

@@ -95,7 +95,7 @@ class CompareScreen(KeptScreen):
         for side in SIDES:
             try:
                 target = resolve_target(app.workspace, app.config.model.base, SPECS[side])
-                engine = ChatEngine(target)
+                engine = ChatEngine(target, gpu_layers=app.gpu_layers())
                 engine.load()
             except Exception as exc:  # shown in the pane; the other side still works
                 self.post_message(SideDone(side, None, f"not loaded: {exc}"))
