@@ -47,15 +47,16 @@ $(STAMP): pyproject.toml Makefile
 			-w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_CPP_VERSION) || exit 1; \
 	fi
 	$(PIP) install --quiet --no-deps --force-reinstall $(WHEELHOUSE)/llama_cpp_python-*.whl
-	@# Keep convert_hf_to_gguf.py, its conversion/ package, gguf-py and two real vocabularies
-	@# (Qwen2's, Llama 3's) next to the wheel: the parity tests' reference.
-	@if [ ! -f $(REFERENCE)/models/ggml-vocab-qwen2.gguf ]; then \
+	@# Keep convert_hf_to_gguf.py, its conversion/ package, gguf-py, two real vocabularies
+	@# (Qwen2's, Llama 3's) and Llama 3.2's chat template next to the wheel: the tests' reference.
+	@if [ ! -f $(REFERENCE)/models/templates/meta-llama-Llama-3.2-3B-Instruct.jinja ]; then \
 		tmp=$$(mktemp -d) && \
 		$(PIP) download --quiet --no-deps --no-binary :all: -d $$tmp llama-cpp-python==$(LLAMA_CPP_VERSION) && \
 		mkdir -p $$tmp/x && tar -xzf $$tmp/llama_cpp_python-$(LLAMA_CPP_VERSION).tar.gz -C $$tmp/x \
 			--wildcards '*/vendor/llama.cpp/convert_hf_to_gguf.py' '*/vendor/llama.cpp/conversion/*' \
 			'*/vendor/llama.cpp/gguf-py/*' '*/vendor/llama.cpp/models/ggml-vocab-qwen2.gguf' \
-			'*/vendor/llama.cpp/models/ggml-vocab-llama-bpe.gguf' && \
+			'*/vendor/llama.cpp/models/ggml-vocab-llama-bpe.gguf' \
+			'*/vendor/llama.cpp/models/templates/meta-llama-Llama-3.2-3B-Instruct.jinja' && \
 		mkdir -p $(dir $(REFERENCE)) && rm -rf $(REFERENCE).part && \
 		mv $$tmp/x/llama_cpp_python-$(LLAMA_CPP_VERSION)/vendor/llama.cpp $(REFERENCE).part && \
 		rm -rf $(REFERENCE) && mv $(REFERENCE).part $(REFERENCE); status=$$?; rm -rf $$tmp; exit $$status; \

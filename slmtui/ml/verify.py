@@ -20,6 +20,7 @@ import os
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -194,6 +195,9 @@ def _check_template(result: Verification, llm, tokenizer) -> None:
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    # Llama 3.x templates print today's date through strftime_now, as transformers and
+    # llama-cpp-python provide it; without it they fall back to a fixed date, and never match.
+    environment.globals["strftime_now"] = lambda format: datetime.now().strftime(format)
     rendered = environment.from_string(template).render(
         messages=CONVERSATION,
         add_generation_prompt=True,
