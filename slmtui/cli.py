@@ -98,6 +98,10 @@ def add_train_command(commands) -> None:
     train.add_argument("--max-steps", type=int, default=0, help="override the preset's steps")
     train.add_argument("--resume", action="store_true", help="continue the last stopped run")
     train.add_argument("--dry-run", action="store_true", help="print the plan and exit")
+    train.add_argument(
+        "--gpus", type=int, default=0, metavar="N",
+        help="train data-parallel on N GPUs of this machine (torchrun, one process each)",
+    )  # fmt: skip
     train.add_argument("--json", action="store_true", help="the raw JSON-lines events")
     train.add_argument(
         "--from-scratch", action="store_true", help="do not continue from the last adapter"
@@ -488,6 +492,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = workspace.load_config()
     if args.preset:
         config = with_changes(config, "train", preset=args.preset)
+    launcher = launch.data_parallel(args.gpus) if args.gpus else None
     say = (lambda text: print(text, file=sys.stderr, flush=True)) if args.json else print
     if args.resume:
         run = runs.latest_resumable(workspace)
@@ -502,7 +507,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             workspace, config, from_scratch=args.from_scratch, generator=generator, say=say
         )
     job = launch.start_training(
-        run, resume=args.resume, dry_run=args.dry_run, max_steps=args.max_steps
+        run, resume=args.resume, dry_run=args.dry_run, max_steps=args.max_steps, launcher=launcher
     )
     last = print_job(job, as_json=args.json)
     if args.dry_run:

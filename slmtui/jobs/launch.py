@@ -16,6 +16,23 @@ from slmtui.runs import RunFolder
 from slmtui.workspace import Workspace
 
 
+def data_parallel(gpus: int) -> list[str]:
+    """The launcher for training on `gpus` cards of this machine: torchrun, one process each
+    (each binds its card by LOCAL_RANK, see ml/collectives.py)."""
+    from slmtui.gpu import nvidia_gpus
+    from slmtui.workspace import WorkspaceError
+
+    listed = len(nvidia_gpus())
+    if gpus < 1 or gpus > listed:
+        raise WorkspaceError(
+            f"--gpus {gpus}: nvidia-smi lists {listed} NVIDIA GPU{'s' if listed != 1 else ''} "
+            "here; give a number from 1 to that"
+            + ("" if listed else " (train without --gpus to use the CPU)")
+        )
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+            "--nproc_per_node", str(gpus), "-m"]  # fmt: skip
+
+
 def start_training(
     run: RunFolder,
     *,
