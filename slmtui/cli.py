@@ -54,7 +54,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_models_command(commands)
     add_eval_command(commands)
     add_chat_command(commands)
+    add_bases_command(commands)
     return parser
+
+
+def add_bases_command(commands) -> None:
+    bases = commands.add_parser(
+        "bases", help="bases people pick, what they need and whether each fits this machine"
+    )
+    bases.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    actions = bases.add_subparsers(dest="action", metavar="ACTION")
+    use = actions.add_parser(
+        "use", help="set [model] base (a name listed, a hub id, a folder or a GGUF)"
+    )
+    use.add_argument("base")
 
 
 def add_workspace_commands(commands) -> None:
@@ -216,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         "chat": cmd_chat,
         "serve": cmd_serve,
         "eval": cmd_eval,
+        "bases": cmd_bases,
     }
     try:
         return handlers[args.command](args)
@@ -623,6 +637,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(plan.describe(), flush=True)
     serve(plan)  # uvicorn turns Ctrl-C and SIGTERM into a clean shutdown
     print("server stopped", flush=True)
+    return 0
+
+
+def cmd_bases(args: argparse.Namespace) -> int:
+    from slmtui.jobs.bases import bases_report, describe_machine, gigabytes, use_base
+
+    try:
+        workspace = open_workspace(args)
+    except WorkspaceError:
+        workspace = None  # the list needs no workspace; setting one does
+    if args.action == "use":
+        if workspace is None:
+            raise WorkspaceError("slmtui bases use sets [model] base of a workspace: run it in one")
+        chosen = use_base(workspace, args.base)
+        print(f"[model] base = {chosen.base!r} (in {chosen.folder}); the next run trains it")
+        return 0
+    report = bases_report(workspace)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(describe_machine(report["machine"]))
+    print(f"{'base':<24} {'params':>7}  {'licence':<21} {'LoRA':>8} {'QLoRA':>8}  fit")
+    for base in report["bases"]:
+        gated = " (gated)" if base["gated"] else ""
+        print(
+            f"{base['name']:<24} {base['params'] / 1e9:>6.2f}B  {base['licence'] + gated:<21} "
+            f"{gigabytes(base['lora_bytes']):>8} {gigabytes(base['qlora_bytes']):>8}  "
+            f"{base['verdict']}"
+        )
+    print("Set one with `slmtui bases use NAME` (a gated one needs `hf auth login` first).")
     return 0
 
 

@@ -553,23 +553,30 @@ def _toml_value(value: Any) -> str:
 
 
 def write_identity(path: Path, name: str) -> Config:
-    """Set `[identity] names` (and an empty system prompt to one with the name) in the file,
-    changing those two lines only, so the rest of a hand-edited file stays as it was; returns
-    the settings read back. The app's "is this you?" question is the one caller."""
+    """Set `[identity] names` (and an empty system prompt to one with the name) in the file;
+    the app's "is this you?" question is the one caller."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     config = config_from_dict(tomllib.loads(text), source=str(path))
     prompt = config.identity.system_prompt or default_system_prompt(name)
-    values = {"names": _toml_value([name]), "system_prompt": _toml_value(prompt)}
+    return write_settings(path, "identity", {"names": [name], "system_prompt": prompt})
+
+
+def write_settings(path: Path, section: str, values: dict[str, Any]) -> Config:
+    """Set these settings of one table in the file, changing those lines only, so the rest of a
+    hand-edited file stays as it was; returns the settings read back (a bad value is refused
+    before anything is written)."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    rendered = {key: _toml_value(value) for key, value in values.items()}
     lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == "[identity]"), None)
+    start = next((i for i, line in enumerate(lines) if line.strip() == f"[{section}]"), None)
     if start is None:
-        lines += ["", "[identity]", *(f"{key} = {value}" for key, value in values.items())]
+        lines += ["", f"[{section}]", *(f"{key} = {value}" for key, value in rendered.items())]
     else:
         end = next(
             (i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")),
             len(lines),
         )
-        for key, value in values.items():
+        for key, value in rendered.items():
             found = next(
                 (i for i in range(start + 1, end) if re.match(rf"\s*{key}\s*=", lines[i])), None
             )

@@ -216,6 +216,8 @@ def new_run(
     path.mkdir(parents=True)
     run = RunFolder(path)
     previous = None if from_scratch else latest_finished(workspace)
+    if previous is not None and previous.read_plan().base != config.model.base:
+        previous = None  # an adapter fits only the base it was trained on: a new base starts anew
     run.write_plan(
         RunPlan(
             base=config.model.base,

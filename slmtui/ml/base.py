@@ -332,10 +332,21 @@ def _unsupported(what: str, name: object) -> str:
 def _download(repo_id: str) -> Path:
     """Fetch a hub model's safetensors, configs and tokenizer files (the user asked for it)."""
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
-    try:
+    try:  # huggingface_hub shows a progress bar per file on stderr
         folder = Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS))
-    except (OSError, ValueError) as exc:  # network, authentication, unknown repository, bad name
+    except GatedRepoError as exc:
+        raise BaseModelError(
+            f"{repo_id} is gated: log in (`hf auth login`) and accept the licence on the "
+            f"model's page (https://huggingface.co/{repo_id}), then set it again."
+        ) from exc
+    except RepositoryNotFoundError as exc:
+        raise BaseModelError(
+            f"There is no model {repo_id!r} on the Hugging Face hub (or it is private): check "
+            "the name, or log in (`hf auth login`) if it is yours."
+        ) from exc
+    except (OSError, ValueError) as exc:  # network, authentication, bad name
         raise BaseModelError(
             f"Could not fetch {repo_id!r} from the Hugging Face hub ({type(exc).__name__}: {exc}). "
             "Check the name and the network, or set model.base to a local folder or .gguf file."

@@ -140,8 +140,13 @@ def config_parameters(config: dict) -> int:
     attention = hidden * head_dim * (2 * heads + 2 * kv_heads)
     if text.get("attention_bias"):
         attention += head_dim * (heads + 2 * kv_heads)
-    if text.get("model_type", config.get("model_type")) in ("qwen2",):
+    if text.get("model_type", config.get("model_type")) == "qwen2":
         attention += head_dim * (heads + 2 * kv_heads)  # Qwen2 has q, k and v biases
     per_layer = attention + 3 * hidden * inner + 2 * hidden
+    family = text.get("model_type", config.get("model_type"))
+    if family in ("qwen3", "gemma3_text", "gemma3"):
+        per_layer += 2 * head_dim  # norms of the queries and keys
+    if family in ("gemma3_text", "gemma3"):
+        per_layer += 2 * hidden  # norms before and after the MLP
     tied = text.get("tie_word_embeddings", config.get("tie_word_embeddings", True))
     return vocab * hidden * (1 if tied else 2) + layers * per_layer + hidden

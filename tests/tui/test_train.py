@@ -133,3 +133,31 @@ async def test_a_plan_that_cannot_start_says_why_and_is_not_remade(tmp_path, tin
         await pilot.press("l", "t")  # shown again, nothing changed: the refusal is kept
         await pilot.pause(1)
         assert screen._planned_for == planned and "Too little data" in screen.preview
+
+
+async def test_bases_list_what_fits_and_a_failed_download_changes_nothing(train_workspace):
+    from textual.widgets import DataTable
+
+    from slmtui.tui.screens.bases import BasesScreen
+
+    before = train_workspace.config_path.read_text()
+    app = create_app(train_workspace, watch=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("t")
+        await pilot.press("B")
+        screen = app.screen
+        assert isinstance(screen, BasesScreen)
+        table = screen.query_one("#bases", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 10, timeout=300)
+        machine = str(screen.query_one("#machine", Static).render())
+        assert machine.startswith("This machine:")
+        assert "Qwen2.5-1.5B-Instruct" in str(table.get_row_at(3)[0])
+        # No network here: the hub download fails, says why, and the setting stays.
+        await pilot.press("enter")
+        await wait_for(
+            pilot, lambda: "Could not fetch" in str(screen.query_one("#machine", Static).render()),
+            timeout=300,
+        )  # fmt: skip
+        assert train_workspace.config_path.read_text() == before
+        await pilot.press("escape")
+        assert isinstance(app.screen, TrainScreen)

@@ -42,6 +42,7 @@ class TrainScreen(KeptScreen):
         Binding("s", "start", "Start"),
         Binding("R", "resume", "Resume"),
         Binding("x", "stop", "Stop", show=False),
+        Binding("B", "bases", "Bases"),
         Binding("escape", "escape", "Stop/Back"),
     ]
 
@@ -136,6 +137,23 @@ class TrainScreen(KeptScreen):
     @property
     def busy(self) -> bool:
         return self.progress.state in ("preparing", "running", "stopping")
+
+    def action_bases(self) -> None:
+        """The bases that fit this machine; the one chosen is the next run's."""
+        from slmtui.tui.screens.bases import BasesScreen
+
+        def chosen(base: str | None) -> None:
+            if base is None:
+                return
+            self.app.config = self.app.workspace.load_config()
+            self._planned_for = None  # the plan is made again, for the new base
+            self.notify(f"The next run trains {base} ([model] base in slmtui.toml).")
+            self.plan_next_run()
+
+        if self.busy:
+            self.notify("A run is in progress: change the base after it.", severity="warning")
+            return
+        self.app.push_screen(BasesScreen(), chosen)
 
     def action_start(self) -> None:
         self._begin(resume=False)

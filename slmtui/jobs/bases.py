@@ -1,0 +1,59 @@
+"""Which bases fit this machine, and setting one: the `slmtui.ml.bases` child, asked by the CLI
+and the app (neither loads torch itself)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from slmtui.config import write_settings
+from slmtui.workspace import Workspace, WorkspaceError
+
+
+def bases_report(workspace: Workspace | None) -> dict:
+    """{"machine": {...}, "bases": [{repo, name, params, licence, gated, lora_bytes,
+    qlora_bytes, verdict}, ...]} for this machine at the workspace's [train] settings."""
+    return _ask(workspace, [])
+
+
+@dataclass(frozen=True)
+class BaseSet:
+    base: str
+    folder: str
+
+
+def use_base(workspace: Workspace, base: str) -> BaseSet:
+    """Check (for a hub id: download, with its progress on stderr) and set `[model] base`; a
+    base that cannot be trained is refused with the reason and the setting stays."""
+    answer = _ask(workspace, ["--use", base])
+    if answer.get("error"):
+        raise WorkspaceError(answer["error"])
+    write_settings(workspace.config_path, "model", {"base": answer["base"]})
+    return BaseSet(answer["base"], answer["folder"])
+
+
+def _ask(workspace: Workspace | None, extra: list[str]) -> dict:
+    command = [sys.executable, "-m", "slmtui.ml.bases", *extra]
+    if workspace is not None:
+        command += ["--workspace", str(workspace.root)]
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, timeout=3600)
+    try:
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise WorkspaceError(f"the bases check failed (exit {done.returncode})") from None
+
+
+def gigabytes(count: int) -> str:
+    return f"{count / 2**30:.1f} GB"
+
+
+def describe_machine(machine: dict) -> str:
+    where = "card" if machine["device"] == "cuda" else "RAM"
+    checkpointing = ", gradient checkpointing" if machine["checkpointing"] else ""
+    return (
+        f"This machine: {machine['name']} with {machine['memory_gb']:g} GB of {where}; "
+        f"{machine['preset']} preset, {machine['sequences']} x {machine['seq_len']} tokens a "
+        f"pass, {machine['dtype']}{checkpointing}"
+    )
