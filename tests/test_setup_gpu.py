@@ -128,3 +128,33 @@ def test_status_names_a_gpu_torch_cannot_use(tmp_path, workspace):
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert json.loads(plain.stdout)["gpu_problem"] is None
+
+
+def test_gpu_check_says_no_cuda_device_cleanly(tmp_path):
+    """benchmarks/gpu_check.sh on this machine: no card, so one JSON object that says so."""
+    out = tmp_path / "gpu_check.json"
+    done = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), str(out)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHON": sys.executable},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert report["cuda"] is False and report["reason"] == "no CUDA device"
+
+
+def test_gpu_check_runs_every_section_on_the_cpu_in_smoke_mode(tmp_path):
+    """Its code, not its figures: every section runs (tiny shapes, on the CPU)."""
+    out = tmp_path / "gpu_check.json"
+    env = {**os.environ, "PYTHON": sys.executable, "SMOKE": "1"}
+    done = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), str(out)],
+        capture_output=True, text=True, timeout=600, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    sections = ("facts", "numerics", "qlora_load", "memory", "training", "throughput", "decode")
+    for name in sections:
+        assert "error" not in report[name], (name, report[name])
+    assert report["numerics"]["packed_attention_max_diff"] < 1e-4
+    assert report["training"]["cpu"]["events"][-1] == "finished"
+    assert report["qlora_load"]["parameters"] > report["qlora_load"]["numel_sum"]  # 4-bit packs

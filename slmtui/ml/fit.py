@@ -55,12 +55,23 @@ def device_memory(device: torch.device) -> DeviceMemory | None:
     if device.type != "cuda":
         return None
     return DeviceMemory(
-        free=lambda: torch.cuda.mem_get_info(device)[0],
+        free=lambda: _free(device),
         allocated=lambda: torch.cuda.memory_allocated(device),
         peak=lambda: torch.cuda.max_memory_allocated(device),
         reset_peak=lambda: torch.cuda.reset_peak_memory_stats(device),
         empty_cache=torch.cuda.empty_cache,
     )
+
+
+def _free(device: torch.device) -> int:
+    """Bytes this process may still take on the card: what the card has free, and no more than
+    a memory fraction set for the process allows (torch.cuda.set_per_process_memory_fraction)."""
+    free, total = torch.cuda.mem_get_info(device)
+    get_fraction = getattr(torch.cuda, "get_per_process_memory_fraction", None)
+    fraction = get_fraction(device) if get_fraction is not None else 1.0
+    if fraction < 1.0:
+        free = min(free, int(total * fraction) - torch.cuda.memory_reserved(device))
+    return max(0, free)
 
 
 @dataclass(frozen=True)
