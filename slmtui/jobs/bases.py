@@ -12,10 +12,10 @@ from slmtui.config import write_settings
 from slmtui.workspace import Workspace, WorkspaceError
 
 
-def bases_report(workspace: Workspace | None) -> dict:
+def bases_report(workspace: Workspace | None, *, quiet: bool = False) -> dict:
     """{"machine": {...}, "bases": [{repo, name, params, licence, gated, lora_bytes,
     qlora_bytes, verdict}, ...]} for this machine at the workspace's [train] settings."""
-    return _ask(workspace, [])
+    return _ask(workspace, [], quiet)
 
 
 @dataclass(frozen=True)
@@ -24,21 +24,25 @@ class BaseSet:
     folder: str
 
 
-def use_base(workspace: Workspace, base: str) -> BaseSet:
-    """Check (for a hub id: download, with its progress on stderr) and set `[model] base`; a
-    base that cannot be trained is refused with the reason and the setting stays."""
-    answer = _ask(workspace, ["--use", base])
+def use_base(workspace: Workspace, base: str, *, quiet: bool = False) -> BaseSet:
+    """Check (for a hub id: download, with its progress on stderr unless `quiet`: the app's
+    screen must not be written over) and set `[model] base`; a base that cannot be trained is
+    refused with the reason and the setting stays."""
+    answer = _ask(workspace, ["--use", base], quiet)
     if answer.get("error"):
         raise WorkspaceError(answer["error"])
     write_settings(workspace.config_path, "model", {"base": answer["base"]})
     return BaseSet(answer["base"], answer["folder"])
 
 
-def _ask(workspace: Workspace | None, extra: list[str]) -> dict:
+def _ask(workspace: Workspace | None, extra: list[str], quiet: bool) -> dict:
     command = [sys.executable, "-m", "slmtui.ml.bases", *extra]
     if workspace is not None:
         command += ["--workspace", str(workspace.root)]
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, timeout=3600)
+    done = subprocess.run(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL if quiet else None, text=True,
+        timeout=3600,
+    )  # fmt: skip
     try:
         return json.loads(done.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):

@@ -118,6 +118,27 @@ class ProbeError(RuntimeError):
     """Not even one sequence fits."""
 
 
+def unbuilt_card(capability: tuple[int, int], arch_list: list[str]) -> str | None:
+    """Why this torch build cannot run kernels on a card of this compute capability (None when
+    it can): CUDA 12.8 and 13 builds dropped Pascal, whose cards pass is_available() and fail
+    later with "no kernel image is available"."""
+    if not arch_list:
+        return None
+    major, minor = capability
+    exact = f"sm_{major}{minor}"
+    same_major = [
+        a for a in arch_list if a.startswith(f"sm_{major}") and int(a[3:]) <= major * 10 + minor
+    ]
+    ptx = [a for a in arch_list if a.startswith("compute_") and int(a[8:]) <= major * 10 + minor]
+    if exact in arch_list or same_major or ptx:
+        return None
+    return (
+        f"this torch build has no kernels for compute capability {major}.{minor} (it has "
+        f"{', '.join(arch_list)}): run `make setup` again, which installs the cu126 build for "
+        "cards this old"
+    )
+
+
 def parameter_count(model: torch.nn.Module) -> int:
     """Parameters of the model, a 4-bit packed weight counted as the weights it holds
     (bitsandbytes' Params4bit stores two per byte, so numel() says half)."""

@@ -476,6 +476,10 @@ def choose_setup(plan: RunPlan, max_steps: int) -> Setup:
     if WORLD > 1 and torch.cuda.is_available():
         torch.cuda.set_device(collectives.LOCAL_RANK)  # before any other CUDA call
     hardware = detect_hardware()
+    if hardware.device == "cuda":
+        unbuilt = fit.unbuilt_card(torch.cuda.get_device_capability(), torch.cuda.get_arch_list())
+        if unbuilt:
+            raise TrainingError(f"{hardware.name}: {unbuilt}")
     folder = resolve_base(plan.base, plan.cache_root)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     preset = choose_preset(

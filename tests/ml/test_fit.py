@@ -241,3 +241,12 @@ def test_a_dry_run_names_a_gpu_torch_cannot_use(tmp_path, tiny_base, monkeypatch
     from slmtui.jobs.describe import describe
 
     assert "is not used: the installed torch is a CPU build" in describe(started)
+
+
+def test_a_card_the_torch_build_has_no_kernels_for_is_refused():
+    cu130 = ["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120", "compute_120"]
+    said = fit.unbuilt_card((6, 1), cu130)  # a GTX 1080
+    assert "compute capability 6.1" in said and "make setup" in said
+    assert fit.unbuilt_card((8, 9), cu130) is None  # an RTX 4070 runs sm_86 kernels
+    assert fit.unbuilt_card((6, 1), ["sm_50", "sm_60", "sm_61", "sm_70"]) is None
+    assert fit.unbuilt_card((8, 9), []) is None  # a CPU build lists nothing

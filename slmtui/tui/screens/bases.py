@@ -59,7 +59,7 @@ class BasesScreen(ModalScreen[str | None]):
     @work(thread=True, exclusive=True, group="bases")
     def load(self) -> None:
         try:
-            report = bases_report(self.app.workspace)
+            report = bases_report(self.app.workspace, quiet=True)
         except WorkspaceError as exc:
             self.app.call_from_thread(self.show_error, str(exc))
             return
@@ -98,7 +98,7 @@ class BasesScreen(ModalScreen[str | None]):
     @work(thread=True, exclusive=True, group="bases")
     def set_base(self, repo: str) -> None:
         try:
-            chosen = use_base(self.app.workspace, repo)
+            chosen = use_base(self.app.workspace, repo, quiet=True)
         except WorkspaceError as exc:
             self.app.call_from_thread(self.show_error, str(exc))
             return
