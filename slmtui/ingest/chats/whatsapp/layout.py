@@ -54,8 +54,22 @@ def header(line: str) -> re.Match | None:
     return HEADER.match(line.lstrip(_LEADING_MARKS))
 
 
+# A header's digits as one letter: headers of one layout then read the same ("dd/dd/dddd, dd:dd
+# - "), so a layout's shape is worked out once per such template, not once per line.
+_DIGITS = str.maketrans("0123456789", "dddddddddd")
+_SHAPES: dict[str, tuple] = {}
+
+
 def shape(match: re.Match) -> tuple:
     """What one layout's headers share: brackets, separators, seconds, where AM/PM stands."""
+    template = match.string[: match.start("rest")].translate(_DIGITS)
+    found = _SHAPES.get(template)
+    if found is None:
+        found = _SHAPES[template] = _shape(match)
+    return found
+
+
+def _shape(match: re.Match) -> tuple:
     clock = "pre" if match.group("pre") else "post" if match.group("post") else "24h"
     between = match.group("between").replace("\u202f", " ").replace("\u00a0", " ")
     close = (match.group("close") or "]").strip().replace("–", "-")

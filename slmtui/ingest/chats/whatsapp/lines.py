@@ -112,6 +112,18 @@ _EVENT = re.compile(
 )
 
 
+# Every placeholder is short, and starts with one of these (a cheap test before the patterns).
+_LONGEST = 300
+_MAYBE = re.compile(
+    "|".join(
+        f"(?:{p.pattern.removeprefix('^')})"
+        for p in (_PLACEHOLDER, _ATTACHED_TAG, _OMITTED_KIND, _FILE_ATTACHED, _LOCATION,
+                  _DELETED, _CALL)
+    ) + r"|null$",
+    re.I,
+)  # fmt: skip
+
+
 def edited_removed(text: str) -> str:
     return _EDITED.sub("", text)
 
@@ -119,6 +131,8 @@ def edited_removed(text: str) -> str:
 def placeholder(text: str) -> str | None:
     """Why a whole message text is not writing ("media", "deleted", "call"), or None."""
     stripped = text.strip()
+    if len(stripped) > _LONGEST or not _MAYBE.match(stripped):
+        return None  # most messages: one quick look says none of the patterns can match
     match = _PLACEHOLDER.match(stripped)
     if (match and match.group("inner").casefold() in _OMITTED) or stripped.casefold() == "null":
         return "media"
@@ -136,6 +150,8 @@ def placeholder(text: str) -> str | None:
 def without_attachment(lines: list[str]) -> list[str]:
     """The lines of a message with its leading attachment line removed (a caption stays)."""
     first = lines[0].lstrip(MARK).strip()
+    if not first.endswith((")", ">")):
+        return lines
     if _FILE_ATTACHED.match(first) or _ATTACHED_TAG.match(first):
         return lines[1:]
     return lines

@@ -130,6 +130,7 @@ def read(
 
 def _entries(all_lines: list[str], layout: Layout) -> list[_Entry]:
     entries: list[_Entry] = []
+    clocks: dict[str, int] = {}  # a clock as written -> seconds into the day
     for line in all_lines:
         match = layout.header(line)
         if match is None:
@@ -138,7 +139,11 @@ def _entries(all_lines: list[str], layout: Layout) -> list[_Entry]:
             continue
         rest = match.group("rest")
         sender, sep, first = rest.partition(": ")
-        seconds = _seconds(match)
+        start = match.start("pre") if match.group("pre") else match.start("h")
+        clock = match.string[start : match.start("rest")]
+        seconds = clocks.get(clock)
+        if seconds is None:
+            seconds = clocks[clock] = _seconds(match)
         date = (int(match.group("d1")), int(match.group("d2")), int(match.group("d3")))
         if not sep or sender.startswith(lines.MARK):
             entries.append(_Entry(date, seconds, None, rest.startswith(lines.MARK), [rest]))
