@@ -50,9 +50,15 @@ class NvidiaGpu:
         return f"{self.compute:.1f}".replace(".", "")
 
 
+# WSL2 puts the Windows driver's tools here, which a login shell may leave off PATH.
+WSL_NVIDIA_SMI = Path("/usr/lib/wsl/lib/nvidia-smi")
+
+
 def nvidia_gpus() -> list[NvidiaGpu]:
     """The GPUs `nvidia-smi` lists (none when it is missing or fails)."""
-    command = shutil.which("nvidia-smi")
+    command = shutil.which("nvidia-smi") or (
+        str(WSL_NVIDIA_SMI) if WSL_NVIDIA_SMI.exists() else None
+    )
     if command is None:
         return []
     try:
