@@ -55,7 +55,7 @@ HELP = """\
   [b]enter[/b]    open a file to see its chunks ([b]esc[/b] back)
   {dataset}Dataset: [b]x[/b] exclude · [b]X[/b] whole document · [b]n[/b] new request
              [b]k[/b] filter by kind · [b]f[/b] by document
-  {train}Train: [b]s[/b] start · [b]R[/b] resume · [b]x[/b]/[b]esc[/b] stop
+  {train}Train: [b]s[/b] start · [b]R[/b] resume · [b]x[/b]/[b]esc[/b] stop · [b]B[/b] base
   {retrain}retrain now, from any screen
   {models}Models: [b]e[/b] export · [b]enter[/b] use · [b]b[/b] roll back · [b]d[/b] delete
              [b]E[/b] evaluate: how close it writes to you, against the base

@@ -107,10 +107,12 @@ async def test_library_shows_a_chat_its_conversations_and_asks_who_you_are(works
         await wait_for(pilot, lambda: app.config.identity.names == ["Elena"])
         saved = workspace.load_config().identity
         assert saved.names == ["Elena"] and "You are Elena." in saved.system_prompt
-        await wait_for(pilot, lambda: "chat:whatsapp:Ana" in app.library.chats)
+        # A WhatsApp chat is known by its first lines, and named by its file.
+        whatsapp = lambda: [k for k, o in app.library.chats.items() if o.chat.name == "Ana"]  # noqa: E731
+        await wait_for(pilot, lambda: len(whatsapp()) == 1)
         table = app.library.query_one("#files", DataTable)
         assert "WhatsApp Chat with Ana.txt" not in app.library.rows  # listed as its chat
-        table.move_cursor(row=table.get_row_index("chat:whatsapp:Ana"))
+        table.move_cursor(row=table.get_row_index(whatsapp()[0]))
         await pilot.pause()
         detail = str(app.library.query_one("#detail", Static).render())
         assert "18 messages in 18 turns (9 yours), 3 conversations" in detail

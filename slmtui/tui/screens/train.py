@@ -33,7 +33,7 @@ from slmtui.tui.train_progress import TrainProgress
 from slmtui.tui.widgets.footer import KeyFooter
 from slmtui.tui.widgets.loss_plot import LossPlot
 
-IDLE_HINT = "s start a run · R resume the last stopped one · x or esc stop"
+IDLE_HINT = "s start a run · R resume the last stopped one · x or esc stop · B the base"
 REDRAW_SECONDS = 0.25  # the most often step events redraw the plot, status and log
 
 
@@ -42,7 +42,8 @@ class TrainScreen(KeptScreen):
         Binding("s", "start", "Start"),
         Binding("R", "resume", "Resume"),
         Binding("x", "stop", "Stop", show=False),
-        Binding("B", "bases", "Bases"),
+        # Out of the footer, which is full at 80 columns: the plan line and ? help name it.
+        Binding("B", "bases", "Bases", show=False),
         Binding("escape", "escape", "Stop/Back"),
     ]
 
@@ -116,7 +117,10 @@ class TrainScreen(KeptScreen):
             started = last if last.kind == "started" else started
         self._preview_job = None
         if started is not None:
-            text = "next run" + describe(started).removeprefix("dry run") + " · s starts it"
+            text = (
+                "next run" + describe(started).removeprefix("dry run")
+                + " · s starts it · B picks the base"
+            )  # fmt: skip
         elif last is not None and job.process.returncode == 1:  # the trainer's own refusal
             text = f"next run: cannot start: {last.data.get('reason', '')}"
         else:  # killed by a start, or gone without a word: plan again next time
