@@ -13,11 +13,19 @@ read is a near miss, reported rather than stored as writing.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass
 
 from slmtui.ingest.chats.whatsapp.lines import MARK
+
+# Attachment names that carry the day they were sent (dates.attachment_date reads them).
+ATTACHMENT_NAME = (
+    r"(?:IMG|VID|AUD|PTT|DOC|STK)-\d{8}-WA\d+|(?:PHOTO|VIDEO|AUDIO|GIF|STICKER|DOCUMENT)"
+    r"-\d{4}-\d{2}-\d{2}-\d{2}"
+)
+_ATTACHMENT = re.compile(ATTACHMENT_NAME)
 
 _SPACE = "[ \u202f\u00a0]"
 # AM/PM in the languages WhatsApp writes them in, longest first; folded to lower case.
@@ -98,6 +106,33 @@ class Layout:
     def header(self, line: str) -> re.Match | None:
         match = header(line)
         return match if match is not None and shape(match) == self.shape else None
+
+    def dates(self, lines: list[str]) -> tuple[list[tuple[int, int, int]], tuple[int, int], list]:
+        """Every header's date in file order, the widest first and last field, and (header
+        date, attachment name) pairs: one short pattern over every line, so the date order is
+        decided from all of the file without reading each line as a header."""
+        open_, separator = self.shape[0], self.shape[1]
+        sep = re.escape(separator)
+        bracket = re.escape("[") if open_ else ""
+        date = re.compile(rf"[{_LEADING_MARKS}]*{bracket}(\d{{1,4}}{sep}\d{{1,2}}{sep}\d{{1,4}})")
+        # Consecutive headers mostly share their day: one entry per run of the same date, and
+        # each distinct date read once.
+        found = (match[1] for match in map(date.match, lines) if match)
+        runs = [day for day, _ in itertools.groupby(found)]
+        fields = {day: re.split(sep, day) for day in set(runs)}
+        first = max((len(parts[0]) for parts in fields.values()), default=0)
+        last = max((len(parts[2]) for parts in fields.values()), default=0)
+        numbers = {day: (int(a), int(b), int(c)) for day, (a, b, c) in fields.items()}
+        attachments = []
+        for line in lines:  # a substring test first: few lines name an attachment
+            if not ("-WA" in line or "-20" in line):
+                continue
+            name, header = _ATTACHMENT.search(line), date.match(line)
+            if name is not None and header is not None:
+                attachments.append((numbers[header[1]], name[0]))
+                if len(attachments) >= 200:
+                    break
+        return [numbers[day] for day in runs], (first, last), attachments
 
 
 @dataclass(frozen=True)

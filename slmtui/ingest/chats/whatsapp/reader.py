@@ -29,6 +29,7 @@ from slmtui.ingest.chats.whatsapp import dates, lines
 from slmtui.ingest.chats.whatsapp.layout import AM_WORDS, PM_WORDS, Evidence, Layout, survey
 
 FORMAT = "whatsapp"
+HEAD_LINES = 400  # the first lines, where a chat's identity and name are read
 
 # known(format, [(time, sender), ...]): the key of a stored chat holding these messages, or None.
 Known = Callable[[str, list[tuple[float, str]]], str | None]
@@ -84,21 +85,25 @@ def read(
     layout = evidence.layout
     if layout is None:
         raise SkipFile("a WhatsApp export with no message lines")
-    entries = _entries(all_lines, layout)
-    order = _date_order(entries, layout, all_lines)
+    order = _date_order(all_lines, layout)
     if order is None:
         raise SkipFile(
             f"a WhatsApp export whose dates (lines like '{layout.example}') are no calendar "
             "date in any day, month and year order; export it again"
         )
     days: dict[dates.Triple, float] = {}
-    times = [_day(days, e.date, order) + e.seconds for e in entries]
-    kinds = _kinds(entries)
-    senders = [e.sender or "" for e in entries]
-    first = [(t, s) for t, s, k in zip(times, senders, kinds, strict=True) if k is None][:5]
+    # The chat's identity and name come from its first lines, the same on every re-export.
+    head = _entries(all_lines[:HEAD_LINES], layout)
+    head_times = [_day(days, e.date, order) + e.seconds for e in head]
+    head_kinds = _kinds(head)
+    first = [
+        (when, entry.sender or "")
+        for entry, when, kind in zip(head, head_times, head_kinds, strict=True)
+        if kind is None
+    ][:5]
     key = known(FORMAT, first) if known and first else None
-    key = key or f"{FORMAT}:{_fingerprint(entries, times)}"
-    chat = ChatLog(key=key, name=name or _content_name(entries, kinds), format=FORMAT)
+    key = key or f"{FORMAT}:{_fingerprint(head, head_times)}"
+    chat = ChatLog(key=key, name=name or _content_name(head, head_kinds), format=FORMAT)
     chat.notes.extend(notes)
     if order.ambiguous:
         reading = {"dmy": "day/month/year", "mdy": "month/day/year", "ymd": "year/month/day",
@@ -107,11 +112,16 @@ def read(
             f"dates read as {reading}, a guess: nothing in the file tells the order apart "
             f"(lines like '{layout.example}')"
         )
-    newest = since(key, times[0]) if since and times else None
+    newest = since(key, head_times[0]) if since and head_times else None
+    # A re-export repeats what the store holds: start at the first line of the newest stored
+    # time (a binary search over the lines), and read only from there.
+    start = _first_line_from(all_lines, layout, order, days, newest) if newest is not None else 0
+    if start:
+        chat.skipped_before = newest
+    entries = _entries(all_lines[start:], layout)
+    times = [_day(days, e.date, order) + e.seconds for e in entries]
+    kinds = _kinds(entries)
     for entry, when, kind in zip(entries, times, kinds, strict=True):
-        if newest is not None and when < newest:
-            chat.skipped_before = newest
-            continue
         if kind is not None:
             chat.dropped[kind] += 1
             continue
@@ -165,26 +175,39 @@ def _seconds(match: re.Match) -> int:
     return hour * 3600 + minute * 60 + second
 
 
-def _date_order(entries: list[_Entry], layout: Layout, all_lines: list[str]):
-    widths = (
-        max((len(str(e.date[0])) for e in entries), default=0),
-        max((len(str(e.date[2])) for e in entries), default=0),
-    )
-    attachments = []
-    for entry in entries:
-        if len(attachments) >= 200:
-            break
-        first = entry.body[0]
-        if "-WA" in first or "PHOTO-" in first or "VIDEO-" in first:
-            when = dates.attachment_date(first)
-            if when is not None:
-                attachments.append((entry.date, when))
+def _date_order(all_lines: list[str], layout: Layout) -> dates.DateOrder | None:
+    triples, widths, named = layout.dates(all_lines)
+    attachments = [(triple, dates.attachment_date(name)) for triple, name in named[:200]]
     return dates.decide(
-        [e.date for e in entries],
+        triples,
         year_digits=widths,
-        attachments=attachments,
+        attachments=[(t, when) for t, when in attachments if when is not None],
         twelve_hour=layout.twelve_hour,
     )
+
+
+def _first_line_from(
+    all_lines: list[str], layout: Layout, order: dates.DateOrder, days: dict, newest: float
+) -> int:
+    """Index of the first header line at or after `newest`: lines are in time order, so a
+    binary search reads a few dozen of them instead of all."""
+    low, high = 0, len(all_lines)
+    while low < high:
+        middle = (low + high) // 2
+        index = middle
+        while index < high and (match := layout.header(all_lines[index])) is None:
+            index += 1
+        if index >= high:
+            high = middle
+            continue
+        triple = (int(match.group("d1")), int(match.group("d2")), int(match.group("d3")))
+        if _day(days, triple, order) + _seconds(match) < newest:
+            low = index + 1
+        else:
+            high = middle
+    while low < len(all_lines) and layout.header(all_lines[low]) is None:
+        low += 1
+    return low
 
 
 def _day(cache: dict, triple: dates.Triple, order: dates.DateOrder) -> float:
