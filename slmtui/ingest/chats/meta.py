@@ -38,6 +38,17 @@ _SENT_MEDIA = re.compile(
 )
 
 
+# Words one of those lines must hold: a substring test spares most messages the pattern.
+_SENT_WORDS = (" sent ", " shared ", "Enviaste ", " envió ", " gesendet", " envoyé ", " enviou ",
+               " inviato ")  # fmt: skip
+
+
+def _sent_media(text: str) -> bool:
+    return (
+        len(text) <= 160 and any(w in text for w in _SENT_WORDS) and bool(_SENT_MEDIA.match(text))
+    )
+
+
 def looks_like(data: Any) -> bool:
     if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
         return False
@@ -81,7 +92,7 @@ def read(data: dict, since: Since | None = None, *, fallback_name: str = "") -> 
         if kind not in ("Generic", "text") or (not text and any(k in message for k in _MEDIA_KEYS)):
             chat.dropped["system" if kind in ("Call", "Subscribe", "Unsubscribe") else "media"] += 1
             continue
-        if _SENT_MEDIA.match(text):
+        if _sent_media(text):
             chat.dropped["media"] += 1
             continue
         if _REACTION_LINE.match(text):
