@@ -641,7 +641,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_bases(args: argparse.Namespace) -> int:
-    from slmtui.jobs.bases import bases_report, describe_machine, gigabytes, use_base
+    from slmtui.formats import format_gigabytes
+    from slmtui.jobs.bases import bases_report, describe_machine, use_base
 
     try:
         workspace = open_workspace(args)
@@ -663,7 +664,8 @@ def cmd_bases(args: argparse.Namespace) -> int:
         gated = " (gated)" if base["gated"] else ""
         print(
             f"{base['name']:<24} {base['params'] / 1e9:>6.2f}B  {base['licence'] + gated:<21} "
-            f"{gigabytes(base['lora_bytes']):>8} {gigabytes(base['qlora_bytes']):>8}  "
+            f"{format_gigabytes(base['lora_bytes']):>8} "
+            f"{format_gigabytes(base['qlora_bytes']):>8}  "
             f"{base['verdict']}"
         )
     print("Set one with `slmtui bases use NAME` (a gated one needs `hf auth login` first).")

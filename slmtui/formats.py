@@ -24,6 +24,11 @@ def format_size(size_bytes: int) -> str:
     return f"{size_bytes / 2**20:,.1f} MiB"
 
 
+def format_gigabytes(size_bytes: int) -> str:
+    """'11.4 GB' (GiB, as memory is counted), for what a base needs to train."""
+    return f"{size_bytes / 2**30:.1f} GB"
+
+
 def format_ppl_change(base: float | None, tuned: float | None, arrow: str = "→") -> str:
     """'12.30 → 8.10' (base to tuned), or a dash when either is missing."""
     if base is None or tuned is None:

@@ -14,15 +14,10 @@ from pathlib import Path
 import pytest
 
 from slmtui.gpu import NvidiaGpu, choose_setup, cuda_problem, nvidia_gpus
+from tests.stand_ins import stand_in
 
 ROOT = Path(__file__).resolve().parent.parent
 RTX_4070 = NvidiaGpu("NVIDIA GeForce RTX 4070", "550.54.14", 8.9, 12282)
-
-
-def stand_in(folder: Path, name: str, output: str) -> None:
-    script = folder / name
-    script.write_text(f"#!/bin/sh\ncat <<'EOF'\n{output}\nEOF\n")
-    script.chmod(0o755)
 
 
 @pytest.mark.parametrize(

@@ -49,10 +49,6 @@ def _ask(workspace: Workspace | None, extra: list[str], quiet: bool) -> dict:
         raise WorkspaceError(f"the bases check failed (exit {done.returncode})") from None
 
 
-def gigabytes(count: int) -> str:
-    return f"{count / 2**30:.1f} GB"
-
-
 def describe_machine(machine: dict) -> str:
     where = "card" if machine["device"] == "cuda" else "RAM"
     checkpointing = ", gradient checkpointing" if machine["checkpointing"] else ""

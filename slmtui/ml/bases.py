@@ -32,11 +32,11 @@ from pathlib import Path
 import torch
 
 from slmtui.ml import fit
+from slmtui.ml.train import LORA_TARGETS
 
 RESERVE_CARD = 1.5 * 2**30
 RESERVE_RAM = 3.0 * 2**30
 MEASURE_TOKENS = 64
-LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,9 @@ import os
 
 from test_train_cli import slmtui, tiny_workspace
 
+from tests.stand_ins import stand_in
 
-def stand_in_gpus(folder, count: int) -> None:
-    smi = folder / "nvidia-smi"
-    lines = "\n".join("NVIDIA GeForce RTX 3090, 580.65.06, 8.6, 24576" for _ in range(count))
-    smi.write_text(f"#!/bin/sh\ncat <<'EOF'\n{lines}\nEOF\n")
-    smi.chmod(0o755)
+RTX_3090 = "NVIDIA GeForce RTX 3090, 580.65.06, 8.6, 24576"
 
 
 def test_gpus_launches_one_process_per_card(tmp_path, tiny_base, monkeypatch):
@@ -22,8 +19,7 @@ def test_gpus_launches_one_process_per_card(tmp_path, tiny_base, monkeypatch):
     refused = slmtui("-w", root, "train", "--gpus", "2", "--dry-run", "--no-generate")
     assert refused.returncode != 0
     assert "--gpus 2: nvidia-smi lists 0 NVIDIA GPUs here" in refused.stderr + refused.stdout
-    (tmp_path / "bin").mkdir()
-    stand_in_gpus(tmp_path / "bin", 2)
+    stand_in(tmp_path / "bin", "nvidia-smi", "\n".join([RTX_3090] * 2))
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     done = slmtui("-w", root, "train", "--gpus", "2", "--dry-run", "--no-generate", "--json")
     assert done.returncode == 0, done.stderr[-3000:]

@@ -225,10 +225,11 @@ def test_a_qlora_run_resumes_from_its_checkpoint(tmp_path, tiny_base):
 def test_a_dry_run_names_a_gpu_torch_cannot_use(tmp_path, tiny_base, monkeypatch):
     from test_train import run_to_end
 
-    smi = tmp_path / "bin" / "nvidia-smi"
-    smi.parent.mkdir()
-    smi.write_text("#!/bin/sh\necho 'NVIDIA GeForce RTX 3060, 535.183.01, 8.6, 12288'\n")
-    smi.chmod(0o755)
+    from tests.stand_ins import stand_in
+
+    smi = stand_in(
+        tmp_path / "bin", "nvidia-smi", "NVIDIA GeForce RTX 3060, 535.183.01, 8.6, 12288"
+    )
     monkeypatch.setenv("PATH", f"{smi.parent}:{os.environ['PATH']}")
     run = make_run(tmp_path, tiny_base, repeated_text_examples())
     events = run_to_end(run, dry_run=True)

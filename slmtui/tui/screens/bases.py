@@ -12,7 +12,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from slmtui.jobs.bases import bases_report, describe_machine, gigabytes, use_base
+from slmtui.formats import format_gigabytes
+from slmtui.jobs.bases import bases_report, describe_machine, use_base
 from slmtui.workspace import WorkspaceError
 
 VERDICT_STYLES = {"fits": "green", "fits with QLoRA": "yellow", "too big": "red"}
@@ -76,8 +77,8 @@ class BasesScreen(ModalScreen[str | None]):
                 base["name"],
                 f"{base['params'] / 1e9:.2f}B",
                 base["licence"] + (" (gated)" if base["gated"] else ""),
-                gigabytes(base["lora_bytes"]),
-                gigabytes(base["qlora_bytes"]),
+                format_gigabytes(base["lora_bytes"]),
+                format_gigabytes(base["qlora_bytes"]),
                 Text(base["verdict"], style=VERDICT_STYLES[base["verdict"]]),
             )
         table.focus()
