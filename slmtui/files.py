@@ -2,8 +2,9 @@
 
 Readers only ever see a whole file: a write that fails or is killed leaves at most a hidden
 temporary file next to the target (removed on failure), and a file that was already at the target
-stays untouched until the new one is complete. This is the one place that does write-then-rename;
-every package may import it (docs/ARCHITECTURE.md, "Packages").
+stays untouched until the new one is complete. Folders are replaced the same way
+(`atomic_folder`, `replace_folder`, `place_folder`, `remove_folder`). This is the one place that
+renames; every package may import it (docs/ARCHITECTURE.md, "Packages").
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +42,65 @@ def atomic_output(out: Path, *, sync: bool = True) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_folder(out: Path) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `out`; on success it takes `out`'s place, on error
+    it is removed and `out` is left as it was.
+
+    A folder cannot be renamed onto a full one, so an old `out` is first renamed aside, then the
+    new one into place, then the old one removed: a reader finds the old folder or the new one,
+    never a mix, and a process killed between the two renames leaves the old folder whole under
+    its hidden name (`replace_folder` says which).
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        replace_folder(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def replace_folder(source: Path, out: Path) -> None:
+    """Put the finished folder `source` at `out` (same file system), replacing what is there:
+    the old one is renamed aside (`.NAME.old-*`) before the new one takes its name."""
+    source, out = Path(source), Path(out)
+    aside = None
+    if out.exists():
+        aside = out.with_name(f".{out.name}.old-{os.getpid()}-{time.time_ns()}")
+        out.rename(aside)
+    source.rename(out)
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def place_folder(source: Path, out: Path) -> bool:
+    """Give the finished folder `source` the name `out` unless something already has it (then
+    `source` stays); True when it was placed. For names that must never be replaced: a published
+    version, a cache entry another process made at the same moment."""
+    source, out = Path(source), Path(out)
+    if out.exists():
+        return False
+    try:
+        source.rename(out)
+    except OSError:
+        if out.exists():
+            return False
+        raise
+    return True
+
+
+def remove_folder(path: Path) -> None:
+    """Remove a folder so that it is never seen half deleted: renamed to a hidden name first."""
+    path = Path(path)
+    doomed = path.with_name(f".deleting-{path.name}-{time.time_ns()}")
+    path.rename(doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def write_text_atomic(path: Path, text: str, *, sync: bool = True) -> Path:

@@ -16,7 +16,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from slmtui.files import read_json_if_valid, write_json_atomic, write_text_atomic
+from slmtui.files import (
+    place_folder,
+    read_json_if_valid,
+    remove_folder,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 CARD_NAME = "card.json"
 ACTIVE_NAME = "active"
@@ -112,12 +118,8 @@ class ModelRegistry:
             name = f"v{number}"
             full_card = {**card, "version": name, "published": time.time()}
             write_json_atomic(staging / CARD_NAME, full_card)
-            try:
-                staging.rename(self.root / name)
-            except OSError:
-                if (self.root / name).exists():
-                    continue
-                raise
+            if not place_folder(staging, self.root / name):
+                continue  # another export took this number
             version = ModelVersion(name, self.root / name, full_card)
             if activate:
                 self.activate(name)
@@ -146,10 +148,7 @@ class ModelRegistry:
         """
         version = self.get(name)
         was_active = (active := self.active()) is not None and active.name == version.name
-        # Rename first so a half-deleted folder never looks like a version.
-        doomed = self.root / f".deleting-{version.name}-{time.time_ns()}"
-        version.path.rename(doomed)
-        shutil.rmtree(doomed, ignore_errors=True)
+        remove_folder(version.path)  # never seen half deleted
         remaining = self.versions()
         if not was_active:
             return self.active()

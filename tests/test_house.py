@@ -28,16 +28,29 @@ def test_no_function_is_longer_than_80_lines():
     assert not long, "\n".join(long)
 
 
-def test_atomic_writes_go_through_the_one_helper():
-    """os.replace and .replace(path) of a temporary file appear only in slmtui/files.py."""
-    pattern = re.compile(r"os\.replace\(|\.tmp\b.*\.replace\(|tmp\w*\.replace\(")
-    found = [
+def lines_outside_files_py(pattern: re.Pattern) -> list[str]:
+    """path:line of every line of the package, but slmtui/files.py, that the pattern finds."""
+    return [
         f"{path.relative_to(ROOT)}:{number}"
         for path in sorted(PACKAGE.rglob("*.py"))
         if path.name != "files.py"
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if pattern.search(line)
     ]
+
+
+def test_atomic_writes_go_through_the_one_helper():
+    """os.replace and .replace(path) of a temporary file appear only in slmtui/files.py."""
+    found = lines_outside_files_py(
+        re.compile(r"os\.replace\(|\.tmp\b.*\.replace\(|tmp\w*\.replace\(")
+    )
+    assert not found, "\n".join(found)
+
+
+def test_folders_are_replaced_and_removed_through_the_one_helper():
+    """Renaming a folder into place (alone, or after an rmtree of the target) is done only by
+    slmtui/files.py; a rename elsewhere is a half-swapped folder waiting for a crash."""
+    found = lines_outside_files_py(re.compile(r"(?<!store)\.rename\(|os\.rename\(|shutil\.move\("))
     assert not found, "\n".join(found)
 
 

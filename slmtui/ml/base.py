@@ -37,6 +37,7 @@ from transformers import (
 from transformers.utils.quantization_config import QuantizationConfigMixin
 
 from slmtui.export.source_info import write_source_info
+from slmtui.files import place_folder
 from slmtui.tokenizer import (
     DEFAULT_BASE,
     TokenizerError,
@@ -230,12 +231,10 @@ def _cached_from_gguf(gguf: Path, cache_root: Path | None) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=root))
     try:
         _convert_gguf(gguf, tmp)
-        try:
-            tmp.rename(target)
-        except OSError:
-            if not (target / "config.json").is_file():
-                raise
-            # Another process converted the same file at the same time; its folder is as good.
+        # Another process may have converted the same file at the same moment: its folder is
+        # as good, so a name already taken is kept.
+        if not place_folder(tmp, target) and not (target / "config.json").is_file():
+            raise OSError(f"{target} exists but holds no converted model; remove it and retry")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
