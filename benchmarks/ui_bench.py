@@ -56,8 +56,8 @@ sys.path.insert(0, str(ROOT))
 
 from textual import events  # noqa: E402
 
-from slmtui.chat.conversations import ChatSettings  # noqa: E402
 from slmtui.chat.engine import Sampling  # noqa: E402
+from slmtui.chat.sessions import ChatSettings  # noqa: E402
 from slmtui.jobs import launch, prepare, process  # noqa: E402
 from slmtui.tokenizer import bundled_gguf_path  # noqa: E402
 from slmtui.tui.app import create_app  # noqa: E402
@@ -246,10 +246,10 @@ async def bench_chat(workspace: Workspace) -> dict[str, list[float]]:
         async def in_app() -> float:
             # The same single-turn prompt and settings every time (ctrl+n would start a
             # conversation with the default settings: sampled, 256 tokens).
-            chat.show_conversation(chat.store.get(chat.store.create(settings=settings)))
+            chat.show_session(chat.store.get(chat.store.create(settings=settings)))
             chat.query_one("#prompt").value = PROMPT
             send_key(app, "enter")
-            while not (len(chat.conversation.turns) == 2 and not chat.generating):
+            while not (len(chat.session.messages) == 2 and not chat.generating):
                 await asyncio.sleep(0.25)  # rare wake-ups: each one takes the GIL from decoding
             return chat.engine.last.tokens_per_second
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from slmtui.chat.conversations import Conversations, chat_db_path
-from slmtui.cli import make_demo_workspace
+from slmtui.chat.sessions import Sessions, chat_db_path
+from slmtui.cli.writing import make_demo_workspace
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -163,14 +163,14 @@ def test_demo_trains_then_chats_with_the_new_adapter(tmp_path):
         tmux("send-keys", "-t", session, "Enter")
         shown = wait_for_screen(session, "tok/s", timeout=180)  # the line under a finished reply
         assert re.search(r"\d+ tokens · [\d.]+ tok/s", shown), shown
-        with Conversations(chat_db_path(workspace.state)) as store:
-            (conversation,) = store.list()
-            turns = store.get(conversation.id).turns
-        assert [t.role for t in turns] == ["user", "assistant"]
-        assert turns[0].content == PROMPT
-        assert turns[1].model == f"{run} (adapter)"
-        words = re.findall(r"[A-Za-z]{3,}", turns[1].content)
-        assert words, f"the reply has no words: {turns[1].content!r}"
+        with Sessions(chat_db_path(workspace.state)) as store:
+            (session,) = store.list()
+            lines = store.get(session.id).messages
+        assert [line.role for line in lines] == ["user", "assistant"]
+        assert lines[0].content == PROMPT
+        assert lines[1].model == f"{run} (adapter)"
+        words = re.findall(r"[A-Za-z]{3,}", lines[1].content)
+        assert words, f"the reply has no words: {lines[1].content!r}"
         # The reply's end shows above that line (once the training notification has gone).
         wait_for_screen(session, words[-1], timeout=15)
 

@@ -14,6 +14,8 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+DEFAULT_GAP_SECONDS = 7200.0  # `[ingest] conversation_gap_minutes`' default, for migrations
+
 
 def split_conversations(
     messages: Iterable[T], time_of: Callable[[T], float], gap_seconds: float
@@ -30,6 +32,18 @@ def split_conversations(
         last = when
     if current:
         yield current
+
+
+def conversation_labels(
+    rows: Iterable[tuple[int, float]], gap_seconds: float
+) -> list[tuple[int, int]]:
+    """(label, id) for time-ordered (id, time) rows: a conversation is labelled by the id of
+    its first message, so a label is unique in the store and stable while the cut stays."""
+    return [
+        (conversation[0][0], row[0])
+        for conversation in split_conversations(rows, lambda row: row[1], gap_seconds)
+        for row in conversation
+    ]
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 Only new or changed files are read (size and mtime first, then a content hash); a renamed file
 keeps its rows; a deleted one loses them; every passage text keeps the train or validation
-split it was first given (`Store.assign_new_splits`); a chunk whose text was seen before reuses
-its stored signature. Every file that gives no text is recorded with a reason and the pass goes
-on. Nothing under `writing/` is ever written: files are opened for reading only.
+split it was first given (`split_policy.assign_new_splits`); a chunk whose text was seen before
+reuses its stored signature. Every file that gives no text is recorded with a reason and the
+pass goes on. Nothing under `writing/` is ever written: files are opened for reading only.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import json
 import os
 import stat
 import time
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -22,9 +21,10 @@ from pathlib import Path, PurePosixPath
 from tokenizers import Tokenizer
 
 from slmtui.config import Config
-from slmtui.ingest import dedupe
-from slmtui.ingest.chats import ChatExport, read_chats
-from slmtui.ingest.chats.detect import EXPORT_SUFFIXES
+from slmtui.ingest import dedupe, split_policy
+from slmtui.ingest.chat_parts import ExportSeen, chat_part, refusal
+from slmtui.ingest.chats import read_chats
+from slmtui.ingest.chats.detect import CHAT_EXPORT_SUFFIXES
 from slmtui.ingest.chunking import chunk_paragraphs, encode_paragraphs, paragraphs_of
 from slmtui.ingest.extract import (
     ExtractOptions,
@@ -33,10 +33,9 @@ from slmtui.ingest.extract import (
     format_of,
     unsupported_reason,
 )
-from slmtui.ingest.identity import describe_participants, matcher
-from slmtui.ingest.normalize import normalize_message, normalize_text
+from slmtui.ingest.normalize import normalize_text
 from slmtui.ingest.pii import scrub
-from slmtui.ingest.store import ChatPart, DocumentRow, NewChunk, NewMessage, Store
+from slmtui.ingest.store import ChatPart, DocumentRow, NewChunk, Store
 from slmtui.tokenizer import load_tokenizer, resolve_source
 from slmtui.workspace import Workspace
 
@@ -156,6 +155,18 @@ class Ingestor:
             with self.store.transaction():
                 self.store.forget_hashes()
                 self.store.set_meta("ingest_settings", settings)
+        # Conversations are cut once, at ingest; a new gap cuts every chat again (and its
+        # splits with it) instead of leaving readers to cut with a setting the splits never saw.
+        if split_policy.cut_with(self.store) != self._gap_seconds:
+            with self.store.transaction():
+                split_policy.recut_conversations(self.store, self._gap_seconds)
+                split_policy.assign_message_splits(
+                    self.store, self.config.ingest.validation_fraction, self._gap_seconds
+                )
+
+    @property
+    def _gap_seconds(self) -> float:
+        return float(self.config.ingest.conversation_gap_minutes * 60)
 
     # -- passes ------------------------------------------------------------------------------
 
@@ -227,11 +238,9 @@ class Ingestor:
         leftover = [path for path in vanished if self.store.document(path)]
         self.store.remove(leftover)
         with self.store.transaction():
-            self.store.assign_new_splits(self.config.ingest.validation_fraction)
-            self.store.assign_message_splits(
-                self.config.ingest.validation_fraction,
-                self.config.ingest.conversation_gap_minutes * 60,
-            )
+            fraction = self.config.ingest.validation_fraction
+            split_policy.assign_new_splits(self.store, fraction)
+            split_policy.assign_message_splits(self.store, fraction, self._gap_seconds)
         report.changes.extend(FileChange(path, "removed") for path in leftover)
         return report
 
@@ -281,7 +290,9 @@ class Ingestor:
         existing = self.store.document(rel)
         if existing and existing.size == size and existing.mtime_ns == mtime_ns:
             return None
-        fmt = format_of(path) or ("chat export" if path.suffix.lower() in EXPORT_SUFFIXES else None)
+        fmt = format_of(path) or (
+            "chat export" if path.suffix.lower() in CHAT_EXPORT_SUFFIXES else None
+        )
         reason = forced_reason or path_skip_reason(rel_path) or self._stat_reason(path, info)
         if reason is None and fmt is None:
             reason = unsupported_reason(path)
@@ -327,7 +338,7 @@ class Ingestor:
 
         Chats are read and stored one at a time inside a savepoint; an export refused once
         all of it is seen ("no messages from you") or failing half way is undone and skipped."""
-        seen = _Seen()
+        seen = ExportSeen()
         export = None
         try:
             export = read_chats(
@@ -338,9 +349,9 @@ class Ingestor:
             with self.store.savepoint():
                 chats, added = self.store.replace_chat_document(
                     path=rel, fmt=export.format, size=size, mtime_ns=mtime_ns,
-                    content_hash=content_hash, parts=map(seen.part(self._part), export.chats),
+                    content_hash=content_hash, parts=map(seen.part(self._chat_part), export.chats),
                 )  # fmt: skip
-                reason = self._refusal(export, seen)
+                reason = refusal(self.store, self.config, export, seen)
                 if reason:
                     raise SkipFile(reason)
                 if export.owner:
@@ -356,61 +367,8 @@ class Ingestor:
         detail += "".join(f"; {note}" for note in seen.notes)
         return FileChange(rel, "updated" if existing else "added", detail)
 
-    def _refusal(self, export: ChatExport, seen: _Seen) -> str | None:
-        """Why an export is not stored: it has no messages, or none from you. What the store
-        already holds of its chats counts too (a re-export reads only the new part)."""
-        parsed = seen.participants
-        is_me = matcher(self.config.identity.names, seen.aliases)
-        names = self.config.identity.names
-        if export.partial:
-            return None  # a day of a channel: the channel, not the day, has you in it
-        if parsed and (not names or any(map(is_me, parsed))):
-            return None  # the common case, decided without reading the store
-        # The parsed messages are in the store already (inside the savepoint), with what
-        # earlier exports of these chats brought.
-        participants = self.store.participants(seen.keys)
-        if not participants:
-            what = ", ".join(f"{n} {r}" for r, n in sorted(seen.dropped.items())) or "nothing"
-            return f"a {export.format} export with no messages to learn from (dropped: {what})"
-        if names and not any(map(is_me, participants)):
-            return (
-                "no messages from you: set [identity] names in slmtui.toml; participants are "
-                + describe_participants(participants)
-            )
-        return None
-
-    def _part(self, chat) -> ChatPart:
-        """A chat's messages that the store does not hold yet, cleaned and counted in tokens."""
-        settings = self.config.ingest
-        earliest = min((m.time for m in chat.messages), default=0.0)
-        stored = self.store.message_keys(chat.key, earliest)
-        fresh: dict[str, tuple] = {}
-        for message in chat.messages:
-            key = message.key(chat.key)
-            if key in stored or key in fresh:
-                continue
-            text = normalize_message(message.text)
-            if settings.scrub_pii:
-                text, _ = scrub(text, settings.scrub)
-            if text:
-                fresh[key] = (message.time, message.sender, text)
-        encoded = self.tokenizer.encode_batch(
-            [text for _, _, text in fresh.values()], add_special_tokens=False
-        )
-        messages = [
-            NewMessage(key, when, sender, text, len(encoding.ids))
-            for (key, (when, sender, text)), encoding in zip(fresh.items(), encoded, strict=True)
-        ]
-        return ChatPart(
-            chat.key,
-            chat.name,
-            chat.format,
-            chat.members,
-            dict(chat.dropped),
-            messages,
-            list(chat.notes),
-            dict(chat.aliases),
-        )
+    def _chat_part(self, chat) -> ChatPart:
+        return chat_part(self.store, self.config, self.tokenizer, chat)
 
     def _stat_reason(self, path: Path, info: os.stat_result) -> str | None:
         if stat.S_ISLNK(info.st_mode):
@@ -511,33 +469,6 @@ class Ingestor:
 
 
 _NOT_A_CHAT = object()
-
-
-@dataclass
-class _Seen:
-    """What an export's chats held, gathered as they stream past into the store."""
-
-    participants: Counter = field(default_factory=Counter)
-    dropped: Counter = field(default_factory=Counter)
-    keys: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    aliases: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def chats(self) -> int:
-        return len(self.keys)
-
-    def part(self, make_part):
-        def seen(chat):
-            self.participants.update(chat.participants())
-            self.dropped.update(chat.dropped)
-            self.keys.append(chat.key)
-            self.notes.extend(note for note in chat.notes if note not in self.notes)
-            for sender, others in chat.aliases.items():
-                self.aliases.setdefault(sender, []).extend(others)
-            return make_part(chat)
-
-        return seen
 
 
 @dataclass(frozen=True)

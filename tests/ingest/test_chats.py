@@ -9,7 +9,7 @@ import pytest
 
 from slmtui.config import with_changes
 from slmtui.ingest.chats import read_chats
-from slmtui.ingest.chats.meta import repair
+from slmtui.ingest.chats.messenger import repair
 from slmtui.ingest.extract import SkipFile
 from slmtui.ingest.identity import candidates, propose
 from tests.chat_exports import (
@@ -260,7 +260,7 @@ def test_discord_senders_are_nicknames_and_account_names_match(workspace, make_i
     (row,) = ingestor.store.chats()
     assert set(row.participants) == {"Ana", "Elena"}  # as the export shows them
     assert row.aliases == {"Ana": ["ana_k"], "Elena": ["elena_k"]}
-    from slmtui.cli import identity_summary
+    from slmtui.cli.writing import identity_summary
 
     config = _config(workspace, names=["elena_k"])
     assert identity_summary(ingestor.store, config, [row])["matched"] == ["Elena"]

@@ -5,7 +5,8 @@ import random
 import sqlite3
 
 from slmtui.config import with_changes
-from slmtui.ingest.store import MIGRATIONS, Store
+from slmtui.ingest.store import STATE_MIGRATIONS as MIGRATIONS
+from slmtui.ingest.store import Store
 
 WORDS = [
     "tide",

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from slmtui.ingest import dedupe
-from slmtui.ingest.store import MIGRATIONS, SCHEMA_VERSION, NewChunk, Store, StoreError
+from slmtui.ingest.store import SCHEMA_VERSION, NewChunk, Store, StoreError
+from slmtui.ingest.store import STATE_MIGRATIONS as MIGRATIONS
 
 
 def _chunk(text: str, ids: list[int]) -> NewChunk:
@@ -98,3 +99,42 @@ def test_stats_split_tokens_and_skips(tmp_path):
         assert stats["documents_ok"] == 2 and stats["documents_skipped"] == 1
         assert stats["skipped"] == [{"path": "c.bin", "reason": "binary file"}]
         assert store.paths_under("c.bin") == ["c.bin"]
+
+
+def _store_at(path, version: int) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None)
+    for migration in MIGRATIONS[:version]:
+        migration(db)
+    db.execute(f"PRAGMA user_version = {version}")
+    return db
+
+
+def test_a_version_seven_store_keeps_its_cached_requests(tmp_path):
+    db = _store_at(tmp_path / "state.db", 7)
+    db.execute(
+        "INSERT INTO prompt_cache (chunk_hash, kind, generator_key, output, accepted, reason,"
+        " created_at) VALUES ('h', 'backtranslate', 'g', 'Write about herons', 1, NULL, 0)"
+    )
+    db.close()
+    with Store(tmp_path / "state.db") as store:
+        cached = store.cached_requests("backtranslate", "g")
+        assert cached["h"].output == "Write about herons" and cached["h"].accepted
+
+
+def test_a_version_eight_store_gets_its_conversations_cut_once(tmp_path):
+    """The migration fills `messages.conversation` with the default two-hour gap, each
+    conversation labelled by its first message; an ingest with another gap cuts again."""
+    db = _store_at(tmp_path / "state.db", 8)
+    db.execute("INSERT INTO chats (key, name, format) VALUES ('c', 'Ana', 'whatsapp')")
+    hours = [0.0, 0.5, 1.0, 5.0, 5.2, 30.0]
+    db.executemany(
+        "INSERT INTO messages (chat_id, time, sender, text, tokens, key, split)"
+        " VALUES (1, ?, 'Ana', ?, 1, ?, 'train')",
+        [(h * 3600, f"m{h}", f"k{h}") for h in hours],
+    )
+    db.close()
+    with Store(tmp_path / "state.db") as store:
+        assert store.version == SCHEMA_VERSION
+        messages = store.chat_messages("c")
+        assert [m.conversation for m in messages] == [1, 1, 1, 4, 4, 6]
+        assert store.get_meta("conversation_gap_seconds") == "7200.0"

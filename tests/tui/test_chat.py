@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from textual.widgets import Input, Markdown, Static
 
-from slmtui.chat.conversations import ChatSettings, Conversations, Turn, chat_db_path
+from slmtui.chat.sessions import ChatSettings, SessionMessage, Sessions, chat_db_path
 from slmtui.tui.app import create_app
 from slmtui.tui.screens.chat import ChatScreen
 from slmtui.tui.screens.chat_settings import ChatSettingsScreen
-from slmtui.tui.screens.conversation_picker import ConversationPicker
 from slmtui.tui.screens.model_picker import ModelPicker
+from slmtui.tui.screens.session_picker import SessionPicker
 from tests.tui.helpers import wait_for
 
 
@@ -21,7 +21,7 @@ def chat_screen(app) -> ChatScreen:
 
 def save_settings(workspace, **changes) -> None:
     """Give the workspace one saved conversation with these settings, so chat reopens it."""
-    with Conversations(chat_db_path(workspace.state)) as store:
+    with Sessions(chat_db_path(workspace.state)) as store:
         store.create(settings=ChatSettings(**changes))
 
 
@@ -62,12 +62,12 @@ async def test_send_streams_a_reply_and_saves_it(workspace):
         await pilot.press("ctrl+y")
         assert app.clipboard == answer
 
-    with Conversations(chat_db_path(workspace.state)) as store:
+    with Sessions(chat_db_path(workspace.state)) as store:
         [saved] = store.list()
         conversation = store.get(saved.id)
-    assert [t.role for t in conversation.turns] == ["user", "assistant"]
+    assert [t.role for t in conversation.messages] == ["user", "assistant"]
     assert conversation.title == "Say hello."
-    assert conversation.turns[1].model == "base"
+    assert conversation.messages[1].model == "base"
 
 
 async def test_escape_stops_a_long_reply_then_goes_back(workspace):
@@ -87,18 +87,18 @@ async def test_escape_stops_a_long_reply_then_goes_back(workspace):
 
 
 async def test_settings_and_reopening_a_conversation(workspace):
-    with Conversations(chat_db_path(workspace.state)) as store:
+    with Sessions(chat_db_path(workspace.state)) as store:
         old = store.create()
-        store.add_turn(old, Turn("user", "An old question about herons"))
-        store.add_turn(old, Turn("assistant", "An old **answer**.", "base"))
+        store.add_message(old, SessionMessage("user", "An old question about herons"))
+        store.add_message(old, SessionMessage("assistant", "An old **answer**.", "base"))
     app = create_app(workspace, watch=False)
     async with app.run_test(size=(80, 24)) as pilot:
         chat = await open_chat(pilot, app)
-        assert chat.conversation is not None and chat.conversation.id == old
+        assert chat.session is not None and chat.session.id == old
         assert len(chat.query(".turn")) == 2
 
         await pilot.press("ctrl+n")
-        assert chat.conversation is None
+        assert chat.session is None
         await pilot.press("ctrl+s")
         assert isinstance(app.screen, ChatSettingsScreen)
         top_p = app.screen.query_one("#top_p", Input)
@@ -109,24 +109,24 @@ async def test_settings_and_reopening_a_conversation(workspace):
         top_p.value = "0.5"
         await pilot.press("enter")
         assert app.screen is chat
-        assert chat.conversation is not None and chat.conversation.settings.top_p == 0.5
+        assert chat.session is not None and chat.session.settings.top_p == 0.5
 
         await pilot.press("ctrl+o")
         picker = app.screen
-        assert isinstance(picker, ConversationPicker)
-        assert [c.title for c in picker.conversations][-1] == "An old question about herons"
-        picker.query_one("OptionList").highlighted = len(picker.conversations) - 1
+        assert isinstance(picker, SessionPicker)
+        assert [c.title for c in picker.sessions][-1] == "An old question about herons"
+        picker.query_one("OptionList").highlighted = len(picker.sessions) - 1
         await pilot.press("enter")
         await pilot.pause()
-        assert app.screen is chat and chat.conversation.id == old
+        assert app.screen is chat and chat.session.id == old
         assert chat.last_answer() == "An old **answer**."
 
 
 async def test_old_turns_dropped_to_fit_the_context_are_marked(workspace):
-    with Conversations(chat_db_path(workspace.state)) as store:
+    with Sessions(chat_db_path(workspace.state)) as store:
         long = store.create(settings=ChatSettings(temperature=0.0, max_tokens=4))
-        store.add_turn(long, Turn("user", "heron " * 1800))
-        store.add_turn(long, Turn("assistant", "Yes.", "base"))
+        store.add_message(long, SessionMessage("user", "heron " * 1800))
+        store.add_message(long, SessionMessage("assistant", "Yes.", "base"))
     app = create_app(workspace, watch=False)
     async with app.run_test(size=(80, 24)) as pilot:
         chat = await open_chat(pilot, app)

@@ -36,6 +36,8 @@ async def test_dataset_screen_lists_filters_and_excludes(tmp_path):
         assert rows(screen) == len(screen.shown()) < len(screen.views)
         await pilot.press("k", "k", "k", "k")  # backtranslate, continue, rewrite, dialogue
         assert screen.kind == "dialogue" and rows(screen) == 0  # these essays have no chats
+        await pilot.press("k")  # identity: no name is known here, so no pairs
+        assert screen.kind == "identity" and rows(screen) == 0
         await pilot.press("k")  # back to every kind
         assert screen.kind is None and rows(screen) == len(screen.views)
 
@@ -49,7 +51,7 @@ async def test_dataset_screen_lists_filters_and_excludes(tmp_path):
         await pilot.press("x")
         await wait_for(pilot, lambda: any(v.excluded for v in screen.views))
         excluded = [v for v in screen.views if v.excluded]
-        assert [v.chunk for v in excluded] == [first.chunk]
+        assert [v.example.id for v in excluded] == [first.example.id]
         await pilot.press("X")  # the whole document of the selected example
         await wait_for(pilot, lambda: all(v.excluded for v in screen.views if v.path == first.path))
         with Store(workspace.db_path) as store:
@@ -57,8 +59,8 @@ async def test_dataset_screen_lists_filters_and_excludes(tmp_path):
 
     run = prepare_run(workspace, workspace.load_config())
     snapshot = (run.dataset / "train.jsonl").read_text() + (run.dataset / "val.jsonl").read_text()
-    assert first.chunk not in snapshot
-    assert not any(v.chunk in snapshot for v in screen.views if v.path == first.path)
+    assert first.example.id not in snapshot
+    assert not any(v.example.id in snapshot for v in screen.views if v.path == first.path)
 
 
 async def test_n_writes_a_new_request_with_the_base_model(tmp_path):
@@ -70,12 +72,15 @@ async def test_n_writes_a_new_request_with_the_base_model(tmp_path):
         await wait_for(pilot, lambda: rows(screen) > 0)
         pending = next(v for v in screen.views if v.status == "pending")
         table = screen.query_one("#examples", DataTable)
-        table.move_cursor(row=table.get_row_index(pending.chunk))
+        table.move_cursor(row=table.get_row_index(pending.example.id))
         await pilot.press("n")
         await wait_for(
             pilot,
-            lambda: next(v for v in screen.views if v.chunk == pending.chunk).status != "pending",
+            lambda: (
+                next(v for v in screen.views if v.example.id == pending.example.id).status
+                != "pending"
+            ),
             timeout=120,
         )
-        now = next(v for v in screen.views if v.chunk == pending.chunk)
+        now = next(v for v in screen.views if v.example.id == pending.example.id)
         assert now.status in ("", "rejected")

@@ -13,7 +13,7 @@ from textual.widgets import DataTable
 import slmtui.tui.streaming as streaming
 from slmtui.jobs.events import TRAINING, JobEvent
 from slmtui.tui.app import create_app
-from slmtui.tui.messages import JobEventArrived
+from slmtui.tui.posts import JobEventArrived
 from slmtui.tui.screens.models import ModelsScreen
 from slmtui.tui.screens.train import TrainScreen
 from slmtui.tui.streaming import Pacer, Throttle, per_frame

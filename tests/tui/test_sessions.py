@@ -1,4 +1,4 @@
-"""Saved conversations (slmtui.chat.conversations) and the pure helpers behind the screens."""
+"""Saved sessions with the model (slmtui.chat.sessions) and the pure helpers behind the screens."""
 
 from __future__ import annotations
 
@@ -6,43 +6,70 @@ import sqlite3
 
 import pytest
 
-from slmtui.chat.conversations import ChatSettings, Conversations, Turn, chat_db_path
 from slmtui.chat.engine import ReplyStats
+from slmtui.chat.sessions import ChatSettings, SessionMessage, Sessions, chat_db_path
 from slmtui.jobs.events import TRAINING, JobEvent
 from slmtui.tui.screens.chat import describe_reply, dropped_note
 from slmtui.tui.screens.chat_settings import SettingsError, parse_settings
 from slmtui.tui.train_progress import TrainProgress
 
 
-def test_conversations_round_trip_newest_first_and_delete(tmp_path):
+def test_sessions_round_trip_newest_first_and_delete(tmp_path):
     path = chat_db_path(tmp_path / ".slmtui")
-    with Conversations(path) as store:
+    with Sessions(path) as store:
         first = store.create(settings=ChatSettings("Be brief.", 0.2, 0.8, 64))
-        store.add_turn(first, Turn("user", "  What   is a heron?  " + "x" * 60))
-        store.add_turn(first, Turn("assistant", "A bird.", "v2"))
+        store.add_message(first, SessionMessage("user", "  What   is a heron?  " + "x" * 60))
+        store.add_message(first, SessionMessage("assistant", "A bird.", "v2"))
         second = store.create()
-        store.add_turn(second, Turn("user", "Second"))
+        store.add_message(second, SessionMessage("user", "Second"))
         assert [c.id for c in store.list()] == [second, first]
         got = store.get(first)
         assert got.title.startswith("What is a heron? x") and got.title.endswith("…")
         assert len(got.title) == 48
         assert got.settings == ChatSettings("Be brief.", 0.2, 0.8, 64)
-        assert got.messages()[0] == {"role": "system", "content": "Be brief."}
-        assert [t.model for t in got.turns] == ["", "v2"]
+        assert got.chat_messages()[0] == {"role": "system", "content": "Be brief."}
+        assert [m.model for m in got.messages] == ["", "v2"]
         store.update_settings(first, ChatSettings("Be long.", 1.0, 0.5, 512))
         assert store.get(first).settings.max_tokens == 512
         store.delete(first)
         assert store.get(first) is None
-        left = store.db.execute("SELECT count(*) FROM messages").fetchone()[0]
-        assert left == 1  # the deleted conversation's turns went with it
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 1
+        left = store.db.execute("SELECT count(*) FROM session_messages").fetchone()[0]
+        assert left == 1  # the deleted session's messages went with it
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_a_chat_db_of_version_one_keeps_its_conversations_as_sessions(tmp_path):
+    from slmtui.ingest.store.migrations import SESSION_MIGRATIONS
+
+    path = tmp_path / "chat.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    SESSION_MIGRATIONS[0](db)
+    db.execute("PRAGMA user_version = 1")
+    db.execute(
+        "INSERT INTO conversations (title, system_prompt, temperature, top_p, max_tokens,"
+        " created_at, updated_at) VALUES ('Herons', 'Be brief.', 0.7, 0.9, 256, 1, 2)"
+    )
+    db.execute(
+        "INSERT INTO messages (conversation_id, role, content, model, created_at)"
+        " VALUES (1, 'user', 'What is a heron?', '', 1), (1, 'assistant', 'A bird.', 'v1', 2)"
+    )
+    db.close()
+    with Sessions(path) as store:
+        (session,) = store.list()
+        got = store.get(session.id)
+        assert got.title == "Herons" and got.settings.system_prompt == "Be brief."
+        assert [(m.role, m.content, m.model) for m in got.messages] == [
+            ("user", "What is a heron?", ""), ("assistant", "A bird.", "v1"),
+        ]  # fmt: skip
+        store.add_message(session.id, SessionMessage("user", "And a crane?"))
+        assert len(store.get(session.id).messages) == 3
 
 
 def test_reopening_does_not_migrate_twice(tmp_path):
     path = tmp_path / "chat.db"
-    with Conversations(path) as store:
+    with Sessions(path) as store:
         store.create()
-    with Conversations(path) as store:
+    with Sessions(path) as store:
         assert len(store.list()) == 1
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Input
 
-from slmtui.chat.conversations import ChatSettings, Conversations, Turn, chat_db_path
+from slmtui.chat.sessions import ChatSettings, SessionMessage, Sessions, chat_db_path
 from slmtui.tui.app import create_app
 from tests.tui.helpers import wait_for
 
@@ -18,8 +18,8 @@ SIZES = [(80, 24), (120, 40)]
 THEMES = ["slmtui-dark", "slmtui-light"]
 
 CONVERSATION = [
-    Turn("user", "What does the heron do in the morning?"),
-    Turn(
+    SessionMessage("user", "What does the heron do in the morning?"),
+    SessionMessage(
         "assistant",
         "It stands in the burn and waits.\n\n- it does not hurry\n- it does not *explain*",
         "base",
@@ -52,10 +52,10 @@ def test_library(snap_compare, workspace, theme, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("theme", THEMES)
 def test_chat(snap_compare, workspace, theme, size):
-    with Conversations(chat_db_path(workspace.state)) as store:
+    with Sessions(chat_db_path(workspace.state)) as store:
         conversation = store.create(settings=ChatSettings(temperature=0.0))
         for turn in CONVERSATION:
-            store.add_turn(conversation, turn)
+            store.add_message(conversation, turn)
     app = app_for(workspace, theme)
 
     async def open_chat(pilot):

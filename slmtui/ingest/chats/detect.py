@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from slmtui.ingest.chats import discord, meta, slack, telegram, whatsapp
+from slmtui.ingest.chats import discord, messenger, slack, telegram, whatsapp
 from slmtui.ingest.chats.model import ChatExport, ChatLog
 from slmtui.ingest.chats.tail import Since
 from slmtui.ingest.extract import SkipFile, cut_last_character, decode_text
 
-EXPORT_SUFFIXES = (".json", ".zip")
+CHAT_EXPORT_SUFFIXES = (".json", ".zip")
 TEXT_SUFFIXES = ("", ".txt", ".text")
 _CUT_NOTE = "its last character was cut in half (a copy that stopped early) and is left out"
 
@@ -86,8 +86,10 @@ def _read_json(path: Path, value: Any, since: Since | None) -> ChatExport:
         return telegram.read(value, since)
     if discord.looks_like(value):
         return discord.read(value, since)
-    if meta.looks_like(value):
-        return meta.read(value, since, fallback_name=_thread_name(PurePosixPath(path.as_posix())))
+    if messenger.looks_like(value):
+        return messenger.read(
+            value, since, fallback_name=_thread_name(PurePosixPath(path.as_posix()))
+        )
     if slack.looks_like(value):
         channel = path.parent.name or "channel"
         chat = slack.new_chat(channel)
@@ -189,8 +191,8 @@ def _json_zip_chats(
             part = telegram.read(value, since)
         elif discord.looks_like(value):
             part = discord.read(value, since)
-        elif meta.looks_like(value):
-            part = meta.read(value, since, fallback_name=_thread_name(PurePosixPath(name)))
+        elif messenger.looks_like(value):
+            part = messenger.read(value, since, fallback_name=_thread_name(PurePosixPath(name)))
         else:
             continue
         export.format = part.format if export.format == "zip" else export.format

@@ -1,7 +1,7 @@
 """Chat: talk to the newest model (or a chosen one), replies streamed in as Markdown.
 
 The model loads and answers on worker threads; pieces come back as messages, so the screen stays
-responsive and Esc can stop a reply mid-sentence. Conversations are saved as they go and can be
+responsive and Esc can stop a reply mid-sentence. Sessions are saved as they go and can be
 reopened with their own system prompt and sampling settings.
 """
 
@@ -17,20 +17,20 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Header, Input, LoadingIndicator, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
-from slmtui.chat.conversations import (
+from slmtui.chat.engine import ChatEngine, ReplyStats, Sampling
+from slmtui.chat.sessions import (
     ChatSettings,
-    Conversation,
-    Conversations,
-    Turn,
+    Session,
+    SessionMessage,
+    Sessions,
     chat_db_path,
 )
-from slmtui.chat.engine import ChatEngine, ReplyStats, Sampling
 from slmtui.chat.targets import resolve_target
-from slmtui.tui.messages import ModelFailed, ModelLoaded, ReplyDone, ReplyFailed, ReplyPiece
+from slmtui.tui.posts import ModelFailed, ModelLoaded, ReplyDone, ReplyFailed, ReplyPiece
 from slmtui.tui.screens.chat_settings import ChatSettingsScreen
-from slmtui.tui.screens.conversation_picker import NEW, ConversationPicker
 from slmtui.tui.screens.kept import KeptScreen
 from slmtui.tui.screens.model_picker import NEWEST, ModelPicker, chat_choices
+from slmtui.tui.screens.session_picker import NEW, SessionPicker
 from slmtui.tui.streaming import Pacer, markdown_parser, per_frame
 from slmtui.tui.widgets.footer import KeyFooter
 
@@ -77,13 +77,13 @@ class ChatScreen(KeptScreen):
         super().__init__(name="chat")
         self.target_spec = target_spec
         self.engine: ChatEngine | None = None
-        self.conversation: Conversation | None = None
+        self.session: Session | None = None
         self.generating = False
         self._stop = threading.Event()
         self._stream: MarkdownStream | None = None
         self._reply_parts: list[str] = []
         self._pacer = Pacer()
-        self._store: Conversations | None = None
+        self._store: Sessions | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -95,15 +95,15 @@ class ChatScreen(KeptScreen):
         yield KeyFooter()
 
     @property
-    def store(self) -> Conversations:
+    def store(self) -> Sessions:
         if self._store is None:
-            self._store = Conversations(chat_db_path(self.app.workspace.state))
+            self._store = Sessions(chat_db_path(self.app.workspace.state))
         return self._store
 
     def on_mount(self) -> None:
         self.sub_title = "Chat"
         recent = self.store.list()
-        self.show_conversation(self.store.get(recent[0].id) if recent else None)
+        self.show_session(self.store.get(recent[0].id) if recent else None)
         self.query_one("#prompt", Input).focus()
         self.load_model()
 
@@ -167,28 +167,28 @@ class ChatScreen(KeptScreen):
         # the decoding thread (5% of decode speed measured), so it only animates while shown.
         indicator.auto_refresh = 1 / 16 if loading else None
 
-    # Conversations ---------------------------------------------------------------------------
+    # Saved chats -------------------------------------------------------------------------
 
-    def show_conversation(self, conversation: Conversation | None) -> None:
+    def show_session(self, session: Session | None) -> None:
         """Replace the log with a conversation's turns (None: a fresh, unsaved one)."""
-        self.conversation = conversation
+        self.session = session
         log = self.query_one("#log", VerticalScroll)
         log.remove_children()
-        if conversation is None:
+        if session is None:
             log.mount(Static("New conversation. Say something.", classes="turn-stats"))
             return
-        for turn in conversation.turns:
+        for turn in session.messages:
             log.mount(Markdown(turn.content, classes=f"turn {turn.role}"))
         log.scroll_end(animate=False)
 
     def _settings(self) -> ChatSettings:
-        if self.conversation:
-            return self.conversation.settings
+        if self.session:
+            return self.session.settings
         return ChatSettings(system_prompt=self.app.assistant_prompt())
 
     def action_new_conversation(self) -> None:
         if not self.generating:
-            self.show_conversation(None)
+            self.show_session(None)
 
     def action_open_conversation(self) -> None:
         if self.generating:
@@ -196,21 +196,21 @@ class ChatScreen(KeptScreen):
 
         def opened(choice: int | str | None) -> None:
             if choice == NEW:
-                self.show_conversation(None)
+                self.show_session(None)
             elif isinstance(choice, int):
-                self.show_conversation(self.store.get(choice))
+                self.show_session(self.store.get(choice))
 
-        self.app.push_screen(ConversationPicker(self.store.list()), opened)
+        self.app.push_screen(SessionPicker(self.store.list()), opened)
 
     def action_settings(self) -> None:
         def saved(settings: ChatSettings | None) -> None:
             if settings is None:
                 return
-            if self.conversation is None:
-                self.conversation = self.store.get(self.store.create(settings=settings))
+            if self.session is None:
+                self.session = self.store.get(self.store.create(settings=settings))
             else:
-                self.conversation.settings = settings
-                self.store.update_settings(self.conversation.id, settings)
+                self.session.settings = settings
+                self.store.update_settings(self.session.id, settings)
             self.notify("Saved for this conversation.", title="Settings")
 
         self.app.push_screen(ChatSettingsScreen(self._settings()), saved)
@@ -229,13 +229,13 @@ class ChatScreen(KeptScreen):
             self.notify("Still answering: esc stops it.", severity="warning")
             return
         event.input.value = ""
-        if self.conversation is None:
+        if self.session is None:
             log = self.query_one("#log", VerticalScroll)
             log.remove_children()
-            self.conversation = self.store.get(self.store.create())
-        turn = Turn("user", text)
-        self.conversation.turns.append(turn)
-        self.store.add_turn(self.conversation.id, turn)
+            self.session = self.store.get(self.store.create())
+        turn = SessionMessage("user", text)
+        self.session.messages.append(turn)
+        self.store.add_message(self.session.id, turn)
         log = self.query_one("#log", VerticalScroll)
         log.mount(Markdown(text, classes="turn user"))
         reply = Markdown("", classes="turn assistant", parser_factory=markdown_parser)
@@ -246,11 +246,11 @@ class ChatScreen(KeptScreen):
         self._pacer = Pacer()
         self._stop = threading.Event()
         self.generating = True
-        s = self.conversation.settings
+        s = self.session.settings
         sampling = Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens)
         # Decoding starts once the message and the empty reply are drawn: drawing them is the
         # UI's busiest moment of a reply, and the decoding thread would otherwise wait on it.
-        messages = self.conversation.messages()
+        messages = self.session.chat_messages()
         self.call_after_refresh(self.generate, messages, sampling, self._stop, self._pacer)
 
     @work(thread=True, exclusive=True, group="chat-reply")
@@ -279,11 +279,11 @@ class ChatScreen(KeptScreen):
         await self._finish_stream()
         stats = message.stats
         text = "".join(self._reply_parts)
-        if self.conversation is not None and text:
+        if self.session is not None and text:
             model = self.engine.target.label if self.engine else ""
-            turn = Turn("assistant", text, model)
-            self.conversation.turns.append(turn)
-            self.store.add_turn(self.conversation.id, turn)
+            turn = SessionMessage("assistant", text, model)
+            self.session.messages.append(turn)
+            self.store.add_message(self.session.id, turn)
         log = self.query_one("#log", VerticalScroll)
         if stats.dropped_turns:
             await log.mount(Static(dropped_note(stats.dropped_turns), classes="dropped"))
@@ -307,9 +307,9 @@ class ChatScreen(KeptScreen):
         return "".join(self._reply_parts)
 
     def last_answer(self) -> str | None:
-        if self.conversation is None:
+        if self.session is None:
             return None
-        answers = [t.content for t in self.conversation.turns if t.role == "assistant"]
+        answers = [t.content for t in self.session.messages if t.role == "assistant"]
         return answers[-1] if answers else None
 
     def action_copy_last(self) -> None:

@@ -8,7 +8,7 @@ from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-from slmtui.chat.conversations import ChatSettings
+from slmtui.chat.sessions import ChatSettings
 
 
 class SettingsError(ValueError):
