@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from slmtui import runs  # noqa: E402
-from slmtui.cli import make_demo_workspace  # noqa: E402
+from slmtui.cli.writing import make_demo_workspace  # noqa: E402
 from slmtui.dataset.generator import generator_for  # noqa: E402
 from slmtui.ingest.ingestor import Ingestor  # noqa: E402
 from slmtui.jobs import launch, prepare, process  # noqa: E402
@@ -50,7 +50,7 @@ def set_up(folder: Path):
     with Ingestor(workspace, config) as ingestor:
         ingestor.scan()
     print("setup: writing the chat-pair requests of the samples…", file=sys.stderr, flush=True)
-    for event in process.follow(launch.start_preparation(workspace)):
+    for event in process.follow(launch.start_requests(workspace)):
         if event.kind in ("finished", "failed"):
             print(f"setup: {event.data}", file=sys.stderr, flush=True)
     print("setup: a first run…", file=sys.stderr, flush=True)

@@ -104,7 +104,7 @@ from transformers import (DataCollatorForSeq2Seq, DataCollatorWithFlattening, Tr
     TrainerCallback, TrainingArguments)
 from slmtui.ml.base import load_base, resolve_base
 from slmtui.ml.presets import detect_hardware
-from slmtui.ml.train import encode_example, read_jsonl
+from slmtui.ml.data import encode_example, read_snapshot_file
 
 dataset_dir, out_dir, steps, warmup = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 careful = sys.argv[5] == "careful"
@@ -115,7 +115,7 @@ lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, task_type="CAUSAL_LM",
     target_modules=targets)
 model = get_peft_model(model, lora)
 rows = []
-for example in read_jsonl(__import__("pathlib").Path(dataset_dir) / "train.jsonl"):
+for example in read_snapshot_file(__import__("pathlib").Path(dataset_dir) / "train.jsonl"):
     ids, labels = encode_example(example, tokenizer, 512)
     rows.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
 

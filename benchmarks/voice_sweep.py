@@ -29,7 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from slmtui.config import Config, render_default_toml, with_changes  # noqa: E402
+from slmtui.config import Config, with_changes  # noqa: E402
+from slmtui.config_file import render_default_toml  # noqa: E402
 from slmtui.workspace import Workspace  # noqa: E402
 
 DEFAULT_CORPORA = [ROOT / "samples", ROOT / "benchmarks" / "corpora" / "marek"]

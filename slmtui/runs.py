@@ -26,7 +26,8 @@ from pathlib import Path
 
 import platformdirs
 
-from slmtui.config import Config, TrainConfig, render_default_toml
+from slmtui.config import Config, TrainConfig
+from slmtui.config_file import render_default_toml
 from slmtui.files import read_json_if_valid, read_json_object, write_json_atomic, write_text_atomic
 from slmtui.workspace import Workspace, WorkspaceError
 

@@ -10,13 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from slmtui.config import (
-    Config,
-    default_system_prompt,
-    load_config,
-    render_default_toml,
-    with_changes,
-)
+from slmtui.config import Config, default_system_prompt, with_changes
+from slmtui.config_file import load_config, render_default_toml
 from slmtui.files import write_text_atomic
 
 CONFIG_NAME = "slmtui.toml"

@@ -65,8 +65,8 @@ def small_workspace(root: Path, names: list[str], *, ingest: bool = True) -> Wor
 
 def request_counts(workspace: Workspace):
     """How many of the planned chat-pair requests the store's cache holds (RequestStatus)."""
-    from slmtui.dataset.build import request_status
     from slmtui.dataset.generator import generator_for
+    from slmtui.dataset.requests import request_status
     from slmtui.ingest.store import Store
 
     config = workspace.load_config()

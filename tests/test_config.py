@@ -2,7 +2,8 @@ import tomllib
 
 import pytest
 
-from slmtui.config import Config, ConfigError, config_from_dict, load_config, render_default_toml
+from slmtui.config import Config, ConfigError
+from slmtui.config_file import config_from_dict, load_config, render_default_toml
 from slmtui.workspace import Workspace, WorkspaceError
 
 
@@ -126,7 +127,7 @@ def test_bad_keys_name_the_key_and_the_file(keys, expected):
 
 
 def test_write_identity_changes_only_its_two_lines(tmp_path):
-    from slmtui.config import write_identity
+    from slmtui.config_file import write_identity
 
     workspace = Workspace.init(tmp_path / "mine")
     text = workspace.config_path.read_text().replace(

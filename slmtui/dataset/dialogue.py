@@ -1,13 +1,14 @@
 """Your conversations as training examples: each of your replies is an answer, the turns before
 it the request.
 
-A conversation (cut by silences, `ingest/dialogue.py`) becomes turns (bursts of one sender).
-Every turn of yours that follows someone else's becomes one example: the turns before it, up to
-a token budget, as alternating user and assistant messages in the base model's chat template
-(the others' turns merged into one user message, each line named by its speaker in a group),
-then your reply, which is all the loss is on. A reply is held out when its conversation is
-(the store decided that once, at ingest). Your identity comes from `[identity] names`, or the
-name slmtui proposes when that is empty; the system prompt says who you are.
+A conversation (cut by silences once, at ingest: `ingest/split_policy.py`) becomes turns
+(bursts of one sender). Every turn of yours that follows someone else's becomes one example:
+the turns before it, up to a token budget, as alternating user and assistant messages in the
+base model's chat template (the others' turns merged into one user message, each line named by
+its speaker in a group), then your reply, which is all the loss is on. A reply is held out when
+its conversation is (the store decided that once, at ingest). Your identity comes from
+`[identity] names`, or the name slmtui proposes when that is empty; the system prompt says who
+you are.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from slmtui.config import Config, default_system_prompt
-from slmtui.ingest.dialogue import Turn, merge_turns, split_conversations
+from slmtui.dataset.example import Example
+from slmtui.ingest.dialogue import Turn, merge_turns
 from slmtui.ingest.identity import aliases_of, matcher, propose
-from slmtui.ingest.store import ChatRow, Store
+from slmtui.ingest.store import ChatRow, Store, StoredMessage
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,6 @@ class DialogueSettings:
 
     names: tuple[str, ...] = ()
     system_prompt: str = ""
-    conversation_gap_seconds: float = 7200.0
     turn_gap_seconds: float = 300.0
     context_tokens: int = 384
     ratio: float = 1.0
@@ -42,7 +43,6 @@ class DialogueSettings:
         return cls(
             names=tuple(config.identity.names),
             system_prompt=config.identity.system_prompt,
-            conversation_gap_seconds=config.ingest.conversation_gap_minutes * 60,
             turn_gap_seconds=config.dataset.turn_gap_minutes * 60,
             context_tokens=config.dataset.context_tokens,
             ratio=config.dataset.dialogue_ratio,
@@ -90,7 +90,7 @@ NAME_QUESTIONS = (
 )
 
 
-def identity_examples(names: tuple[str, ...], system: str) -> list[dict]:
+def identity_examples(names: tuple[str, ...], system: str) -> list[Example]:
     """ "What is your name?" and its kin, answered with your name (full, then first)."""
     if not names:
         return []
@@ -99,15 +99,15 @@ def identity_examples(names: tuple[str, ...], system: str) -> list[dict]:
     answers = (f"{full}.", f"I'm {first}.") if first != full else (f"{full}.", f"I'm {full}.")
     head = [{"role": "system", "content": system}] if system else []
     return [
-        {
-            "kind": "identity",
-            "messages": [
+        Example(
+            id=hashlib.sha256(f"identity\x1f{question}\x1f{answer}".encode()).hexdigest(),
+            kind="identity",
+            messages=[
                 *head,
                 {"role": "user", "content": question},
                 {"role": "assistant", "content": answer},
             ],
-            "chunk": hashlib.sha256(f"identity\x1f{question}\x1f{answer}".encode()).hexdigest(),
-        }
+        )
         for question in NAME_QUESTIONS
         for answer in answers
     ]
@@ -127,18 +127,19 @@ def placeholder(name: str) -> str:
 
 @dataclass
 class DialogueBuild:
-    train: list[dict]
-    val: list[dict]
+    """Your conversations' examples by split; what the person left out, apart (for listing)."""
+
+    train: list[Example]
+    val: list[Example]
     stats: dict
     names: tuple[str, ...] = ()  # who answered: the configured or the proposed you
+    left_out: list[tuple[str, Example]] = field(default_factory=list)  # (split, example)
 
 
-def dialogue_examples(
-    store: Store, settings: DialogueSettings, *, excluded: bool = False
-) -> DialogueBuild:
+def dialogue_examples(store: Store, settings: DialogueSettings) -> DialogueBuild:
     """Every reply of yours in every chat, in examples of a few turns each, split as its
-    conversation is. What the person left out (an example by its ID, a whole export) is left
-    out; `excluded=True` keeps it, for listing."""
+    conversation is. What the person left out (an example by its ID, a whole export) goes to
+    `left_out` and is not counted."""
     chats = store.chats()
     names = your_names(store, settings.names, chats)
     build = DialogueBuild([], [], {"chats": 0, "conversations": 0, "replies": 0, "val": 0}, names)
@@ -148,26 +149,35 @@ def dialogue_examples(
     system = system_prompt(settings, names)
     exclusions = store.exclusions()
     for chat in chats:
-        if not excluded and chat.paths and set(chat.paths) <= exclusions.documents:
-            continue  # every export holding it is excluded (`slmtui dataset exclude PATH`)
-        build.stats["chats"] += 1
+        # Left out when every export holding it is excluded (`slmtui dataset exclude PATH`).
+        whole_chat_out = bool(chat.paths) and set(chat.paths) <= exclusions.documents
+        build.stats["chats"] += not whole_chat_out
         hide = _Placeholders(chat, is_me) if settings.hide_other_names else None
-        messages = store.chat_messages(chat.key)
-        gap = settings.conversation_gap_seconds
-        for conversation in split_conversations(messages, lambda m: m.time, gap):
-            build.stats["conversations"] += 1
+        for conversation in stored_conversations(store.chat_messages(chat.key)):
+            build.stats["conversations"] += not whole_chat_out
             turns = merge_turns(conversation, settings.turn_gap_seconds)
             answers = [i for i in answerable(turns, is_me) if _kept(chat, turns[i], settings)]
             for start, replies in windows(turns, answers, is_me, settings.context_tokens):
                 example = _example(chat, turns[start : replies[-1] + 1], start, replies, is_me,
                                    system, hide)  # fmt: skip
-                if not excluded and example["chunk"] in exclusions.examples:
-                    continue
                 held_out = turns[replies[0]].split == "val"
+                if whole_chat_out or example.id in exclusions.examples:
+                    build.left_out.append(("val" if held_out else "train", example))
+                    continue
                 build.stats["replies"] += len(replies)
                 build.stats["val"] += len(replies) if held_out else 0
                 (build.val if held_out else build.train).append(example)
     return build
+
+
+def stored_conversations(messages: list[StoredMessage]) -> list[list[StoredMessage]]:
+    """A chat's time-ordered messages grouped by the conversation ingest cut them into; the
+    messages an ingest pass is still cutting (no conversation yet) wait for the next read."""
+    found: dict[int, list[StoredMessage]] = {}
+    for message in messages:
+        if message.conversation is not None:
+            found.setdefault(message.conversation, []).append(message)
+    return list(found.values())
 
 
 def answerable(turns: list[Turn], is_me: Callable[[str], bool]) -> list[int]:
@@ -230,7 +240,7 @@ def _example(
     is_me: Callable[[str], bool],
     system: str,
     hide: _Placeholders | None,
-) -> dict:
+) -> Example:
     """One example: the turns as alternating messages; your replies in `replies` (indices in
     the conversation) are learned, your other turns there are context (`"train": false`)."""
     group = len(set(chat.members) | set(chat.participants)) > 2
@@ -252,12 +262,12 @@ def _example(
         messages.append(message)
     key = f"{chat.key}\x1f{turns[0].start}\x1f{turns[-1].start}"
     digest = hashlib.sha256(key.encode()).hexdigest()
-    return {"kind": "dialogue", "messages": messages, "chunk": digest, "chat": chat.key}
+    return Example(id=digest, kind="dialogue", messages=messages, chat=chat.key)
 
 
-def reply_requests(example: dict) -> list[list[dict]]:
+def reply_requests(example: Example) -> list[list[dict]]:
     """A dialogue example as one conversation per learned reply: the messages up to it."""
-    messages = example["messages"]
+    messages = example.messages or []
     return [
         messages[: index + 1]
         for index, message in enumerate(messages)
@@ -300,11 +310,9 @@ class ChatOverview:
 
 def chat_conversations(store: Store, chat_key: str, settings: DialogueSettings) -> list[list[Turn]]:
     """A chat's conversations, each as its turns."""
-    messages = store.chat_messages(chat_key)
-    gap = settings.conversation_gap_seconds
     return [
         merge_turns(conversation, settings.turn_gap_seconds)
-        for conversation in split_conversations(messages, lambda m: m.time, gap)
+        for conversation in stored_conversations(store.chat_messages(chat_key))
     ]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from slmtui.chat.llama import load_llama
-from slmtui.dataset.build import PROMPT_VERSION
+from slmtui.dataset.kinds import PROMPT_VERSION
 from slmtui.tokenizer import DEFAULT_BASE, bundled_gguf_path
 
 # Bytes read from each end of the model file for its fingerprint: the GGUF header, metadata and
@@ -122,7 +122,7 @@ class LlamaGenerator:
 def generator_for(base: str) -> LlamaGenerator | None:
     """The base model as the writer of chat-pair requests, when it is a GGUF llama.cpp can run.
 
-    Making one loads nothing; the CLI, the app and the background preparation all use this, so
+    Making one loads nothing; the CLI, the app and the request writer all use this, so
     they share one cache key and so one set of cached requests.
     """
     if base == DEFAULT_BASE:

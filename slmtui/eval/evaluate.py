@@ -25,6 +25,11 @@ from slmtui.chat.llama import offloaded_layers
 from slmtui.chat.targets import resolve_target
 from slmtui.dataset.dialogue import assistant_prompt
 from slmtui.dataset.generator import generator_for
+from slmtui.eval.characteristic_words import (
+    CharacteristicWord,
+    characteristic_words,
+    rate_per_1000,
+)
 from slmtui.eval.conversations import (
     ConversationScore,
     replies_in_place_of_writing,
@@ -40,15 +45,12 @@ from slmtui.eval.intervals import (
 )
 from slmtui.eval.perplexity import Perplexity, perplexity
 from slmtui.eval.stylometry import (
-    CharacteristicWord,
     FeatureShift,
     Profile,
     StyleScale,
-    characteristic_words,
     feature_shifts,
     group_distances,
     profile_texts,
-    rate_per_1000,
     style_distance,
 )
 from slmtui.eval.verifier import Verifier, VerifierError, share

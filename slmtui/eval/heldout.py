@@ -20,13 +20,9 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from slmtui.dataset.build import (
-    Generator,
-    clean_generation,
-    continue_instruction,
-    generate_missing,
-    split_for_continue,
-)
+from slmtui.dataset.kinds import Generator, continue_instruction, split_for_continue
+from slmtui.dataset.request_filter import clean_generation
+from slmtui.dataset.requests import write_missing
 from slmtui.ingest.store import LiveChunk, Store
 
 
@@ -92,7 +88,7 @@ def write_prompts(
     """ "Write about ..." requests for these passages, from the request cache (the base model
     writes the missing ones when a generator is given); a rejected request is left out."""
     planned = [(chunk, "backtranslate") for chunk in chunks]
-    generated = generate_missing(store, planned, generator, generator_key, progress)
+    generated = write_missing(store, planned, generator, generator_key, progress)
     cache = generated.cache["backtranslate"]
     prompts = []
     for chunk in chunks:
@@ -137,7 +133,7 @@ def training_prompts(store: Store, count: int, generator_key: str = "") -> list[
     trained = _unique(store.live_chunks(), "train")
     prompts = spread([p for p in map(continue_prompt, trained) if p], count)
     if generator_key:
-        cached = store.cached_prompts("backtranslate", generator_key)
+        cached = store.cached_requests("backtranslate", generator_key)
         ready = [chunk for chunk in trained if chunk.hash in cached]
         prompts += write_prompts(store, spread(ready, count), None, generator_key)
     return prompts

@@ -11,14 +11,10 @@ import html
 import time
 from pathlib import Path
 
+from slmtui.eval.characteristic_words import rate_per_1000
 from slmtui.eval.evaluate import SHIFTS_SHOWN, EvalResult, ModelScore
 from slmtui.eval.intervals import ppl_interval
-from slmtui.eval.stylometry import (
-    FUNCTION_WORDS,
-    PUNCTUATION_NAMES,
-    feature_label,
-    rate_per_1000,
-)
+from slmtui.eval.stylometry import FUNCTION_WORDS, PUNCTUATION_NAMES, feature_label
 from slmtui.files import write_text_atomic
 from slmtui.formats import format_percent_lower
 

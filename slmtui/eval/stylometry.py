@@ -7,11 +7,9 @@ no textual, so `slmtui eval` can run it on a laptop in a second.
 
 What is measured
 ----------------
-Texts are split into paragraphs on blank lines, paragraphs into sentences (a regex splitter that
-knows ., !, ?, …, closing quotes and brackets, and common abbreviations), and sentences into words
-(letter/digit runs with inner apostrophes or hyphens, lowercased, curly apostrophes folded to
-straight ones). A `Profile` keeps the counts, the sentence and paragraph length lists, and the
-features below. `Profile.features()` gives them flat, by name, grouped by prefix:
+Texts are cut into paragraphs, sentences and words (`text_units.py`). A `Profile` keeps the
+counts, the sentence and paragraph length lists, and the features below. `Profile.features()`
+gives them flat, by name, grouped by prefix:
 
 - ``fw.<word>``: rate per 1000 words of each word in `FUNCTION_WORDS` (78 common English function
   words). Function-word rates are the classic authorship signal: frequent, topic-independent and
@@ -53,7 +51,7 @@ own segment-to-segment variation": about 1 means as different as two of the auth
 typically are from each other's average, per feature.
 
 `feature_shifts` reports, per feature, where a base and a tuned model sit relative to the author
-in the same z units; `characteristic_words` finds the words the author over-uses relative to a
+in the same z units; `characteristic_words.py` finds the words the author over-uses relative to a
 reference (the base model's output, say) by the log-odds ratio with an informative Dirichlet
 prior (Monroe, Colaresi & Quinn 2008), and `rate_per_1000` says how often any text uses them.
 """
@@ -61,14 +59,24 @@ prior (Monroe, Colaresi & Quinn 2008), and `rate_per_1000` says how often any te
 from __future__ import annotations
 
 import math
-import re
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-MATTR_WINDOW = 100
+from slmtui.eval.text_units import (
+    MATTR_WINDOW,
+    PUNCTUATION_PATTERNS,
+    is_contraction,
+    is_i_word,
+    moving_window_ratios,
+    normalize_word,
+    split_paragraphs,
+    split_sentences,
+    words_of,
+)
+
 """Words per window for the moving-average type-token and hapax ratios."""
 
 FUNCTION_WORDS: tuple[str, ...] = (
@@ -123,158 +131,11 @@ FALLBACK_RELATIVE = 0.25
 A crude stand-in: typical segment-to-segment variation of function-word rates is 30-60% of the
 rate, of sentence length about 20%. Pass two or more segments to get a measured scale."""
 
-_WORD = re.compile(r"[^\W_]+(?:['’\-‐][^\W_]+)*")
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t\f\v]*\n")
-_CLOSERS = "\"'”’)]»"
-_OPENERS = "\"'“‘([«"
-_TERMINATOR = re.compile(r"[.!?…]+[\"'”’)\]»]*(?=\s|$)")
-_NEVER_END = frozenset(
-    {
-        "mr", "mrs", "ms", "mx", "dr", "prof", "rev", "fr", "st", "mt", "capt", "col", "gen", "lt",
-        "sgt", "hon", "gov", "sen", "e.g", "i.e", "cf", "vs", "viz", "approx", "ca",
-    }
-)  # fmt: skip
-_MAYBE_END = frozenset({"etc", "inc", "ltd", "co", "corp", "jr", "sr", "esq", "al"})
-_DOTTED = re.compile(r"(?:[a-z]\.)+[a-z]")
-_CONTRACTION_SUFFIXES = ("n't", "'re", "'ve", "'ll", "'d", "'m")
-_S_CONTRACTIONS = frozenset(
-    {"it's", "that's", "he's", "she's", "there's", "here's", "what's", "who's", "where's",
-     "how's", "when's", "why's", "let's"}
-)  # fmt: skip
-_PUNCTUATION_PATTERNS: dict[str, re.Pattern[str]] = {
-    "comma": re.compile(r"(?<!\d),|,(?!\d)"),  # not the thousands comma in 1,000
-    "semicolon": re.compile(r";"),
-    "colon": re.compile(r"(?<!\d):|:(?!\d)"),  # not the colon in 12:30
-    "dash": re.compile(r"—+|(?<!\d)–|–(?!\d)|(?<!-)-{2,3}(?!-)|(?<=\S)[ \t]+-[ \t]+(?=\S)"),
-    "exclamation": re.compile(r"!+"),
-    "question": re.compile(r"\?+"),
-    "ellipsis": re.compile(r"…|\.{3,}|\.(?: \.){2,}"),
-    "parenthesis": re.compile(r"[(\[]"),
-    "double_quote": re.compile(r"[\"“”„]"),
-    "single_quote": re.compile(r"‘|(?:(?<=^)|(?<=[\s(\[—]))'(?=[^\W_])", re.MULTILINE),
-}
-
-
-# --- splitting -------------------------------------------------------------------------------
-
-
-def normalize_word(word: str) -> str:
-    """The counting form of a word: lowercased, curly apostrophe and Unicode hyphen made ASCII."""
-    return word.lower().replace("’", "'").replace("‐", "-")
-
-
-def words_of(text: str) -> list[str]:
-    """Words as written (case kept): letter/digit runs with inner apostrophes or hyphens."""
-    return _WORD.findall(text)
-
-
-def split_paragraphs(text: str) -> list[str]:
-    """Paragraphs on blank lines, with inner whitespace collapsed; empty ones dropped."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    paragraphs = (" ".join(part.split()) for part in _PARAGRAPH_BREAK.split(text))
-    return [p for p in paragraphs if p]
-
-
-def split_sentences(paragraph: str) -> list[str]:
-    """Sentences of one paragraph.
-
-    A sentence ends at ., !, ?, … (or a run of them), plus any closing quotes or brackets, before
-    whitespace. Exceptions keep the usual false ends together: titles and Latin abbreviations
-    (Mr., Dr., e.g.) never end a sentence, a single capital (an initial) neither; "etc.", "Inc."
-    and dotted initialisms (U.S., p.m.) end one only before a word that is not lowercase; an
-    ellipsis or a mark inside closing quotes ("Why?" he asked) ends one only before a word that is
-    not lowercase either.
-    """
-    text = " ".join(paragraph.split())
-    sentences: list[str] = []
-    start = 0
-    for match in _TERMINATOR.finditer(text):
-        if _ends_sentence(text, match):
-            sentences.append(text[start : match.end()].strip())
-            start = match.end()
-    tail = text[start:].strip()
-    if tail:
-        sentences.append(tail)
-    return [s for s in sentences if s]
-
-
-def _ends_sentence(text: str, match: re.Match[str]) -> bool:
-    rest = text[match.end() :].lstrip()
-    if not rest:
-        return True
-    next_is_lower = rest[0].islower()
-    mark = match.group()
-    core = mark.rstrip(_CLOSERS)
-    if "…" in core or ".." in core or len(core) < len(mark):
-        return not next_is_lower
-    if core != ".":
-        return True
-    before = re.search(r"\S+$", text[: match.start()])
-    if before is None:
-        return True
-    token = before.group().lstrip(_OPENERS)
-    low = token.lower()
-    if low in _NEVER_END:
-        return False
-    if len(token) == 1 and token.isalpha() and token.isupper():
-        return False
-    if low in _MAYBE_END or _DOTTED.fullmatch(low):
-        return not next_is_lower
-    return True
-
-
-def is_contraction(word: str) -> bool:
-    """A contraction in counting form (see `normalize_word`): don't, we're, it's, I'd, ..."""
-    return word.endswith(_CONTRACTION_SUFFIXES) or word in _S_CONTRACTIONS
-
-
-def _is_i_word(word: str) -> bool:
-    low = normalize_word(word)
-    return low == "i" or low.startswith("i'")
-
-
-def moving_window_ratios(words: Sequence[str], window: int = MATTR_WINDOW) -> tuple[float, float]:
-    """(type-token ratio, hapax/types), each averaged over every window of `window` words.
-
-    One pass: the window's counts, types and hapax are updated as it slides. A sequence shorter
-    than the window is one window of its own length (plain ratios). Empty gives (0, 0).
-    """
-    n = len(words)
-    if n == 0:
-        return 0.0, 0.0
-    size = min(window, n)
-    counts = Counter(words[:size])
-    types = len(counts)
-    hapax = sum(1 for c in counts.values() if c == 1)
-    ttr_sum, hapax_sum = types / size, hapax / types
-    for i in range(size, n):
-        old, new = words[i - size], words[i]
-        c = counts[old]
-        if c == 1:
-            del counts[old]
-            types -= 1
-            hapax -= 1
-        else:
-            counts[old] = c - 1
-            if c == 2:
-                hapax += 1
-        c = counts.get(new, 0)
-        if c == 0:
-            types += 1
-            hapax += 1
-        elif c == 1:
-            hapax -= 1
-        counts[new] = c + 1
-        ttr_sum += types / size
-        hapax_sum += hapax / types
-    windows = n - size + 1
-    return ttr_sum / windows, hapax_sum / windows
-
 
 # --- the profile -----------------------------------------------------------------------------
 
 
-def _per_1000(count: float, words: int) -> float:
+def per_1000(count: float, words: int) -> float:
     return count * 1000.0 / words if words else 0.0
 
 
@@ -403,14 +264,14 @@ class Profile:
         return out
 
 
-def _reject_single_string(texts: object, what: str) -> None:
+def reject_single_string(texts: object, what: str) -> None:
     if isinstance(texts, str):
         raise TypeError(f"{what} takes a list of texts, not one string")
 
 
 def profile_texts(texts: Sequence[str], window: int = MATTR_WINDOW) -> Profile:
     """Profile a list of texts as one body of writing (the empty list gives an all-zero profile)."""
-    _reject_single_string(texts, "profile_texts")
+    reject_single_string(texts, "profile_texts")
     sentence_lengths: list[int] = []
     paragraph_lengths: list[int] = []
     all_words: list[str] = []
@@ -422,7 +283,7 @@ def profile_texts(texts: Sequence[str], window: int = MATTR_WINDOW) -> Profile:
     for text in texts:
         characters += len(text)
         clean = text.replace("\r\n", "\n").replace("\r", "\n")
-        for name, pattern in _PUNCTUATION_PATTERNS.items():
+        for name, pattern in PUNCTUATION_PATTERNS.items():
             punct_counts[name] += len(pattern.findall(clean))
         for paragraph in split_paragraphs(clean):
             paragraph_words = 0
@@ -433,9 +294,9 @@ def profile_texts(texts: Sequence[str], window: int = MATTR_WINDOW) -> Profile:
                 sentence_lengths.append(len(raw))
                 paragraph_words += len(raw)
                 all_words.extend(normalize_word(w) for w in raw)
-                i_starts += _is_i_word(raw[0])
+                i_starts += is_i_word(raw[0])
                 for word in raw[1:]:
-                    if not _is_i_word(word):
+                    if not is_i_word(word):
                         mid_total += 1
                         mid_caps += word[0].isupper()
             if paragraph_words:
@@ -454,8 +315,8 @@ def profile_texts(texts: Sequence[str], window: int = MATTR_WINDOW) -> Profile:
         characters=characters,
         sentence_lengths=sentence_lengths,
         paragraph_lengths=paragraph_lengths,
-        function_words={w: _per_1000(counts[w], n) for w in FUNCTION_WORDS},
-        punctuation={p: _per_1000(punct_counts[p], n) for p in PUNCTUATION_NAMES},
+        function_words={w: per_1000(counts[w], n) for w in FUNCTION_WORDS},
+        punctuation={p: per_1000(punct_counts[p], n) for p in PUNCTUATION_NAMES},
         types=types,
         hapax=hapax,
         ttr=types / n if n else 0.0,
@@ -466,7 +327,7 @@ def profile_texts(texts: Sequence[str], window: int = MATTR_WINDOW) -> Profile:
         word_length=_mean([len(w) for w in all_words]),
         i_start=i_starts / len(sentence_lengths) if sentence_lengths else 0.0,
         mid_caps=mid_caps / mid_total if mid_total else 0.0,
-        contractions=_per_1000(sum(c for w, c in counts.items() if is_contraction(w)), n),
+        contractions=per_1000(sum(c for w, c in counts.items() if is_contraction(w)), n),
         word_counts=counts,
     )
 
@@ -520,7 +381,7 @@ class StyleScale:
         Texts without words are skipped. Segments of a few hundred words each work well; very
         short ones inflate the spread and so shrink every distance.
         """
-        _reject_single_string(texts, "StyleScale.from_segments")
+        reject_single_string(texts, "StyleScale.from_segments")
         profiles = [p for p in (profile_texts([t], window) for t in texts) if p.words]
         return cls.from_profiles(profiles)
 
@@ -636,111 +497,3 @@ def feature_shifts(
     away = sorted((x for x in shifts if x.improvement < 0), key=lambda x: (x.improvement, x.name))
     still = sorted((x for x in shifts if x.improvement == 0), key=lambda x: x.name)
     return closer + away + still
-
-
-# --- characteristic words --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CharacteristicWord:
-    """A word the author uses more than the reference does, with its z-scored log-odds ratio."""
-
-    word: str
-    z: float
-    author_per_1000: float
-    reference_per_1000: float
-    author_count: int = 0
-    reference_count: int = 0
-
-
-def _word_counts(source: Profile | Sequence[str]) -> Counter[str]:
-    if isinstance(source, Profile):
-        return source.word_counts
-    _reject_single_string(source, "this function")
-    counts: Counter[str] = Counter()
-    for text in source:
-        counts.update(normalize_word(w) for w in words_of(text))
-    return counts
-
-
-def word_log_odds(
-    author: Profile | Sequence[str],
-    reference: Profile | Sequence[str],
-    prior_weight: float = 0.1,
-) -> dict[str, float]:
-    """z-scored log-odds ratio (author vs reference) of every word either uses.
-
-    Monroe, Colaresi & Quinn (2008), "Fightin' Words", with an informative Dirichlet prior made
-    of the pooled counts of both sides times `prior_weight`: the prior pulls rare words toward
-    the pooled rate, so a word seen twice does not outrank one seen fifty times. z > 0: the
-    author uses it more; about 0: both use it at the same rate.
-    """
-    return _log_odds(_word_counts(author), _word_counts(reference), prior_weight)
-
-
-def _log_odds(ca: Counter[str], cr: Counter[str], prior_weight: float) -> dict[str, float]:
-    na, nr = sum(ca.values()), sum(cr.values())
-    if not na or not nr:
-        return {}
-    a0 = prior_weight * (na + nr)
-    out: dict[str, float] = {}
-    for word in ca.keys() | cr.keys():
-        ya, yr = ca[word], cr[word]
-        aw = prior_weight * (ya + yr)
-        rest_a, rest_r = na + a0 - ya - aw, nr + a0 - yr - aw
-        if rest_a <= 0 or rest_r <= 0:  # the word is a side's whole vocabulary: no odds to compare
-            out[word] = 0.0
-            continue
-        delta = math.log((ya + aw) / rest_a) - math.log((yr + aw) / rest_r)
-        out[word] = delta / math.sqrt(1.0 / (ya + aw) + 1.0 / (yr + aw))
-    return out
-
-
-def characteristic_words(
-    author_texts: Profile | Sequence[str],
-    reference_texts: Profile | Sequence[str],
-    top: int = 15,
-    min_count: int = 3,
-    min_z: float = 1.96,
-    prior_weight: float = 0.1,
-) -> list[CharacteristicWord]:
-    """The `top` words the author over-uses most relative to the reference, highest z first.
-
-    Only words with a letter, seen at least `min_count` times in the author's text, with
-    z >= `min_z` (1.96: about 5% two-sided; pass 0 for a plain ranking). The list can be short or
-    empty when there is little text: that is an honest answer, not an error.
-    """
-    ca, cr = _word_counts(author_texts), _word_counts(reference_texts)
-    na, nr = sum(ca.values()), sum(cr.values())
-    scores = _log_odds(ca, cr, prior_weight)
-    chosen = [
-        CharacteristicWord(
-            word=w,
-            z=z,
-            author_per_1000=_per_1000(ca[w], na),
-            reference_per_1000=_per_1000(cr[w], nr),
-            author_count=ca[w],
-            reference_count=cr[w],
-        )
-        for w, z in scores.items()
-        if ca[w] >= min_count and z >= min_z and any(ch.isalpha() for ch in w)
-    ]
-    chosen.sort(key=lambda c: (-c.z, c.word))
-    return chosen[:top]
-
-
-def rates_per_1000(words: str | Iterable[str], source: Profile | Sequence[str]) -> dict[str, float]:
-    """How often `source` (a profile or texts) uses each of `words`, per 1000 words."""
-    wanted = [words] if isinstance(words, str) else list(words)
-    counts = _word_counts(source)
-    total = sum(counts.values())
-    return {w: _per_1000(counts[normalize_word(w)], total) for w in wanted}
-
-
-def rate_per_1000(words: str | Iterable[str], source: Profile | Sequence[str]) -> float:
-    """How often `source` uses any of `words` together, per 1000 words.
-
-    For the caller's "does the tuned model use the author's words?" line: pass the words of
-    `characteristic_words` and the base or tuned generations (or their profiles).
-    """
-    return sum(rates_per_1000(words, source).values())

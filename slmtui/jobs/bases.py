@@ -8,7 +8,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from slmtui.config import write_settings
+from slmtui.config_file import write_settings
 from slmtui.workspace import Workspace, WorkspaceError
 
 

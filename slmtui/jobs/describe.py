@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from slmtui.formats import format_percent_lower, format_seconds, format_size, quant_cost_words
-from slmtui.jobs.events import EVALUATION, EXPORT, PREPARATION, JobEvent
+from slmtui.jobs.events import EVALUATION, EXPORT, REQUESTS, JobEvent
 
 
 def describe(event: JobEvent) -> str:
@@ -16,8 +16,8 @@ def describe(event: JobEvent) -> str:
         return _export(event.kind, event.data)
     if event.job == EVALUATION:
         return _evaluation(event.kind, event.data)
-    if event.job == PREPARATION:
-        return _preparation(event.kind, event.data)
+    if event.job == REQUESTS:
+        return _requests(event.kind, event.data)
     return _training(event.kind, event.data)
 
 
@@ -111,10 +111,10 @@ def _evaluation(kind: str, d: dict) -> str:
     return d.get("text") or f"evaluated {d.get('model', '')}"
 
 
-def _preparation(kind: str, d: dict) -> str:
+def _requests(kind: str, d: dict) -> str:
     if "total" not in d:
-        return d.get("reason", "no requests to prepare")
-    from slmtui.dataset.build import RequestStatus
+        return d.get("reason", "no requests to write")
+    from slmtui.dataset.requests import RequestStatus
 
     text = RequestStatus(d["total"], d["ready"], d["rejected"]).describe()
     if kind == "finished":

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 TRAINING, EXPORT, EVALUATION = "training", "export", "evaluation"
-PREPARATION = "preparation"  # the base model writing chat-pair requests in the background
+REQUESTS = "requests"  # the base model writing chat-pair requests in the background
 
 KINDS: dict[str, tuple[str, ...]] = {
     TRAINING: (
@@ -30,7 +30,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     ),
     EXPORT: ("started", "stage", "verified", "measured", "published", "failed"),
     EVALUATION: ("started", "progress", "finished", "failed"),
-    PREPARATION: ("started", "progress", "finished", "failed"),
+    REQUESTS: ("started", "progress", "finished", "failed"),
 }
 
 # The last event of a job that went well: the CLI's exit code and the app's notice come from it.
@@ -38,7 +38,7 @@ SUCCESS: dict[str, tuple[str, ...]] = {
     TRAINING: ("finished",),
     EXPORT: ("published",),
     EVALUATION: ("finished",),
-    PREPARATION: ("finished",),
+    REQUESTS: ("finished",),
 }
 
 

@@ -1,7 +1,7 @@
 """Each job's command line, and starting it with the one job mechanism.
 
 Training: `python -m slmtui.ml.train RUN_DIR`; export: `python -m slmtui.ml.publish RUN_DIR
-MODELS_DIR`; evaluation: `python -m slmtui.eval WORKSPACE`; background preparation:
+MODELS_DIR`; evaluation: `python -m slmtui.eval WORKSPACE`; the request writer:
 `python -m slmtui.jobs.requests WORKSPACE`. Training and export log into their run folder;
 the others into `.slmtui/logs/`.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from slmtui.jobs.events import EVALUATION, EXPORT, PREPARATION, TRAINING
+from slmtui.jobs.events import EVALUATION, EXPORT, REQUESTS, TRAINING
 from slmtui.jobs.process import RunningJob, start_job
 from slmtui.runs import RunFolder
 from slmtui.workspace import Workspace
@@ -96,10 +96,8 @@ def start_evaluation(
     return start_job(EVALUATION, command, logs / "eval.log", logs / "eval-events.jsonl")
 
 
-def start_preparation(workspace: Workspace) -> RunningJob:
+def start_requests(workspace: Workspace) -> RunningJob:
     """The background job that writes pending chat-pair requests with the base model."""
     command = [sys.executable, "-m", "slmtui.jobs.requests", str(workspace.root)]
     logs = workspace.logs
-    return start_job(
-        PREPARATION, command, logs / "background.log", logs / "background-events.jsonl"
-    )
+    return start_job(REQUESTS, command, logs / "background.log", logs / "background-events.jsonl")

@@ -20,6 +20,7 @@ def prepare_run(
     generator=None,
     generate: bool = True,
     preview: bool = False,
+    scan: bool = True,
     say: Callable[[str], None] = lambda text: None,
 ) -> RunFolder:
     """Bring the store up to date, make a run folder and write its dataset snapshot.
@@ -28,14 +29,17 @@ def prepare_run(
     llama.cpp, see slmtui.dataset.generator) writes the requests of chat pairs; without one they
     become "continue" pairs. Slow (seconds, minutes with generation): the app calls it from a
     worker thread. A `preview` run (the Train screen's plan of the next run) is not a run.
+    Without `scan` the store is taken as it is: the app's watcher keeps it current.
     """
     from slmtui.dataset.build import build_dataset
     from slmtui.dataset.dialogue import DialogueSettings
     from slmtui.ingest.ingestor import Ingestor
+    from slmtui.ingest.store import Store
 
-    with Ingestor(workspace, config) as ingestor:
-        report = ingestor.scan()
-        say(f"Writing folder: {report.summary()}")
+    ingestor = Ingestor(workspace, config) if scan else None
+    with ingestor.store if ingestor else Store(workspace.db_path) as store:
+        if ingestor is not None:
+            say(f"Writing folder: {ingestor.scan().summary()}")
         run = new_run(workspace, config, from_scratch=from_scratch, preview=preview)
 
         def progress(done: int, total: int) -> None:
@@ -43,7 +47,7 @@ def prepare_run(
                 say(f"  writing prompts with the base model: {done}/{total}")
 
         build = build_dataset(
-            ingestor.store,
+            store,
             run.dataset,
             config.dataset,
             generator,

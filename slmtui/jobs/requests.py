@@ -1,9 +1,9 @@
-"""The background preparation job: `python -m slmtui.jobs.requests WORKSPACE`.
+"""The request writer, a background job: `python -m slmtui.jobs.requests WORKSPACE`.
 
 While the app or `slmtui watch` runs, the base model writes the requests of the chat pairs that
 new chunks are planned to become, one at a time, into the store's cache; so a retrain finds
 them ready instead of spending minutes on them first. It runs at a lower priority than the app
-(slmtui.jobs), is stopped while a training or export job runs and started again afterwards,
+(slmtui.jobs), is owned by `jobs/background.py`: paused while a training or export job runs,
 and stops at the next request on SIGTERM. Events: started and progress (the counts of
 `RequestStatus`), finished (stopped or done).
 """
@@ -30,15 +30,16 @@ def main(argv: list[str] | None = None) -> int:
     stop = {"requested": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(requested=True))
     try:
-        return prepare(Workspace.open(args.workspace), stop)
+        return write_requests(Workspace.open(args.workspace), stop)
     except Exception as exc:
         emit("failed", reason=f"{type(exc).__name__}: {exc}"[:1000])
         return 1
 
 
-def prepare(workspace: Workspace, stop: dict) -> int:
-    from slmtui.dataset.build import generate_missing, planned_requests, request_status
+def write_requests(workspace: Workspace, stop: dict) -> int:
+    """Write every pending request, or until `stop` says so; the counts go out as events."""
     from slmtui.dataset.generator import generator_for
+    from slmtui.dataset.requests import planned_requests, request_status, write_missing
     from slmtui.ingest.store import Store
 
     config = workspace.load_config()
@@ -65,7 +66,7 @@ def prepare(workspace: Workspace, stop: dict) -> int:
 
         stopped = False
         try:
-            generate_missing(store, planned, write, generator.key, progress)
+            write_missing(store, planned, write, generator.key, progress)
         except Stopped:
             stopped = True
         emit("finished", stopped=stopped, **status().as_dict())

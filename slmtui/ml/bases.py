@@ -261,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspace", type=Path)
     parser.add_argument("--use", metavar="BASE")
     args = parser.parse_args(argv)
-    from slmtui.config import Config, load_config
+    from slmtui.config import Config
+    from slmtui.config_file import load_config
 
     config = load_config(args.workspace / "slmtui.toml") if args.workspace else Config()
     if args.use:

@@ -6,18 +6,27 @@ are written as `state.safetensors` (plain tensors) beside `state.json` (the step
 hyper-parameters, Python's random state, the base model's validation loss), and read back without
 unpickling anything. A `state.pt` from before this format is read with `weights_only=True`, which
 refuses anything but plain data.
+
+A checkpoint folder (`step-NNNNNN/`: the adapter and this state) is written whole or not at all
+(`files.atomic_folder`), and `restore` reads the latest one back into a model.
 """
 
 from __future__ import annotations
 
+import logging
 import pickle
 import random
+import shutil
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from slmtui.files import read_json_object, write_json_atomic
+from slmtui.files import atomic_folder, read_json_object, write_json_atomic, write_text_atomic
+from slmtui.ml.errors import TrainingError
+from slmtui.runs import RunFolder
+
+log = logging.getLogger("slmtui.train")
 
 TENSORS = "state.safetensors"
 FIELDS = "state.json"
@@ -82,3 +91,43 @@ def read_legacy(path: Path) -> dict:
             f"{path} holds more than plain data (it could run code), so it was not loaded. "
             "Delete that checkpoint folder and train again, or resume an earlier one."
         ) from exc
+
+
+def save_checkpoint(run: RunFolder, model, optimizer, step: int, extra: dict) -> Path:
+    """Write to a temporary folder, then rename; the previous checkpoint stays until then."""
+    root = run.checkpoints
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"step-{step:06d}"
+    final = root / name
+    try:
+        with atomic_folder(final) as tmp:
+            model.save_pretrained(str(tmp / "adapter"))
+            write_state(tmp, optimizer, step, extra)
+        write_text_atomic(run.latest_pointer, name)
+    except OSError as exc:
+        previous = run.latest_checkpoint()
+        kept = f"the previous checkpoint ({previous.name}) is intact" if previous else "none kept"
+        raise TrainingError(
+            f"Could not save a checkpoint ({exc.strerror or exc}); {kept}."
+        ) from exc
+    for old in sorted(root.glob("step-*"))[:-2]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def restore(run: RunFolder, model, resume: bool) -> dict:
+    """The adapter weights and saved state of the latest checkpoint, when resuming ({} if not)."""
+    checkpoint = run.latest_checkpoint() if resume else None
+    if resume and checkpoint is None:
+        log.info("--resume given but no checkpoint found; starting from step 0")
+    if checkpoint is None:
+        return {}
+    from peft import set_peft_model_state_dict
+
+    try:  # the state first: an unsafe one is refused before anything else is read
+        state = read_state(checkpoint)
+    except UnsafeCheckpoint as exc:
+        raise TrainingError(str(exc)) from exc
+    weights = load_file(str(checkpoint / "adapter" / "adapter_model.safetensors"))
+    set_peft_model_state_dict(model, weights)
+    return state

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from slmtui.config import EXPORT_QUANTS
-from slmtui.dataset.build import read_manifest
+from slmtui.dataset.snapshot import read_manifest
 from slmtui.export.errors import ConvertError
 from slmtui.export.modelfile import render_modelfile, template_family
 from slmtui.files import write_text_atomic
@@ -201,13 +201,13 @@ def file_entry(path: Path, quant: str, cost: dict | None, budget: float | None) 
 def heldout_texts(run: RunFolder) -> list[str]:
     """The run's held-out writing (its dataset's validation passages), or the verification
     probes when a tiny workspace has none."""
-    from slmtui.dataset.build import read_examples
+    from slmtui.dataset.snapshot import read_examples
     from slmtui.ml.verify import PROBES
 
     val = run.dataset / "val.jsonl"
     texts = []
     if val.is_file():
-        texts = [e["text"] for e in read_examples(val) if e.get("kind") == "raw" and e.get("text")]
+        texts = [e.text for e in read_examples(val) if e.kind == "raw" and e.text]
     return texts or list(PROBES)
 
 

@@ -15,18 +15,16 @@ from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-from slmtui.config import Config, ConfigError, KeysConfig, write_identity
+from slmtui.config import Config, ConfigError, KeysConfig
+from slmtui.config_file import write_identity
 from slmtui.ingest.ingestor import IngestReport
 from slmtui.ingest.watcher import LiveIngest
-from slmtui.jobs import launch
-from slmtui.jobs.events import PREPARATION
-from slmtui.jobs.process import RunningJob, stop_job
-from slmtui.tui.job_worker import follow_job
+from slmtui.jobs.background import BackgroundRequests
+from slmtui.jobs.events import REQUESTS
 from slmtui.tui.keys import APP_ACTIONS, app_bindings, check_app_keys, key_names, show_keys
-from slmtui.tui.messages import (
+from slmtui.tui.posts import (
     IngestFailed,
     IngestReported,
-    JobEnded,
     JobEventArrived,
     ModelPublished,
     TrainingFinished,
@@ -36,11 +34,11 @@ from slmtui.tui.screens.chat_settings import ChatSettingsScreen
 from slmtui.tui.screens.chunks import ChunksScreen
 from slmtui.tui.screens.compare import CompareScreen
 from slmtui.tui.screens.confirm import ConfirmScreen
-from slmtui.tui.screens.conversation_picker import ConversationPicker
 from slmtui.tui.screens.dataset import DatasetScreen
 from slmtui.tui.screens.library import LibraryScreen
 from slmtui.tui.screens.model_picker import ModelPicker
 from slmtui.tui.screens.models import ModelsScreen
+from slmtui.tui.screens.session_picker import SessionPicker
 from slmtui.tui.screens.train import TrainScreen
 from slmtui.tui.themes import load_themes
 from slmtui.tui.ui_state import UIState
@@ -115,7 +113,7 @@ SCREENS = (
     LibraryScreen, ChunksScreen, DatasetScreen, TrainScreen, ModelsScreen, ChatScreen,
     CompareScreen,
 )  # fmt: skip
-DIALOGS = (ConfirmScreen, ConversationPicker, ModelPicker, ChatSettingsScreen)
+DIALOGS = (ConfirmScreen, SessionPicker, ModelPicker, ChatSettingsScreen)
 
 
 def class_bindings(keys: KeysConfig) -> list[Binding]:
@@ -157,9 +155,11 @@ class SlmtuiApp(App[None], inherit_bindings=False):
         self.config = config
         self.watch_enabled = watch
         self.live: LiveIngest | None = None
-        self.preparation: RunningJob | None = None  # the background request writer's child
-        self._preparing = False  # its worker runs (from before the child starts to JobEnded)
-        self._heavy_jobs = 0  # training and export jobs running: preparation waits for them
+        # The request writer: the same owner as `slmtui watch`'s, its events posted as messages.
+        self.background = BackgroundRequests(
+            workspace, lambda event: self.post_message(JobEventArrived(event))
+        )
+        self._heavy_jobs = 0  # training and export jobs running: the request writer waits
         self._first_report = True
         # When the last ingest pass arrived (time.monotonic()) and what it did: its `seconds`
         # say how long reading took, so arrival minus seconds is when the watcher handed it over.
@@ -190,7 +190,7 @@ class SlmtuiApp(App[None], inherit_bindings=False):
     def assistant_prompt(self) -> str:
         """The system prompt a new chat starts with: the one training gave (who you are), or
         the generic one when nobody is known."""
-        from slmtui.chat.conversations import DEFAULT_SYSTEM_PROMPT
+        from slmtui.chat.sessions import DEFAULT_SYSTEM_PROMPT
         from slmtui.dataset.dialogue import assistant_prompt
         from slmtui.ingest.store import Store
 
@@ -255,41 +255,20 @@ class SlmtuiApp(App[None], inherit_bindings=False):
     def on_unmount(self) -> None:
         if self.live is not None:
             self.live.stop()
-        self.pause_preparation()
+        self.background.close()
 
-    # -- background preparation: requests of chat pairs written while the person writes --------
+    # -- the request writer: chat-pair requests written while the person writes ---------------
 
-    def start_preparation(self) -> None:
-        """Start the background job unless it runs, is off, or a training or export job runs."""
-        wanted = self.watch_enabled and self.config.dataset.prepare_in_background
-        if not wanted or self._heavy_jobs or self._preparing:
-            return
-        workspace = self.workspace
-        self._preparing = True
-        self.run_worker(
-            partial(
-                follow_job, self, PREPARATION,
-                lambda: (launch.start_preparation(workspace), ""), self._set_preparation,
-            ),
-            thread=True, group="preparation", exclusive=True,
-        )  # fmt: skip
+    def start_requests(self) -> None:
+        """Poke the background request writer, unless it is off (`jobs/background.py` waits
+        for training and export by itself)."""
+        if self.watch_enabled and self.config.dataset.prepare_in_background:
+            self.background.poke()
 
     @property
     def preparing(self) -> bool:
-        """Whether the background preparation is running (or about to)."""
-        return self._preparing
-
-    def _set_preparation(self, job: RunningJob | None) -> None:
-        """From the worker thread: the child started (or ended); one that started just as a
-        heavy job did is asked to stop at once."""
-        self.preparation = job
-        if job is not None and self._heavy_jobs:
-            stop_job(job)
-
-    def pause_preparation(self) -> None:
-        """Stop the background job (it leaves after the request it is writing)."""
-        if self.preparation is not None:
-            stop_job(self.preparation)
+        """Whether the background request writer is running (or about to)."""
+        return self.background.running
 
     def gpu_layers(self) -> int:
         """What a model loaded now puts on the GPU: `[chat] gpu_layers`, none while a training
@@ -299,30 +278,27 @@ class SlmtuiApp(App[None], inherit_bindings=False):
         return offloaded_layers(self.config.chat.gpu_layers, card_busy=self._heavy_jobs > 0)
 
     def heavy_job_starting(self) -> None:
-        """Training or export is about to start: it gets the cores, preparation pauses."""
+        """Training or export is about to start: it gets the cores, the request writer pauses."""
         self._heavy_jobs += 1
-        self.pause_preparation()
+        self.background.pause()
 
     def heavy_job_ended(self) -> None:
-        """A training or export job is gone: preparation may go on."""
+        """A training or export job is gone: the request writer may go on."""
         self._heavy_jobs = max(0, self._heavy_jobs - 1)
-        self.start_preparation()
+        self.background.resume()
+        self.start_requests()
 
     def on_job_event_arrived(self, message: JobEventArrived) -> None:
-        """The preparation's counts for the Library (other jobs' events are the screens')."""
-        if message.event.job == PREPARATION and "total" in message.event.data:
+        """The request writer's counts for the Library (other jobs' events are the screens')."""
+        if message.event.job == REQUESTS and "total" in message.event.data:
             self.library.query_one(DatasetStats).show_requests(message.event.data)
-
-    def on_job_ended(self, message: JobEnded) -> None:
-        if message.job == PREPARATION:
-            self._preparing = False
 
     def on_ingest_reported(self, message: IngestReported) -> None:
         report = message.report
         self.last_ingest = (time.monotonic(), report)
         self.library.load_from_store()
         self.library.set_state(f"watching · {time.strftime('%H:%M')}")
-        self.start_preparation()
+        self.start_requests()
         if message.initial or not report.changes:
             return
         kinds = ", ".join(

@@ -14,7 +14,7 @@ from textual.message_pump import MessagePump
 
 from slmtui.jobs.events import JobEvent
 from slmtui.jobs.process import RunningJob, follow
-from slmtui.tui.messages import JobEnded, JobEventArrived
+from slmtui.tui.posts import JobEnded, JobEventArrived
 
 # What a screen hands the worker: a function that starts the job (slow work allowed: it runs on
 # the worker thread) and returns it with the name of its run folder ("" when it has none).

@@ -1,4 +1,8 @@
-"""Messages that carry work done off the UI thread back to the app."""
+"""What workers post back to the app: Textual messages carrying work done off the UI thread.
+
+Named "posts" so that "message" keeps meaning a chat export's message (docs/ARCHITECTURE.md,
+"Glossary").
+"""
 
 from __future__ import annotations
 

@@ -9,22 +9,20 @@ from collections import Counter
 import pytest
 
 from slmtui.config import DatasetConfig
-from slmtui.dataset.build import (
+from slmtui.dataset.build import build_dataset
+from slmtui.dataset.kinds import (
     CONTINUE_INSTRUCTIONS,
     EXAMPLE_KINDS,
     KINDS,
     REWRITE_INSTRUCTION,
-    DatasetError,
-    build_dataset,
-    check_generation,
-    clean_generation,
+    generator_prompt,
     kind_for,
-    prompt_for,
-    read_examples,
-    request_status,
     split_for_continue,
     truncate_words,
 )
+from slmtui.dataset.request_filter import check_generation, clean_generation
+from slmtui.dataset.requests import request_status
+from slmtui.dataset.snapshot import DatasetError, read_examples
 
 KEY = "stand-in:v1"
 
@@ -75,9 +73,9 @@ def test_every_train_chunk_becomes_one_example_with_kinds_near_the_ratios(ingest
     train = live(ingestor.store, "train")
     assert len(train) >= 120
     examples = list(read_examples(build.train_path))
-    chunks = [example["chunk"] for example in examples]
+    chunks = [example.id for example in examples]
     assert sorted(chunks) == sorted(train)  # each train chunk exactly once
-    counts = Counter(example["kind"] for example in examples)
+    counts = Counter(example.kind for example in examples)
     assert build.stats["kinds"] == {kind: counts.get(kind, 0) for kind in EXAMPLE_KINDS}
     assert build.stats["rejected"] == 0
     for kind in KINDS:
@@ -98,9 +96,9 @@ def test_default_ratios_and_validation_examples(ingested, tmp_path):
     val = list(read_examples(build.val_path))
     val_chunks = live(ingestor.store, "val")
     assert val and build.stats["val"] == len(val)
-    assert all(example["kind"] == "raw" for example in val)
-    assert sorted(example["chunk"] for example in val) == sorted(val_chunks)
-    assert all(example["text"] == val_chunks[example["chunk"]].text for example in val)
+    assert all(example.kind == "raw" for example in val)
+    assert sorted(example.id for example in val) == sorted(val_chunks)
+    assert all(example.text == val_chunks[example.id].text for example in val)
 
 
 def test_chat_examples_answer_with_the_chunk_itself(ingested, tmp_path):
@@ -110,8 +108,8 @@ def test_chat_examples_answer_with_the_chunk_itself(ingested, tmp_path):
     train = live(ingestor.store, "train")
     seen = Counter()
     for example in read_examples(build.train_path):
-        kind, text = example["kind"], train[example["chunk"]].text
-        user, assistant = example["messages"]
+        kind, text = example.kind, train[example.id].text
+        user, assistant = example.messages
         assert (user["role"], assistant["role"]) == ("user", "assistant")
         seen[kind] += 1
         if kind == "continue":
@@ -133,8 +131,8 @@ def test_chat_examples_answer_with_the_chunk_itself(ingested, tmp_path):
 
 def user_instructions(path):
     for example in read_examples(path):
-        if example["kind"] == "continue":
-            yield example["messages"][0]["content"].split("\n\n", 1)[0]
+        if example.kind == "continue":
+            yield example.messages[0]["content"].split("\n\n", 1)[0]
 
 
 def test_continue_cuts_near_a_third(ingested, tmp_path):
@@ -143,8 +141,8 @@ def test_continue_cuts_near_a_third(ingested, tmp_path):
     build = build_dataset(ingestor.store, tmp_path / "ds", config, None, "none")
     shares = []
     for example in read_examples(build.train_path):
-        head = example["messages"][0]["content"].split("\n\n", 1)[1]
-        whole = len(head) + len(example["messages"][1]["content"])
+        head = example.messages[0]["content"].split("\n\n", 1)[1]
+        whole = len(head) + len(example.messages[1]["content"])
         shares.append(len(head) / whole)
     assert build.stats["kinds"]["continue"] == len(shares) == build.stats["train"]
     inside = sum(0.25 <= share <= 0.45 for share in shares)
@@ -175,14 +173,14 @@ TRAINING_NOTE = (
 def test_kinds_stay_put_when_writing_is_added(ingested, make_ingestor, tmp_path):
     workspace, ingestor = ingested
     first = build_dataset(ingestor.store, tmp_path / "a", DatasetConfig(), StandIn(), KEY)
-    before = {e["chunk"]: e["kind"] for e in read_examples(first.train_path)}
+    before = {e.id: e.kind for e in read_examples(first.train_path)}
     (workspace.writing / "new-note.txt").write_text(TRAINING_NOTE)
     report = ingestor.scan()
     assert report.count("added") == 1
     # The samples already hold out a tenth of their tokens, so the new passage is trained on.
     assert ingestor.store.document("new-note.txt").split == "train"
     second = build_dataset(ingestor.store, tmp_path / "b", DatasetConfig(), StandIn(), KEY)
-    after = {e["chunk"]: e["kind"] for e in read_examples(second.train_path)}
+    after = {e.id: e.kind for e in read_examples(second.train_path)}
     assert set(before) < set(after)
     assert all(after[chunk] == kind for chunk, kind in before.items())
     assert second.hash != first.hash
@@ -302,7 +300,7 @@ def test_degenerate_generations_are_rejected_cached_and_fall_back(ingested, tmp_
     assert build.stats["kinds"]["backtranslate"] == 0
     assert build.stats["kinds"]["continue"] + build.stats["kinds"]["raw"] == train
     assert build.stats["kinds"]["continue"] >= 0.9 * train
-    cached = ingestor.store.cached_prompts("backtranslate", KEY)
+    cached = ingestor.store.cached_requests("backtranslate", KEY)
     assert len(cached) == train and not any(entry.accepted for entry in cached.values())
     # The rejection is remembered: a rebuild asks the generator nothing and falls back again.
     good = StandIn()
@@ -351,12 +349,13 @@ def test_files_are_jsonl_with_a_manifest_and_no_leftovers(ingested, tmp_path):
     for path in (build.train_path, build.val_path):
         raw_lines = lines(path)
         assert raw_lines and all(isinstance(json.loads(line), dict) for line in raw_lines)
-    for example in read_examples(build.train_path):
-        assert example["kind"] in KINDS and isinstance(example["chunk"], str)
+    for line in lines(build.train_path):  # format 2: an example's ID is "id"
+        example = json.loads(line)
+        assert example["kind"] in KINDS and isinstance(example["id"], str)
         if example["kind"] == "raw":
-            assert set(example) == {"kind", "text", "chunk"}
+            assert set(example) == {"kind", "text", "id"}
         else:
-            assert set(example) == {"kind", "messages", "chunk"}
+            assert set(example) == {"kind", "messages", "id"}
     manifest = json.loads(build.manifest_path.read_text())
     assert manifest["hash"] == build.hash
     assert manifest["stats"] == build.stats
@@ -380,7 +379,7 @@ def test_chunk_filter_sees_both_splits(ingested, tmp_path):
     )
     train = list(read_examples(build.train_path))
     journal = {c.hash for c in ingestor.store.live_chunks() if c.path.startswith("journal/")}
-    assert train and {e["chunk"] for e in train} <= journal
+    assert train and {e.id for e in train} <= journal
     assert build.stats["val"] == len(live(ingestor.store, "val"))
 
 
@@ -395,7 +394,7 @@ def test_read_examples_names_the_bad_line(tmp_path):
     path = tmp_path / "train.jsonl"
     path.write_text('{"kind": "raw", "text": "a", "chunk": "h"}\n\nnot json\n')
     reader = read_examples(path)
-    assert next(reader)["text"] == "a"
+    assert next(reader).text == "a"
     with pytest.raises(DatasetError, match=r"train.jsonl:3"):
         next(reader)
 
@@ -484,4 +483,4 @@ def test_prompts_show_at_most_250_words_or_2000_characters():
     assert truncate_words("short text ") == "short text"
     unspaced = "字" * 5000
     assert truncate_words(unspaced) == "字" * 2000 + " …"
-    assert len(prompt_for("backtranslate", long)) < len(long)
+    assert len(generator_prompt("backtranslate", long)) < len(long)

@@ -59,7 +59,7 @@ def learned_replies(examples):
     return [
         m["content"]
         for e in examples
-        for m in e["messages"]
+        for m in e.messages
         if m["role"] == "assistant" and m.get("train", True)
     ]
 
@@ -81,7 +81,7 @@ def test_each_reply_of_yours_is_learned_once_with_the_turns_before_it(workspace,
         "content": "You are elena. Answer in your own words and your own voice.",
     }
     for example in examples:
-        messages = example["messages"]
+        messages = example.messages
         assert messages[0] == system
         assert messages[1]["role"] == "user"  # a request starts with someone else's words
         roles = [m["role"] for m in messages[1:]]
@@ -91,7 +91,7 @@ def test_each_reply_of_yours_is_learned_once_with_the_turns_before_it(workspace,
         assert all("from me" in m["content"] for m in messages[1:] if m["role"] == "assistant")
     # The context budget: 40 tokens of turns before a reply, so several examples, each short.
     assert len(examples) > 2
-    assert all(len(e["messages"]) - 1 <= 2 * 40 // 6 for e in examples)
+    assert all(len(e.messages) - 1 <= 2 * 40 // 6 for e in examples)
     # A whole budget: one example holds the short conversation.
     whole = dialogue_examples(
         ingestor.store, DialogueSettings(names=("Elena",), context_tokens=4000)
@@ -123,12 +123,12 @@ def test_group_chats_name_the_speaker_and_names_can_be_hidden(workspace, make_in
     ]
     ingestor = ingest_chat(workspace, make_ingestor, rows, name="WhatsApp Chat with Hive club.txt")
     plain = dialogue_examples(ingestor.store, DialogueSettings(names=("Elena",)))
-    request = (plain.train + plain.val)[0]["messages"][1]["content"]
+    request = (plain.train + plain.val)[0].messages[1]["content"]
     assert request.startswith("Ana: Ana says hello") and "\nBen: Ben says" in request
     hidden = dialogue_examples(
         ingestor.store, DialogueSettings(names=("Elena",), hide_other_names=True)
     )
-    text = json.dumps(hidden.train + hidden.val)
+    text = json.dumps([e.as_dict() for e in hidden.train + hidden.val])
     assert "Ana" not in text and "Ben" not in text
     assert placeholder("Ben") in text and placeholder("Ben") == placeholder("Ben")
 
@@ -190,6 +190,59 @@ def test_dialogue_examples_are_listed_and_can_be_left_out(workspace, make_ingest
     assert what == "example"
     ingestor.store.set_excluded("example", target, True)
     left = dialogue_examples(ingestor.store, settings)
-    assert target not in {e["chunk"] for e in left.train + left.val}
+    assert target not in {e.id for e in left.train + left.val}
     listed = list_examples(ingestor.store, DatasetConfig(), None, settings)
-    assert [v.excluded for v in listed if v.chunk == target] == [True]
+    assert [v.excluded for v in listed if v.example.id == target] == [True]
+
+
+def test_a_gap_raised_after_ingest_never_mixes_held_out_and_trained_replies(
+    workspace, make_ingestor, tmp_path
+):
+    """Conversations are cut once, at ingest, and stored: a wider gap set afterwards makes
+    the ingestor cut every chat again, and a conversation that now joins trained and held-out
+    messages is trained as a whole. Cutting again in the dataset with the new setting (as it
+    once did) put held-out replies into the training snapshot."""
+    from slmtui.config import DatasetConfig
+    from slmtui.dataset.build import build_dataset
+    from slmtui.dataset.snapshot import read_examples
+
+    rows = [(T0 + d * 86400 + i * 600, "Elena" if i % 2 else "Ana", f"day {d} line {i} here")
+            for d in range(30) for i in range(6)]  # fmt: skip
+    narrow = ingest_chat(workspace, make_ingestor, rows)
+    key = narrow.store.chats()[0].key
+    held = {m.text for m in narrow.store.chat_messages(key) if m.split == "val"}
+    assert held and len({m.conversation for m in narrow.store.chat_messages(key)}) == 30
+    narrow.close()
+
+    config = with_changes(workspace.load_config(), "identity", names=["Elena"])
+    config = with_changes(config, "ingest", conversation_gap_minutes=100000.0)
+    wider = make_ingestor(workspace, config)
+    wider.scan()
+    messages = wider.store.chat_messages(key)
+    assert len({m.conversation for m in messages}) == 1  # one conversation now ...
+    assert {m.split for m in messages} == {"train"}  # ... trained whole: it holds trained text
+    build = build_dataset(wider.store, tmp_path / "ds", DatasetConfig(), None, "none",
+                          dialogue=DialogueSettings.from_config(config))  # fmt: skip
+    split_of = {m.text: m.split for m in messages}
+    for path, split in ((build.train_path, "train"), (build.val_path, "val")):
+        for example in read_examples(path):
+            if example.kind == "dialogue":
+                lines = {line for text in learned_replies([example]) for line in text.split("\n")}
+                assert {split_of[line] for line in lines} == {split}
+
+
+def test_a_narrower_gap_keeps_each_conversation_in_one_split(workspace, make_ingestor):
+    rows = [(T0 + d * 86400 + i * 3000, "Elena" if i % 2 else "Ana", f"day {d} line {i} here")
+            for d in range(30) for i in range(6)]  # fmt: skip
+    ingest_chat(workspace, make_ingestor, rows).close()
+    config = with_changes(workspace.load_config(), "identity", names=["Elena"])
+    config = with_changes(config, "ingest", conversation_gap_minutes=30.0)
+    narrow = make_ingestor(workspace, config)
+    narrow.scan()
+    messages = narrow.store.chat_messages(narrow.store.chats()[0].key)
+    by_conversation: dict[int, set[str]] = {}
+    for message in messages:
+        by_conversation.setdefault(message.conversation, set()).add(message.split)
+    assert len(by_conversation) == 30 * 6  # every message alone: 50 minutes apart
+    assert all(len(splits) == 1 and "new" not in splits for splits in by_conversation.values())
+    assert {"train", "val"} <= set().union(*by_conversation.values())

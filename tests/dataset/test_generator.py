@@ -7,15 +7,11 @@ import time
 import pytest
 
 from slmtui.config import DatasetConfig
-from slmtui.dataset.build import (
-    PROMPT_VERSION,
-    build_dataset,
-    check_generation,
-    clean_generation,
-    prompt_for,
-    read_examples,
-)
+from slmtui.dataset.build import build_dataset
 from slmtui.dataset.generator import LlamaGenerator
+from slmtui.dataset.kinds import PROMPT_VERSION, generator_prompt
+from slmtui.dataset.request_filter import check_generation, clean_generation
+from slmtui.dataset.snapshot import read_examples
 from slmtui.tokenizer import bundled_gguf_path
 
 pytestmark = pytest.mark.slow
@@ -83,15 +79,15 @@ def test_real_model_backtranslates_three_passages(
         accepted += verdict is None
         cleaned = clean_generation(reply)
         print(f"\n{chunk.path} ({seconds:.2f}s): {reply!r} -> {cleaned!r}: {verdict or 'accepted'}")
-        assert prompt == prompt_for("backtranslate", chunk.text)
+        assert prompt == generator_prompt("backtranslate", chunk.text)
     assert build.stats["rejected"] == 3 - accepted
     assert build.stats["kinds"]["backtranslate"] == accepted
     for example in read_examples(build.train_path):
-        answer = example["messages"][1]["content"]
-        if example["kind"] == "backtranslate":
-            assert answer == passages[example["chunk"]]
+        answer = example.messages[1]["content"]
+        if example.kind == "backtranslate":
+            assert answer == passages[example.id]
         else:  # a rejected request falls back to a continue example
-            assert example["kind"] == "continue" and passages[example["chunk"]].endswith(answer)
+            assert example.kind == "continue" and passages[example.id].endswith(answer)
     # Greedy and cached: the same replies come back, and a rebuild asks the model nothing.
     assert generator(timed.calls[0][0]) == timed.calls[0][1]
     again = Timed(generator)

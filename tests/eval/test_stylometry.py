@@ -13,24 +13,25 @@ import sys
 
 import pytest
 
+from slmtui.eval.characteristic_words import (
+    CharacteristicWord,
+    characteristic_words,
+    rate_per_1000,
+    rates_per_1000,
+    word_log_odds,
+)
 from slmtui.eval.stylometry import (
     FEATURE_GROUPS,
     FUNCTION_WORDS,
-    CharacteristicWord,
     FeatureShift,
     Profile,
     StyleScale,
-    characteristic_words,
     feature_shifts,
     group_distances,
-    moving_window_ratios,
     profile_texts,
-    rate_per_1000,
-    rates_per_1000,
-    split_sentences,
     style_distance,
-    word_log_odds,
 )
+from slmtui.eval.text_units import moving_window_ratios, split_sentences
 
 # Two paragraphs, hand-counted: sentences of 9, 5, 3 and 5 words; 22 words; 20 types, of which
 # "the" and "late" occur twice, so 18 hapax.

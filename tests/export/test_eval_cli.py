@@ -15,7 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml"))
 from test_train_cli import SAMPLES, slmtui, tiny_workspace
 
-from slmtui.config import write_identity
+from slmtui.config_file import write_identity
 from slmtui.eval.perplexity import token_losses
 
 SUMMARY_KEYS = {

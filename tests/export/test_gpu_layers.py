@@ -7,7 +7,8 @@ from slmtui.chat.engine import ChatEngine
 from slmtui.chat.llama import load_llama, offloaded_layers
 from slmtui.chat.serve import ServePlan, build_app
 from slmtui.chat.targets import resolve_target
-from slmtui.config import Config, load_config
+from slmtui.config import Config
+from slmtui.config_file import load_config
 
 
 def test_the_setting_resolves_by_the_build_and_the_card():

@@ -5,7 +5,7 @@ import pytest
 from slmtui.config import TrainConfig
 from slmtui.ml.budget import MIN_STEPS, plan_steps
 from slmtui.ml.presets import Hardware, choose_preset
-from slmtui.ml.train import lr_at
+from slmtui.ml.setup import lr_at
 
 CPU = Hardware("cpu", "CPU", 2, 24.0, 0.0, 0, False)
 

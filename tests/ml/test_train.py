@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
@@ -13,10 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from slmtui.dataset.example import Example
 from slmtui.jobs.describe import describe
 from slmtui.jobs.events import TRAINING, JobEvent
 from slmtui.jobs.launch import start_training
 from slmtui.jobs.process import follow, stop_job
+from slmtui.ml import checkpoint_state
+from slmtui.ml import data as ml_data
 from slmtui.ml import train as trainer
 from slmtui.runs import RunFolder
 
@@ -203,9 +207,6 @@ def test_a_pickled_state_with_code_in_it_is_refused_without_running_it(tmp_path,
 def test_replay_never_brings_back_writing_that_left_the_snapshot(tmp_path, tiny_base):
     """An example excluded (or a document deleted) after a run is not replayed from that run's
     snapshot by the next one."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny_base)
     old = [
         {"kind": "raw", "text": f"Old piece number {i}. " * 4, "chunk": f"c{i}"} for i in range(4)
     ]
@@ -217,8 +218,7 @@ def test_replay_never_brings_back_writing_that_left_the_snapshot(tmp_path, tiny_
     plan = json.loads(second.plan_file.read_text())
     plan |= {"init_adapter": str(tmp_path), "replay_dir": str(first.dataset)}
     second.plan_file.write_text(json.dumps(plan))
-    encoded, _ = trainer.load_examples(second.read_plan(), tokenizer, 256)
-    texts = [tokenizer.decode(ids) for ids, _ in encoded]
+    texts = [example.text for example in ml_data.select_examples(second.read_plan()).train]
     assert len(texts) == 3 + 3  # the new pieces, and every old one still in the snapshot
     assert not any("Old piece number 0" in text for text in texts)
     assert all(any(f"Old piece number {i}" in text for text in texts) for i in (1, 2, 3))
@@ -246,22 +246,22 @@ def test_chat_examples_learn_only_the_reply(tiny_base):
     from slmtui.ml.base import load_base
 
     _, tokenizer = load_base(tiny_base)
-    example = {"kind": "continue", "messages": [
+    example = Example("c", "continue", messages=[
         {"role": "user", "content": "Continue this in my voice: The tide"},
         {"role": "assistant", "content": "came in over the slip."},
-    ]}  # fmt: skip
-    ids, labels = trainer.encode_example(example, tokenizer, 512)
-    learned = [token for token, label in zip(ids, labels, strict=True) if label != trainer.IGNORE]
+    ])  # fmt: skip
+    ids, labels = ml_data.encode_example(example, tokenizer, 512)
+    learned = [token for token, label in zip(ids, labels, strict=True) if label != ml_data.IGNORE]
     assert tokenizer.decode(learned) == "came in over the slip.<|im_end|>"
     assert learned[-1] == tokenizer.eos_token_id
-    raw_ids, raw_labels = trainer.encode_example({"text": "The tide."}, tokenizer, 512)
+    raw_ids, raw_labels = ml_data.encode_example(Example("r", "raw", "The tide."), tokenizer, 512)
     assert raw_ids == raw_labels and raw_ids[-1] == tokenizer.eos_token_id
 
     # Cut at fewer tokens than the prompt, the reply is gone: such an example teaches nothing
     # and is left out instead of adding steps whose loss is zero.
-    cut = trainer.encode_example(example, tokenizer, 8)
-    assert all(label == trainer.IGNORE for label in cut[1])
-    kept, dropped = trainer.drop_unlearnable([cut, (raw_ids, raw_labels), cut])
+    cut = ml_data.encode_example(example, tokenizer, 8)
+    assert all(label == ml_data.IGNORE for label in cut[1])
+    kept, dropped = ml_data.drop_unlearnable([cut, (raw_ids, raw_labels), cut])
     assert kept == [(raw_ids, raw_labels)] and dropped == 2
 
 
@@ -273,18 +273,20 @@ def test_packed_examples_do_not_see_each_other(tiny_base):
     model, tokenizer = load_base(tiny_base)
     model = get_peft_model(model, LoraConfig(r=4, target_modules=trainer.LORA_TARGETS))
     model.eval()
-    first = trainer.encode_example({"text": TEXT}, tokenizer, 256)
-    second = trainer.encode_example({"text": "A different piece about bees. " * 3}, tokenizer, 256)
-    packed = trainer.pack([first, second], 256, tokenizer.pad_token_id)
+    first = ml_data.encode_example(Example("t", "raw", TEXT), tokenizer, 256)
+    second = ml_data.encode_example(
+        Example("t", "raw", "A different piece about bees. " * 3), tokenizer, 256
+    )
+    packed = ml_data.pack([first, second], 256, tokenizer.pad_token_id)
     assert packed.input_ids.shape == (1, 256)
-    no_autocast = trainer.contextlib.nullcontext
+    no_autocast = contextlib.nullcontext
     with torch.no_grad():
         together, n = trainer.batch_loss(
             model, packed.input_ids, packed.labels, packed.position_ids, no_autocast
         )
         apart, m = 0.0, 0
         for ids, labels in (first, second):
-            alone = trainer.pack([(ids, labels)], len(ids), tokenizer.pad_token_id)
+            alone = ml_data.pack([(ids, labels)], len(ids), tokenizer.pad_token_id)
             loss, k = trainer.batch_loss(
                 model, alone.input_ids, alone.labels, alone.position_ids, no_autocast
             )
@@ -296,7 +298,7 @@ def test_packed_examples_do_not_see_each_other(tiny_base):
 
 def test_pack_has_little_padding():
     examples = [([1] * n, [1] * n) for n in (100, 30, 60, 20, 90, 10, 40)]
-    packed = trainer.pack(examples, 128, 0)
+    packed = ml_data.pack(examples, 128, 0)
     assert packed.input_ids.shape[0] == 3
     assert packed.real_tokens == 350
     assert int((packed.position_ids == 0).sum()) >= 7
@@ -304,9 +306,9 @@ def test_pack_has_little_padding():
 
 def test_raw_text_fills_the_gaps_chat_examples_stay_whole():
     """Rows of 100: chat examples of 60 leave gaps of 40 that pieces of raw text fill."""
-    chat = [(list(range(100, 160)), [trainer.IGNORE] * 20 + list(range(120, 160)))] * 3
+    chat = [(list(range(100, 160)), [ml_data.IGNORE] * 20 + list(range(120, 160)))] * 3
     raw = [([7] * 80, [7] * 80), ([8] * 50, [8] * 50)]
-    packed = trainer.pack(chat + raw, 100, 0)
+    packed = ml_data.pack(chat + raw, 100, 0)
     assert packed.input_ids.shape == (4, 100)  # 310 tokens; whole examples alone need 5 rows
     assert packed.real_tokens == 310
     whole_chats = 0
@@ -316,7 +318,7 @@ def test_raw_text_fills_the_gaps_chat_examples_stay_whole():
     assert whole_chats == 3  # chat examples are never cut
     flat = packed.input_ids.flatten().tolist()
     assert flat.count(7) == 80 and flat.count(8) == 50
-    assert trainer.pack(chat + raw, 100, 0, split_raw=False).input_ids.shape == (5, 100)
+    assert ml_data.pack(chat + raw, 100, 0, split_raw=False).input_ids.shape == (5, 100)
 
 
 def test_failed_checkpoint_save_keeps_the_previous_one(tmp_path, tiny_base, monkeypatch):
@@ -333,7 +335,7 @@ def test_failed_checkpoint_save_keeps_the_previous_one(tmp_path, tiny_base, monk
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(trainer, "write_state", disk_full)
+    monkeypatch.setattr(checkpoint_state, "write_state", disk_full)
     with pytest.raises(
         trainer.TrainingError, match="previous checkpoint \\(step-000010\\) is intact"
     ):

@@ -19,16 +19,17 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Header, Static
 
-from slmtui.dataset.build import KINDS
+from slmtui.dataset.build import PlannedExample
 from slmtui.dataset.dialogue import DialogueSettings
-from slmtui.dataset.examples import ExampleView, list_examples, regenerate
+from slmtui.dataset.examples import list_examples, regenerate
 from slmtui.dataset.generator import generator_for
+from slmtui.dataset.kinds import EXAMPLE_KINDS
 from slmtui.ingest.store import Store
 from slmtui.tui.screens.kept import KeptScreen
 from slmtui.tui.widgets.footer import KeyFooter
 from slmtui.tui.widgets.table import set_up_table
 
-KIND_FILTERS = (None, *KINDS, "dialogue")  # None: every kind
+KIND_FILTERS = (None, *EXAMPLE_KINDS)  # None: every kind
 
 
 class DatasetScreen(KeptScreen):
@@ -50,7 +51,7 @@ class DatasetScreen(KeptScreen):
 
     def __init__(self) -> None:
         super().__init__(name="dataset")
-        self.views: list[ExampleView] = []
+        self.views: list[PlannedExample] = []
         self.kind: str | None = None
         self.document: str | None = None
         self.busy = False  # a change or a new request is being written
@@ -98,7 +99,7 @@ class DatasetScreen(KeptScreen):
         self.app.call_from_thread(self.changed, what)
 
     @work(thread=True, group="dataset-write")
-    def write_request(self, view: ExampleView) -> None:
+    def write_request(self, view: PlannedExample) -> None:
         generator = generator_for(self.app.config.model.base)
         text = None
         if generator is not None:
@@ -115,14 +116,14 @@ class DatasetScreen(KeptScreen):
 
     # -- showing ---------------------------------------------------------------------------------
 
-    def shown(self) -> list[ExampleView]:
+    def shown(self) -> list[PlannedExample]:
         return [
             view for view in self.views
             if (self.kind is None or view.kind == self.kind)
             and (self.document is None or view.path == self.document)
         ]  # fmt: skip
 
-    def show_views(self, views: list[ExampleView]) -> None:
+    def show_views(self, views: list[PlannedExample]) -> None:
         self.views = views
         table = self.query_one("#examples", DataTable)
         selected = self.selected()
@@ -132,19 +133,17 @@ class DatasetScreen(KeptScreen):
             kind = view.kind + (f" ({view.status})" if view.status else "")
             table.add_row(
                 Text(view.id, style=style), Text(kind, style=style),
-                Text(view.path, style=style), key=view.chunk,
+                Text(view.path, style=style), key=view.example.id,
             )  # fmt: skip
-        if selected is not None and selected.chunk in {view.chunk for view in self.shown()}:
-            table.move_cursor(row=table.get_row_index(selected.chunk))
+        if selected is not None and selected.example.id in {v.example.id for v in self.shown()}:
+            table.move_cursor(row=table.get_row_index(selected.example.id))
         self.show_filter()
         self.show_example()
 
     def show_filter(self) -> None:
         trained = [view for view in self.views if view.split == "train" and not view.excluded]
         counts = Counter(view.kind for view in trained)
-        summary = ", ".join(
-            f"{counts[kind]} {kind}" for kind in (*KINDS, "dialogue") if counts[kind]
-        )
+        summary = ", ".join(f"{counts[kind]} {kind}" for kind in EXAMPLE_KINDS if counts[kind])
         excluded = sum(view.excluded for view in self.views)
         self.query_one("#dataset-filter", Static).update(
             f"kind: {self.kind or 'all'} · document: {self.document or 'all'} · "
@@ -152,12 +151,12 @@ class DatasetScreen(KeptScreen):
         )
         self.query_one("#examples", DataTable).border_subtitle = f"{len(self.shown())} shown"
 
-    def selected(self) -> ExampleView | None:
+    def selected(self) -> PlannedExample | None:
         table = self.query_one("#examples", DataTable)
         if not table.row_count:
             return None
-        chunk = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        return next((view for view in self.views if view.chunk == chunk), None)
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return next((view for view in self.views if view.example.id == key), None)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.show_example()
@@ -199,11 +198,16 @@ class DatasetScreen(KeptScreen):
         if view is not None and not self.busy:
             self.busy = True
             verb = "back in" if view.excluded else "left out of"
-            self.write("example", view.chunk, not view.excluded, f"{view.id} is {verb} training")
+            self.write(
+                "example", view.example.id, not view.excluded, f"{view.id} is {verb} training"
+            )
 
     def action_toggle_document(self) -> None:
         view = self.selected()
         if view is None or self.busy:
+            return
+        if not view.path:
+            self.notify("Your name's pairs come from no document: x leaves one out.")
             return
         excluded = not view.document_excluded
         self.busy = True

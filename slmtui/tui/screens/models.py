@@ -21,7 +21,7 @@ from slmtui.jobs.describe import describe
 from slmtui.jobs.events import EVALUATION, EXPORT, JobEvent
 from slmtui.registry import ModelRegistry, ModelVersion, RegistryError
 from slmtui.tui.job_worker import follow_job
-from slmtui.tui.messages import JobEnded, JobEventArrived, ModelPublished
+from slmtui.tui.posts import JobEnded, JobEventArrived, ModelPublished
 from slmtui.tui.screens.confirm import ConfirmScreen
 from slmtui.tui.screens.export_types import ExportTypesScreen
 from slmtui.tui.screens.kept import KeptScreen

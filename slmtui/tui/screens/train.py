@@ -21,12 +21,13 @@ from textual.widgets import Header, Log, Static
 from slmtui import runs
 from slmtui.dataset.generator import generator_for
 from slmtui.ingest.ingestor import Ingestor
+from slmtui.ingest.store import Store
 from slmtui.jobs import launch, prepare
 from slmtui.jobs.describe import describe
 from slmtui.jobs.events import TRAINING
 from slmtui.jobs.process import RunningJob, follow, stop_job
 from slmtui.tui.job_worker import follow_job
-from slmtui.tui.messages import JobEnded, JobEventArrived, TrainingFinished
+from slmtui.tui.posts import JobEnded, JobEventArrived, TrainingFinished
 from slmtui.tui.screens.kept import KeptScreen
 from slmtui.tui.streaming import Throttle
 from slmtui.tui.train_progress import TrainProgress
@@ -100,16 +101,20 @@ class TrainScreen(KeptScreen):
         the estimate, and whether it continues the last run. Made again only when the store or
         the runs changed since the last plan; a start kills it."""
         workspace, config = self.app.workspace, self.app.config
-        with Ingestor(workspace, config) as ingestor:  # cheap when nothing changed
-            ingestor.scan()
-            stats = ingestor.store.stats()
+        # The app's watcher keeps the store current; only an app that does not watch reads
+        # writing/ here, once.
+        if self.app.live is None:
+            with Ingestor(workspace, config) as ingestor:
+                ingestor.scan()
+        with Store(workspace.db_path) as store:
+            stats = store.stats()
         latest = runs.latest_finished(workspace)
         signature = (json.dumps(stats.as_dict(), sort_keys=True), latest and latest.name)
         if not stats.chunks or signature == self._planned_for:
             return
         run = prepare.prepare_run(
             workspace, config, generator=generator_for(config.model.base), generate=False,
-            preview=True,
+            preview=True, scan=False,
         )  # fmt: skip
         self._preview_job = launch.start_training(run, dry_run=True)
         job, started, last = self._preview_job, None, None
@@ -188,7 +193,7 @@ class TrainScreen(KeptScreen):
                 if run is None:
                     raise RuntimeError("There is no stopped run to resume: press s to start one.")
             else:
-                # The CLI's dataset from the same store: the requests the background preparation
+                # The CLI's dataset from the same store: the requests the background request writer
                 # has written so far; those still pending train as "continue" pairs this time.
                 config = self.app.config
                 run = prepare.prepare_run(
@@ -203,7 +208,7 @@ class TrainScreen(KeptScreen):
         follow_job(self, TRAINING, start, self._set_job)
 
     def _say(self, text: str) -> None:
-        """A line from the preparation (dataset made, requests pending) in the log."""
+        """A line from preparing the run (dataset made, requests pending) in the log."""
         self.progress.log.append(text)
         self._unshown.append(text)
         self._schedule_redraw(at_once=True)

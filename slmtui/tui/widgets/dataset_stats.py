@@ -26,7 +26,7 @@ class DatasetStats(Static):
         self.border_title = "Dataset"
         self.state = "starting"
         self.stats = Stats()
-        self.requests: dict | None = None  # the background preparation's last counts
+        self.requests: dict | None = None  # the request writer's last counts
 
     def show_requests(self, counts: dict) -> None:
         """The chat-pair requests written so far (total, ready, rejected, pending)."""

@@ -1,0 +1,7 @@
+"""`python -m slmtui.cli`: the same as `slmtui`."""
+
+import sys
+
+from slmtui.cli import main
+
+sys.exit(main())
