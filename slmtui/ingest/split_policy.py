@@ -2,11 +2,12 @@
 
 Passages are decided by text, conversations by their messages; both keep about
 `validation_fraction` of the tokens aside, from several documents or conversations, and
-never move trained text into validation. Conversations are cut here, once, by
-`[ingest] conversation_gap_minutes`; the cut is stored with every message, so the dataset, the
-Library and evaluation read the same conversations that the split was decided on. When the gap
-setting changes, `recut_conversations` cuts every chat again and a conversation that now joins
-trained and held-out messages is trained on as a whole.
+never move trained text into validation. Conversations are cut here, once, at every silence
+longer than `[ingest] conversation_gap_minutes` and wherever the split changes; the cut is
+stored with every message, so the dataset, the Library and evaluation read the same
+conversations that the split was decided on. When the gap setting changes,
+`recut_conversations` cuts every chat again; each message keeps its split, so held-out replies
+stay held out and are never learned.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ def assign_message_splits(
     conversations went to validation.
 
     New messages that continue a conversation take its split: validation only when every
-    message it already had was validation, so trained text never becomes validation; a new
-    message that joins a trained and a held-out conversation makes the whole one trained. A
+    message it already had was validation, so trained text never becomes validation; held-out
+    messages stay held out, a conversation ending where the split changes (`_cut`). A
     conversation made only of new messages is decided like a passage (`assign_new_splits`):
     in the order of its first message's key, held out while held-out tokens are under
     `fraction` of all message tokens (or, with 10 or more conversations, while fewer than
@@ -89,8 +90,7 @@ def assign_message_splits(
                 fresh.append((rows[0][4], [(label, row[0]) for row in rows], tokens))
                 conversations += 1
                 continue
-            held += sum(row[3] for row in rows if row[2] != split and split == "val")
-            held -= sum(row[3] for row in rows if row[2] == "val" and split == "train")
+            held += sum(row[3] for row in rows if row[2] == "new" and split == "val")
             updates += [(split, label, row[0]) for row in rows]
     decided_val = 0
     wanted_conversations = min_conversations if conversations >= 10 else 0
@@ -108,9 +108,10 @@ def assign_message_splits(
 
 
 def recut_conversations(store: Store, gap_seconds: float) -> None:
-    """Cut every chat again with a new gap (the setting changed): each conversation gets one
-    split, trained when any of its messages was, and messages not yet decided stay 'new' for
-    `assign_message_splits`. Remembers the gap it cut with."""
+    """Cut every chat again with a new gap (the setting changed). Every decided message keeps
+    its split, so a wider gap joins trained conversations with trained ones and held-out with
+    held-out, and ends a conversation where the split changes (`_cut`); messages not yet
+    decided stay 'new' for `assign_message_splits`. Remembers the gap it cut with."""
     for chat_id in store.chat_ids():
         updates = []
         for split, label, rows in _cut(store.message_rows(chat_id), gap_seconds):
@@ -126,9 +127,25 @@ def cut_with(store: Store) -> float | None:
 
 
 def _cut(rows: list[tuple], gap_seconds: float):
-    """(split, label, rows) per conversation of (id, time, split, tokens, key) rows: 'new' when
-    none of it is decided, 'train' when any of it was trained, else 'val'."""
-    for conversation in split_conversations(rows, lambda row: row[1], gap_seconds):
-        decided = {row[2] for row in conversation} - {"new"}
-        split = "train" if "train" in decided else ("val" if decided else "new")
-        yield split, conversation[0][0], conversation
+    """(split, label, rows) per conversation of time-ordered (id, time, split, tokens, key)
+    rows, labelled by its first message's id.
+
+    A conversation ends at every silence longer than the gap and wherever the decided split
+    changes, so it is held out or trained, never both. New messages take the split of what
+    they continue: validation only when all of it was held out, else training; a stretch of
+    only new messages is 'new', for the caller to decide."""
+    for stretch in split_conversations(rows, lambda row: row[1], gap_seconds):
+        decided = {row[2] for row in stretch} - {"new"}
+        if not decided:
+            yield "new", stretch[0][0], stretch
+            continue
+        fill = "val" if decided == {"val"} else "train"
+        runs: list[tuple[str, list[tuple]]] = []
+        for row in stretch:
+            split = fill if row[2] == "new" else row[2]
+            if runs and runs[-1][0] == split:
+                runs[-1][1].append(row)
+            else:
+                runs.append((split, [row]))
+        for split, run in runs:
+            yield split, run[0][0], run

@@ -199,9 +199,9 @@ def test_a_gap_raised_after_ingest_never_mixes_held_out_and_trained_replies(
     workspace, make_ingestor, tmp_path
 ):
     """Conversations are cut once, at ingest, and stored: a wider gap set afterwards makes
-    the ingestor cut every chat again, and a conversation that now joins trained and held-out
-    messages is trained as a whole. Cutting again in the dataset with the new setting (as it
-    once did) put held-out replies into the training snapshot."""
+    the ingestor cut every chat again, every message keeping its split, a conversation ending
+    where the split changes. Cutting again in the dataset with the new setting (as it once
+    did) put held-out replies into the training snapshot."""
     from slmtui.config import DatasetConfig
     from slmtui.dataset.build import build_dataset
     from slmtui.dataset.snapshot import read_examples
@@ -210,7 +210,8 @@ def test_a_gap_raised_after_ingest_never_mixes_held_out_and_trained_replies(
             for d in range(30) for i in range(6)]  # fmt: skip
     narrow = ingest_chat(workspace, make_ingestor, rows)
     key = narrow.store.chats()[0].key
-    held = {m.text for m in narrow.store.chat_messages(key) if m.split == "val"}
+    before = {m.text: m.split for m in narrow.store.chat_messages(key)}
+    held = {text for text, split in before.items() if split == "val"}
     assert held and len({m.conversation for m in narrow.store.chat_messages(key)}) == 30
     narrow.close()
 
@@ -219,16 +220,23 @@ def test_a_gap_raised_after_ingest_never_mixes_held_out_and_trained_replies(
     wider = make_ingestor(workspace, config)
     wider.scan()
     messages = wider.store.chat_messages(key)
-    assert len({m.conversation for m in messages}) == 1  # one conversation now ...
-    assert {m.split for m in messages} == {"train"}  # ... trained whole: it holds trained text
+    assert {m.text: m.split for m in messages} == before  # every split kept
+    conversations: dict[int, set[str]] = {}
+    for message in messages:
+        conversations.setdefault(message.conversation, set()).add(message.split)
+    assert all(len(splits) == 1 for splits in conversations.values())
+    assert len(conversations) < 30  # neighbouring trained days joined into one conversation
     build = build_dataset(wider.store, tmp_path / "ds", DatasetConfig(), None, "none",
                           dialogue=DialogueSettings.from_config(config))  # fmt: skip
-    split_of = {m.text: m.split for m in messages}
+    learned = {"train": set(), "val": set()}
     for path, split in ((build.train_path, "train"), (build.val_path, "val")):
         for example in read_examples(path):
             if example.kind == "dialogue":
                 lines = {line for text in learned_replies([example]) for line in text.split("\n")}
-                assert {split_of[line] for line in lines} == {split}
+                assert {before[line] for line in lines} == {split}  # no example mixes
+                learned[split] |= lines
+    assert not held & learned["train"]  # no held-out reply is learned ...
+    assert held & learned["val"]  # ... and they are still measured
 
 
 def test_a_narrower_gap_keeps_each_conversation_in_one_split(workspace, make_ingestor):

@@ -176,3 +176,38 @@ def test_a_version_four_store_keeps_its_splits(tmp_path):
     db.close()
     with Store(path) as store:
         assert store.db.execute("SELECT split FROM splits WHERE hash = 'h'").fetchone() == ("val",)
+
+
+def test_new_messages_between_a_trained_and_a_held_out_conversation_never_join_them(tmp_path):
+    """A re-export fills the silence between a trained and a held-out conversation: the new
+    messages are trained (trained text never becomes validation), the held-out messages stay
+    held out, and a conversation ends where the split changes."""
+    from slmtui.ingest import split_policy
+
+    hour = 3600.0
+    with Store(tmp_path / "state.db") as store:
+        store.db.execute("INSERT INTO chats (key, name, format) VALUES ('c', 'Ana', 'whatsapp')")
+        rows = [(0.0, "a", "train"), (0.5, "b", "train"), (10.0, "c", "val"), (10.5, "d", "val")]
+        store.db.executemany(
+            "INSERT INTO messages (chat_id, time, sender, text, tokens, key, split)"
+            " VALUES (1, ?, 'Ana', ?, 1, ?, ?)",
+            [(t * hour, text, text, split) for t, text, split in rows],
+        )
+        split_policy.recut_conversations(store, 2 * hour)
+        store.db.executemany(
+            "INSERT INTO messages (chat_id, time, sender, text, tokens, key)"
+            " VALUES (1, ?, 'Ana', ?, 1, ?)",
+            [
+                (t * hour, text, text)
+                for t, text in ((2.0, "e"), (4.0, "f"), (6.0, "g"), (8.0, "h"))
+            ],
+        )
+        split_policy.assign_message_splits(store, 0.1, 2 * hour)
+        by_text = {m.text: (m.split, m.conversation) for m in store.chat_messages("c")}
+    assert {t: s for t, (s, _) in by_text.items()} == {
+        "a": "train", "b": "train", "e": "train", "f": "train", "g": "train", "h": "train",
+        "c": "val", "d": "val",
+    }  # fmt: skip
+    trained = {c for s, c in by_text.values() if s == "train"}
+    held = {c for s, c in by_text.values() if s == "val"}
+    assert len(trained) == 1 and len(held) == 1 and not trained & held
