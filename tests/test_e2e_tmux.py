@@ -164,8 +164,8 @@ def test_demo_trains_then_chats_with_the_new_adapter(tmp_path):
         shown = wait_for_screen(session, "tok/s", timeout=180)  # the line under a finished reply
         assert re.search(r"\d+ tokens · [\d.]+ tok/s", shown), shown
         with Sessions(chat_db_path(workspace.state)) as store:
-            (session,) = store.list()
-            lines = store.get(session.id).messages
+            (saved,) = store.list()
+            lines = store.get(saved.id).messages
         assert [line.role for line in lines] == ["user", "assistant"]
         assert lines[0].content == PROMPT
         assert lines[1].model == f"{run} (adapter)"
