@@ -79,7 +79,7 @@ def assign_message_splits(
     if not chat_ids:
         return 0
     total, held = store.message_tokens()
-    conversations = store.conversation_count(None)
+    conversations = store.conversation_count(None, limit=10)
     held_conversations = store.conversation_count("val")
     fresh: list[tuple[str, list[tuple[int, int]], int]] = []
     updates: list[tuple[str, int, int]] = []

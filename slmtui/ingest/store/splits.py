@@ -76,11 +76,13 @@ class SplitTables:
             "COALESCE(SUM(tokens) FILTER (WHERE split = 'val'), 0) FROM messages"
         ).fetchone()
 
-    def conversation_count(self, split: str | None) -> int:
-        """Decided conversations (`split` None), or held-out ones (`split` 'val')."""
+    def conversation_count(self, split: str | None, limit: int = 0) -> int:
+        """Decided conversations (`split` None), or held-out ones (`split` 'val'), counting at
+        most `limit` (0: all): the policy only asks whether there are ten."""
         where = "split = 'val'" if split == "val" else "split != 'new'"
+        cap = f" LIMIT {int(limit)}" if limit else ""
         return self.db.execute(
-            f"SELECT COUNT(DISTINCT conversation) FROM messages WHERE {where}"
+            f"SELECT COUNT(*) FROM (SELECT DISTINCT conversation FROM messages WHERE {where}{cap})"
         ).fetchone()[0]
 
     def message_rows(self, chat_id: int, since: float | None = None) -> list[tuple]:
