@@ -36,15 +36,15 @@ def prepare_run(
     from slmtui.ingest.ingestor import Ingestor
     from slmtui.ingest.store import Store
 
-    ingestor = Ingestor(workspace, config) if scan else None
-    with ingestor.store if ingestor else Store(workspace.db_path) as store:
-        if ingestor is not None:
+    if scan:
+        with Ingestor(workspace, config) as ingestor:
             say(f"Writing folder: {ingestor.scan().summary()}")
+    with Store(workspace.db_path) as store:
         run = new_run(workspace, config, from_scratch=from_scratch, preview=preview)
 
         def progress(done: int, total: int) -> None:
             if total and (done == total or done % 10 == 0):
-                say(f"  writing prompts with the base model: {done}/{total}")
+                say(f"  writing requests with the base model: {done}/{total}")
 
         build = build_dataset(
             store,
