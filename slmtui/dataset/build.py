@@ -21,6 +21,7 @@ from pathlib import Path
 
 from slmtui.config import DatasetConfig
 from slmtui.dataset.dialogue import (
+    DialogueBuild,
     DialogueSettings,
     dialogue_examples,
     identity_examples,
@@ -41,7 +42,7 @@ from slmtui.dataset.request_filter import check_generation, clean_generation
 from slmtui.dataset.requests import WrittenRequests, write_missing
 from slmtui.dataset.selection import select_chunks
 from slmtui.dataset.snapshot import DatasetBuild, write_snapshot
-from slmtui.ingest.store import LiveChunk, Store
+from slmtui.ingest.store import Exclusions, LiveChunk, Store
 
 ID_LENGTH = 10  # characters of an example's ID shown to the person
 
@@ -145,7 +146,7 @@ def plan_dataset(
         for (c, k), e in zip(left_out, assemble(left_out, requests, config.seed)[0], strict=True)
     ]
     found += [planned(c, "raw", raw_example(c), "val") for c in val]
-    found += _dialogue_entries(store, chats, exclusions)
+    found += _dialogue_entries(chats, exclusions)
     found += [
         PlannedExample(e, "train", "", "identity", excluded=e.id in exclusions.examples)
         for e in identity
@@ -204,9 +205,10 @@ def _status(chunk: LiveChunk, planned: str, kind: str, requests: WrittenRequests
     return "" if kind == planned else "rejected"
 
 
-def _dialogue_entries(store: Store, chats, exclusions) -> list[PlannedExample]:
-    """The dialogue examples (left-out ones marked), each under its chat's first export."""
-    paths = {chat.key: (chat.paths[0] if chat.paths else chat.name) for chat in store.chats()}
+def _dialogue_entries(chats: DialogueBuild, exclusions: Exclusions) -> list[PlannedExample]:
+    """The dialogue examples (left-out ones marked), each under its chat's first export (the
+    chats as the dialogue build read them: the store is not asked again)."""
+    paths = chats.paths
 
     def entry(example: Example, split: str, excluded: bool) -> PlannedExample:
         path = paths.get(example.chat or "", example.chat or "")

@@ -134,6 +134,7 @@ class DialogueBuild:
     stats: dict
     names: tuple[str, ...] = ()  # who answered: the configured or the proposed you
     left_out: list[tuple[str, Example]] = field(default_factory=list)  # (split, example)
+    paths: dict[str, str] = field(default_factory=dict)  # chat key -> the export it is listed under
 
 
 def dialogue_examples(store: Store, settings: DialogueSettings) -> DialogueBuild:
@@ -143,6 +144,7 @@ def dialogue_examples(store: Store, settings: DialogueSettings) -> DialogueBuild
     chats = store.chats()
     names = your_names(store, settings.names, chats)
     build = DialogueBuild([], [], {"chats": 0, "conversations": 0, "replies": 0, "val": 0}, names)
+    build.paths = {chat.key: (chat.paths[0] if chat.paths else chat.name) for chat in chats}
     if not names:
         return build
     is_me = matcher(names, aliases_of(chats))
