@@ -116,8 +116,8 @@ lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, task_type="CAUSAL_LM",
 model = get_peft_model(model, lora)
 rows = []
 for example in read_snapshot_file(__import__("pathlib").Path(dataset_dir) / "train.jsonl"):
-    ids, labels = encode_example(example, tokenizer, 512)
-    rows.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
+    for ids, labels in encode_example(example, tokenizer, 512).pieces:
+        rows.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
 
 class Clock(TrainerCallback):
     def __init__(self):

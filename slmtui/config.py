@@ -264,6 +264,14 @@ class TrainConfig:
         maximum=1.0,
     )
     eval_every: int = setting(0, "Evaluate every N steps; 0: at start and end only.", minimum=0)
+    val_tokens: int = setting(
+        8192,
+        "Tokens of held-out text training measures itself on, a sample that stays the same "
+        "from run to run (the base model's figure on it is then cached, and a retrain pays only "
+        "for the adapter's); the time it takes is part of the plan. 0: all of the held-out "
+        "split, which grows with your writing. `slmtui eval` measures on the whole split.",
+        minimum=0,
+    )
     checkpoint_every: int = setting(50, "Save a resumable checkpoint every N steps.", minimum=1)
     checkpoint_seconds: float = setting(
         60.0,
@@ -285,6 +293,25 @@ class TrainConfig:
         """'auto', 'on' or 'off' (an older file's true/false read as 'auto'/'off')."""
         value = self.qlora
         return {True: "auto", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+
+# Training budgets by name, in minutes: what `slmtui train --minutes` and the Train screen
+# offer besides a number. "quick" is the cpu-quick and gpu presets' own budget.
+TRAINING_BUDGETS = {"quick": 5.0, "evening": 60.0}
+
+
+def budget_minutes(text: str) -> float:
+    """Minutes from a budget's name ("quick", "evening") or a number of minutes."""
+    if text.strip().lower() in TRAINING_BUDGETS:
+        return TRAINING_BUDGETS[text.strip().lower()]
+    try:
+        minutes = float(text)
+    except ValueError:
+        minutes = 0.0
+    if not 0 < minutes <= 24 * 60:
+        names = ", ".join(f"{name} ({value:g})" for name, value in TRAINING_BUDGETS.items())
+        raise ConfigError(f"A training budget is minutes (up to a day) or one of {names}: {text!r}")
+    return minutes
 
 
 # The types `slmtui export --quant` offers, largest first (slmtui.export.quantize runs them).

@@ -13,6 +13,7 @@ torch-free, so the parent and the children share it.
       adapter/            the finished PEFT adapter
       adapter.gguf        the same as a llama.cpp LoRA, for chat before any export
       metrics.json        the finished run's figures
+    (and ../../cache/validation/: the base model's validation losses, shared by the runs)
       train.log, export.log, stderr.log     the children's logs
       events.jsonl, export-events.jsonl      every event the parent read
 """
@@ -115,6 +116,12 @@ class RunFolder:
     @property
     def metrics_file(self) -> Path:
         return self.path / "metrics.json"
+
+    @property
+    def validation_cache(self) -> Path:
+        """The base model's validation losses, shared by the workspace's runs: the `cache/`
+        beside `runs/` (Workspace.cache), so that a retrain does not measure the base again."""
+        return self.path.parent.parent / "cache" / "validation"
 
     def log(self, job: str) -> Path:
         """The log of a job child: train.log, export.log (the logging module's own file)."""

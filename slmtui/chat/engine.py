@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from slmtui.chat.llama import load_llama
+from slmtui.chat.speakers import others_in, speaker_stops, without_leading_speaker
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class Sampling:
     max_tokens: int = 256
     repeat_penalty: float = 1.1
     seed: int = -1  # -1: a different seed each reply
+    # Names the reply must not speak in (chat/speakers.py); None: those of the conversation.
+    others: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -108,6 +111,7 @@ class ChatEngine:
         self.load()
         fitted, dropped = self.fit(messages, sampling.max_tokens)
         self.last = ReplyStats(dropped_turns=dropped)
+        others = others_in(messages) if sampling.others is None else sampling.others
         started = time.perf_counter()
         with self._lock:
             pieces = self._llm.create_chat_completion(
@@ -117,8 +121,12 @@ class ChatEngine:
                 max_tokens=sampling.max_tokens,
                 repeat_penalty=sampling.repeat_penalty,
                 seed=sampling.seed if sampling.seed >= 0 else time.time_ns() % 2**31,
+                stop=speaker_stops(others) or None,
                 stream=True,
             )
+            # The opening is held back until it cannot be someone else's `name: ` any more.
+            opening, held = "", bool(others)
+            longest = max((len(name) for name in others), default=0) + 2
             try:
                 for piece in pieces:
                     choice = piece["choices"][0]
@@ -127,10 +135,18 @@ class ChatEngine:
                         self.last.finish_reason = choice["finish_reason"]
                     if text:
                         self.last.tokens += 1
+                    if held and text:
+                        opening += text
+                        if len(opening) < longest and "\n" not in opening:
+                            continue
+                        text, held = without_leading_speaker(opening, others), False
+                    if text:
                         yield text
                     if stop is not None and stop.is_set():
                         self.last.finish_reason = "stopped"
                         break
+                if held and opening:
+                    yield without_leading_speaker(opening, others)
             finally:
                 pieces.close()
                 self.last.seconds = time.perf_counter() - started

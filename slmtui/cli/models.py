@@ -8,7 +8,7 @@ import shutil
 import sys
 
 from slmtui.cli.writing import open_workspace
-from slmtui.config import with_changes
+from slmtui.config import budget_minutes, with_changes
 from slmtui.formats import card_ppl_change, format_size, quant_cost_words
 from slmtui.ingest.store import Store
 from slmtui.registry import RegistryError
@@ -24,6 +24,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = workspace.load_config()
     if args.preset:
         config = with_changes(config, "train", preset=args.preset)
+    if args.minutes:
+        config = with_changes(config, "train", minutes=budget_minutes(args.minutes))
     launcher = launch.data_parallel(args.gpus) if args.gpus else None
     say = (lambda text: print(text, file=sys.stderr, flush=True)) if args.json else print
     if args.resume:

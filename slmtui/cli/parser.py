@@ -69,6 +69,11 @@ def add_train_command(commands) -> None:
     train = commands.add_parser("train", help="build the style dataset and train a LoRA")
     train.add_argument("--preset", choices=("auto", "cpu-quick", "cpu-full", "gpu"))
     train.add_argument("--max-steps", type=int, default=0, help="override the preset's steps")
+    train.add_argument(
+        "--minutes", metavar="N",
+        help="how long to train: minutes, 'quick' (5) or 'evening' (60); sets [train] minutes "
+        "for this run",
+    )  # fmt: skip
     train.add_argument("--resume", action="store_true", help="continue the last stopped run")
     train.add_argument("--dry-run", action="store_true", help="print the plan and exit")
     train.add_argument(

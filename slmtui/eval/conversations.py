@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from slmtui.chat.engine import ChatTarget
+from slmtui.chat.speakers import others_in, speaks_for_others
 from slmtui.config import Config
 from slmtui.dataset.dialogue import DialogueSettings, dialogue_examples, reply_requests
 from slmtui.eval.generations import GenerationSettings, file_key, generate
@@ -38,6 +39,10 @@ SCORED_REPLIES = 64  # held-out replies scored for perplexity (cheap: short cont
 ASKED_REPLIES = 24  # held-out requests each model answers
 VERIFIER_REPLIES = 16  # training requests the base model answers, as the verifier's "not you"
 SEGMENT_REPLIES = 8  # replies profiled together: one reply is too short to profile alone
+# Your training replies the style scale and the verifier read, spread over your history: a
+# scale and a verifier are as good from a thousand replies as from twenty thousand, and fitting
+# on all of a years-long history took minutes.
+FITTED_REPLIES = 1000
 
 Step = Callable[[str], Callable[[int, int], None] | None]
 
@@ -53,6 +58,13 @@ class ConversationScore:
     author_share_base: float
     author_share_tuned: float
     verifier_accuracy: float | None
+    # Replies with a line in another participant's name (chat/speakers.py), as shown to you.
+    for_others_base: float
+    for_others_tuned: float
+    # Mean words per reply: yours (the held-out replies asked), the base's, the tuned model's.
+    words_yours: float
+    words_base: float
+    words_tuned: float
     ppl_change_interval: Interval
     distance_ratio_interval: Interval
     samples: list[dict]
@@ -80,6 +92,11 @@ class ConversationScore:
             "reply_author_share_base": self.author_share_base,
             "reply_author_share": self.author_share_tuned,
             "reply_verifier_accuracy": self.verifier_accuracy,
+            "reply_for_others_base": self.for_others_base,
+            "reply_for_others": self.for_others_tuned,
+            "reply_words_yours": self.words_yours,
+            "reply_words_base": self.words_base,
+            "reply_words": self.words_tuned,
             "samples": self.samples,
         }
 
@@ -126,8 +143,15 @@ def replies_in_place_of_writing(
     return heldout, others, [conversation[-1]["content"] for conversation in trained]
 
 
+def mean_words(texts: list[str]) -> float:
+    return float(np.mean([len(text.split()) for text in texts])) if texts else 0.0
+
+
 def cached_reply_perplexity(
-    cache: Path, target: ChatTarget, conversations: list[list[dict]]
+    cache: Path,
+    target: ChatTarget,
+    conversations: list[list[dict]],
+    progress: Callable[[int, int], None] | None = None,
 ) -> Perplexity:
     """Reply perplexity from the cache when this model already scored these conversations
     (the base model's, after the first evaluation)."""
@@ -138,7 +162,7 @@ def cached_reply_perplexity(
     known = read_json_if_valid(path) or {}
     if key in known:
         return Perplexity(**known[key])
-    result = reply_perplexity(target.model_path, conversations, target.lora_path)
+    result = reply_perplexity(target.model_path, conversations, target.lora_path, progress)
     known[key] = asdict(result)
     write_json_atomic(path, known)
     return result
@@ -164,13 +188,15 @@ def score_conversations(
     if not held or not trained_replies:
         return None
     scored = spread(held, SCORED_REPLIES)
-    base_ppl = cached_reply_perplexity(workspace.cache, base, scored)
-    tuned_ppl = cached_reply_perplexity(workspace.cache, tuned, scored)
+    base_ppl, tuned_ppl = (
+        cached_reply_perplexity(workspace.cache, model, scored, step(f"reply perplexity: {who}"))
+        for model, who in ((base, "base"), (tuned, tuned.label))
+    )
     asked = [_prompt(conversation) for conversation in spread(held, ASKED_REPLIES)]
     base_replies = generate(base, asked, workspace.cache, settings, step("replies: base"))
     tuned_replies = generate(tuned, asked, workspace.cache, settings, step("replies: tuned"))
     yours = [prompt.reference for prompt in asked]
-    trained = [conversation[-1]["content"] for conversation in trained_replies]
+    trained = [c[-1]["content"] for c in spread(trained_replies, FITTED_REPLIES)]
     scale = StyleScale.from_segments(segments(trained))
     author = profile_texts(yours)
 
@@ -184,6 +210,9 @@ def score_conversations(
 
     others = [_prompt(conversation) for conversation in spread(trained_replies, VERIFIER_REPLIES)]
     base_own = generate(base, others, workspace.cache, settings, step("replies: base, own"))
+    progress = step("verifier")
+    if progress is not None:
+        progress(0, 1)
     try:
         verifier = Verifier.fit(segments(trained, 2), segments(base_own, 2))
         shares = (
@@ -193,6 +222,15 @@ def score_conversations(
         accuracy = verifier.accuracy
     except VerifierError:
         shares, accuracy = (float("nan"), float("nan")), None
+    if progress is not None:
+        progress(1, 1)
+    # Everyone who speaks in a held-out request: a reply with a line in one of their names
+    # speaks for them, whether or not that person is in the conversation it answers.
+    speakers = others_in(message for prompt in asked for message in prompt.messages)
+
+    def for_others(replies: list[str]) -> float:
+        return float(np.mean([speaks_for_others(reply, speakers) for reply in replies]))
+
     return ConversationScore(
         replies=len(scored),
         asked=len(asked),
@@ -203,6 +241,11 @@ def score_conversations(
         author_share_base=shares[0],
         author_share_tuned=shares[1],
         verifier_accuracy=accuracy,
+        for_others_base=for_others(base_replies),
+        for_others_tuned=for_others(tuned_replies),
+        words_yours=mean_words(yours),
+        words_base=mean_words(base_replies),
+        words_tuned=mean_words(tuned_replies),
         ppl_change_interval=ppl_change_interval(base_ppl.per_text, tuned_ppl.per_text),
         distance_ratio_interval=paired_interval(ratio, len(asked)),
         samples=[

@@ -9,6 +9,7 @@ measures the file the user will actually chat with.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,10 @@ def perplexity(model_path: Path, texts: list[str], lora_path: Path | None = None
 
 
 def reply_perplexity(
-    model_path: Path, conversations: list[list[dict]], lora_path: Path | None = None
+    model_path: Path,
+    conversations: list[list[dict]],
+    lora_path: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Perplexity:
     """Perplexity on your replies: each conversation rendered with the model's chat template,
     only the last (assistant) message scored, up to and including its turn-end token, as
@@ -81,7 +85,9 @@ def reply_perplexity(
     with scoring_model(model_path, lora_path) as llm:
         render = chat_renderer(llm)
         eos = llm.token_eos()
-        for messages in conversations:
+        for done, messages in enumerate(conversations):
+            if progress is not None:
+                progress(done, len(conversations))
             prompt = render(messages[:-1], True)
             full = render(messages, False)
             if not full.startswith(prompt):
@@ -94,4 +100,6 @@ def reply_perplexity(
             last = min(len(reply), len(tokens) - 1)
             if last >= 1:
                 per_text.append(score(llm, tokens, last))
+    if progress is not None:
+        progress(len(conversations), len(conversations))
     return total(per_text, "reply")

@@ -29,12 +29,15 @@ def _training(kind: str, d: dict) -> str:
             f"{', QLoRA' if d.get('qlora') else ''}"
             f"{', gradient checkpointing' if d.get('checkpointing') else ''}), "
             f"{d['steps']} steps of "
-            f"{d['tokens_per_step']:,} tokens, {d['examples']} examples "
-            f"({d['train_tokens']:,} tokens, {100 * d['padding_share']:.1f}% padding), "
+            f"{d['tokens_per_step']:,} tokens, {d.get('examples_in_rows', d['examples'])} examples "
+            f"({d.get('rows_tokens', d['train_tokens']):,} tokens, "
+            f"{100 * d['padding_share']:.1f}% padding), "
             f"{d['trainable_params']:,} trainable parameters; "
             f"estimated {format_seconds(d['estimated_seconds'])}"
             + (f"; resuming at step {d['start_step']}" if d.get("start_step") else "")
             + _corpus_share(d)
+            + _replies(d)
+            + _validation(d)
             + (f". {d['gpu_problem']}" if d.get("gpu_problem") else "")
         )
     if kind == "step":
@@ -48,6 +51,11 @@ def _training(kind: str, d: dict) -> str:
         return (
             f"validation ({who}, step {d['step']}): loss {d['val_loss']:.4f}, "
             f"perplexity {d['val_ppl']:.2f}"
+        )
+    if kind == "replanned":
+        return (
+            f"steps measured at {d['seconds_per_step']:.2f} s: {d['steps']} steps in all, "
+            f"the whole run now estimated at {format_seconds(d['estimated_seconds'])}"
         )
     if kind == "checkpoint":
         return f"checkpoint saved at step {d['step']}"
@@ -128,11 +136,40 @@ LIMITED_BY_WORDS = {
 }
 
 
+def _replies(d: dict) -> str:
+    """'; 4,032 replies to learn (12 longer than a sequence, learned in part)'."""
+    if not d.get("replies"):
+        return ""
+    parts = []
+    if d.get("replies_shortened"):
+        parts.append(f"{d['replies_shortened']:,} longer than a sequence, learned in part")
+    if d.get("replies_lost"):
+        parts.append(f"{d['replies_lost']:,} with no room left by their prompt, not learned")
+    more = f" ({'; '.join(parts)})" if parts else ""
+    return f"; {d['replies']:,} replies to learn{more}"
+
+
+def _validation(d: dict) -> str:
+    """'; validation on 8,192 held-out tokens, about 40 s of the estimate'."""
+    if not d.get("val_tokens"):
+        return ""
+    return (
+        f"; validation on {d['val_tokens']:,} held-out tokens, about "
+        f"{format_seconds(d.get('validation_seconds', 0))} of the estimate"
+    )
+
+
 def _corpus_share(d: dict) -> str:
     """'; 1.5 passes over the training text, continuing run-X: 12 new + 4 replayed examples'."""
     if "epochs" not in d:  # events of runs from before these fields
         return ""
-    text = f"; {d['epochs']:.2g} passes over the training text"
+    if d.get("share", 1.0) < 1.0:
+        text = (
+            f"; {100 * d['share']:.2g}% of the training text (new first, then spread over "
+            "time and chats); a longer run covers more (`--minutes`)"
+        )
+    else:
+        text = f"; {d['epochs']:.2g} passes over the training text"
     reason = LIMITED_BY_WORDS.get(d.get("steps_limited_by", ""))
     if reason and not d.get("continues"):
         text += f" ({reason})"

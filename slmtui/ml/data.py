@@ -6,6 +6,7 @@ Labels are the token ids to learn, or IGNORE; a chat example learns its assistan
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import random
@@ -17,6 +18,7 @@ import torch
 from slmtui.dataset.example import Example
 from slmtui.dataset.snapshot import read_examples
 from slmtui.ml.errors import TrainingError
+from slmtui.ml.priority import training_order
 from slmtui.runs import RunPlan
 
 log = logging.getLogger("slmtui.train")
@@ -31,27 +33,59 @@ def read_snapshot_file(path: Path) -> list[Example]:
     return list(read_examples(path)) if path.is_file() else []
 
 
-def encode_example(example: Example, tokenizer, seq_len: int) -> tuple[list[int], list[int]]:
+@dataclass
+class Encoded:
+    """An example as token rows of at most seq_len tokens, and what became of its replies.
+
+    Labels are the token ids to learn, or IGNORE. Most examples are one piece; a chat example
+    whose replies do not fit one sequence with their context becomes several, each reply learned
+    once with as much of the conversation before it as leaves room for it."""
+
+    pieces: list[tuple[list[int], list[int]]]
+    replies: int = 0  # assistant replies the example asks to learn
+    shortened: int = 0  # of those, learned only in part: longer than a sequence holds
+    lost: int = 0  # of those, not learned at all (the prompt alone fills the sequence)
+
+
+def encode_example(example: Example, tokenizer, seq_len: int) -> Encoded:
     """Token ids and labels; chat examples are trained on the assistant's replies only.
 
-    Every assistant message is learned unless it says `"train": false` (a dialogue example's
-    earlier turn of yours kept as context); each is learned up to and including its turn-end
-    token, everything else in the chat is context."""
+    Raw text is learned whole, in pieces of seq_len tokens. Every assistant message is learned
+    unless it says `"train": false` (a dialogue example's earlier turn of yours kept as
+    context); each is learned up to and including its turn-end token, everything else in the
+    chat is context. A conversation too long for one sequence is cut before a reply, never
+    through one: the reply keeps the turns just before it (starting at someone else's), and a
+    reply that cannot fit even with one turn of context is learned as far as it fits, counted."""
     eos = tokenizer.eos_token_id
     if example.messages is None:
         ids = tokenizer(example.text or "", add_special_tokens=False)["input_ids"] + [eos]
-        ids = ids[:seq_len]
-        return ids, list(ids)
+        pieces = [ids[i : i + seq_len] for i in range(0, len(ids), seq_len)]
+        return Encoded([(piece, list(piece)) for piece in pieces])
     messages = [{"role": m["role"], "content": m["content"]} for m in example.messages]
-    learned = [
+    head = messages[:1] if messages and messages[0]["role"] == "system" else []
+    body = messages[len(head) :]
+    targets = [
         index
-        for index, message in enumerate(example.messages)
+        for index, message in enumerate(example.messages[len(head) :])
         if message["role"] == "assistant" and message.get("train", True)
     ]
+    if not targets:
+        return Encoded([])
+    whole = _render_chat(tokenizer, head + body[: targets[-1] + 1], targets, len(head))
+    if len(whole[0]) <= seq_len:
+        return Encoded([whole], replies=len(targets))
+    return _cut_conversation(tokenizer, head, body, targets, seq_len)
+
+
+def _render_chat(
+    tokenizer, messages: list[dict], learned: list[int], offset: int = 0
+) -> tuple[list[int], list[int]]:
+    """The chat through its last learned reply: ids, and labels on the replies at `learned`
+    (indices into messages after the first `offset`, which is the system prompt or nothing)."""
     ids: list[int] = []
     labels: list[int] = []
     covered = ""
-    for index in learned:
+    for index in (offset + i for i in learned):
         prompt = tokenizer.apply_chat_template(
             messages[:index], add_generation_prompt=True, tokenize=False
         )
@@ -68,6 +102,69 @@ def encode_example(example: Example, tokenizer, seq_len: int) -> tuple[list[int]
         ids += context_ids + answer_ids
         labels += [IGNORE] * len(context_ids) + answer_ids
         covered = prompt + answer
+    return ids, labels
+
+
+def _cut_conversation(
+    tokenizer, head: list[dict], body: list[dict], targets: list[int], seq_len: int
+) -> Encoded:
+    """Pieces that each fit seq_len: a piece starts at a turn of someone else's and learns the
+    next replies while they fit; the first of them gets the most context that still fits."""
+    encoded = Encoded([], replies=len(targets))
+    starts = [i for i, message in enumerate(body) if message["role"] == "user"]
+    k = 0
+    while k < len(targets):
+        first = targets[k]
+        before = [s for s in starts if s < first] or [0]
+        fits = (
+            s
+            for s in before
+            if len(_piece(tokenizer, head, body, targets, s, first, first)[0]) <= seq_len
+        )
+        start = next(fits, None)
+        k += 1
+        if start is None:
+            piece = _squeezed(tokenizer, head, body, before[-1], first, seq_len)
+            if any(label != IGNORE for label in piece[1][1:]):
+                encoded.pieces.append(piece)
+                encoded.shortened += 1
+            else:
+                encoded.lost += 1
+            continue
+        last = first
+        while k < len(targets):
+            longer = _piece(tokenizer, head, body, targets, start, first, targets[k])
+            if len(longer[0]) > seq_len:
+                break
+            last = targets[k]
+            k += 1
+        encoded.pieces.append(_piece(tokenizer, head, body, targets, start, first, last))
+    return encoded
+
+
+def _piece(
+    tokenizer,
+    head: list[dict],
+    body: list[dict],
+    targets: list[int],
+    start: int,
+    first: int,
+    last: int,
+) -> tuple[list[int], list[int]]:
+    """The conversation from `start` through reply `last`, learning the replies `first`..`last`."""
+    group = [t - start for t in targets if first <= t <= last]
+    return _render_chat(tokenizer, head + body[start : last + 1], group, len(head))
+
+
+def _squeezed(
+    tokenizer, head: list[dict], body: list[dict], start: int, reply: int, seq_len: int
+) -> tuple[list[int], list[int]]:
+    """A reply too long for the sequence even after one turn: the turn before it cut to its
+    last quarter-sequence of text, and the reply learned as far as the sequence reaches."""
+    request = dict(body[start])
+    request["content"] = request["content"][-seq_len:]  # about seq_len / 4 tokens of text
+    messages = [*head, request, *body[start + 1 : reply + 1]]
+    ids, labels = _render_chat(tokenizer, messages, [reply - start], len(head))
     return ids[:seq_len], labels[:seq_len]
 
 
@@ -153,18 +250,6 @@ def pack(
     )
 
 
-def drop_unlearnable(
-    examples: list[tuple[list[int], list[int]]],
-) -> tuple[list[tuple[list[int], list[int]]], int]:
-    """The examples that still have a token to learn (after the first), and how many did not.
-
-    A chat example longer than seq_len loses its reply to truncation; kept, it would only add
-    steps whose loss is zero and look like perfect training.
-    """
-    kept = [(ids, labels) for ids, labels in examples if any(x != IGNORE for x in labels[1:])]
-    return kept, len(examples) - len(kept)
-
-
 @dataclass
 class Selection:
     """The examples a run trains on: new since the run it continues, plus replayed old ones."""
@@ -199,47 +284,121 @@ def select_examples(plan: RunPlan) -> Selection:
     return Selection(new + rng.sample(old, count), val, len(new), count)
 
 
+def validation_sample(examples: list[Example], encoded: list[Encoded], tokens: int) -> list[int]:
+    """Indices of the held-out examples training validates on: taken in the order of a hash of
+    their IDs until `tokens` are reached (0: all of them). The sample is the same at every run
+    of a snapshot and changes little as writing is added, so the base model's figure on it can
+    be cached; and its size, unlike the held-out split's, does not grow with the corpus."""
+    order = sorted(
+        range(len(examples)), key=lambda i: hashlib.sha256(examples[i].id.encode()).digest()
+    )
+    if tokens <= 0:
+        return order
+    chosen, total = [], 0
+    for index in order:
+        size = sum(len(ids) for ids, _ in encoded[index].pieces)
+        if chosen and total + size > tokens:
+            continue
+        chosen.append(index)
+        total += size
+    return sorted(chosen)
+
+
+@dataclass
+class Encoding:
+    """The run's examples tokenized, before a budget chooses among them."""
+
+    train: list[Encoded]  # in `order`: what to train first when the budget covers part only
+    val: list[Encoded]  # the validation sample
+    held_out: int  # examples in the snapshot's held-out split
+    new: int = 0  # examples new since the run this one continues (all of them from scratch)
+    replayed: int = 0  # old examples mixed back in
+
+    @property
+    def tokens(self) -> int:
+        return sum(len(ids) for encoded in self.train for ids, _ in encoded.pieces)
+
+    @property
+    def val_tokens(self) -> int:
+        return sum(len(ids) for encoded in self.val for ids, _ in encoded.pieces)
+
+
+def encode_data(plan: RunPlan, tokenizer, seq_len: int) -> Encoding:
+    """Tokenize the run's examples in training order and its validation sample; refuse too
+    little to learn from."""
+    selection = select_examples(plan)
+    if not selection.train:
+        raise TrainingError(
+            "No training data: put writing in writing/ and run `slmtui ingest`, then train."
+        )
+    order = training_order(selection.train, selection.new)
+    train = [encode_example(selection.train[index], tokenizer, seq_len) for index in order]
+    if not any(encoded.pieces for encoded in train):
+        raise TrainingError(
+            f"Every example's reply is cut off at {seq_len} tokens, so there is nothing "
+            "to learn: raise train.seq_len in slmtui.toml."
+        )
+    held_out = [encode_example(example, tokenizer, seq_len) for example in selection.val]
+    sample = validation_sample(selection.val, held_out, plan.train.val_tokens)
+    encoding = Encoding(
+        train, [held_out[i] for i in sample], len(selection.val), selection.new,
+        selection.replayed,
+    )  # fmt: skip
+    lost = sum(encoded.lost for encoded in train)
+    if lost:
+        log.warning("%d replies could not be learned: the prompt alone fills seq_len", lost)
+    if plan.init_adapter is None and encoding.tokens < MIN_TRAIN_TOKENS:
+        raise TrainingError(
+            f"Too little data: {encoding.tokens:,} tokens of training text; at least "
+            f"{MIN_TRAIN_TOKENS:,} are needed (about {MIN_TRAIN_TOKENS * 3 // 4:,} words)."
+        )
+    return encoding
+
+
 @dataclass
 class Data:
     """The packed training and validation rows, and what went into them."""
 
     train: Packed
     val: Packed | None
-    examples: int
-    val_examples: int
-    tokens: int
-    cut_off: int
-    new: int = 0  # examples new since the run this one continues (all of them from scratch)
-    replayed: int = 0  # old examples mixed back in
+    examples: int  # examples with something to learn in the training text
+    examples_in_rows: int  # of them, those packed for this run (all, unless a budget chose)
+    val_examples: int  # examples in the validation sample
+    tokens: int  # tokens in the training rows
+    corpus_tokens: int  # tokens of all the training text, before a budget chose among it
+    replies: int = 0  # replies of yours (and other answers) the training text asks to learn
+    shortened: int = 0  # of them, learned in part: longer than one sequence
+    lost: int = 0  # of them, not learned: the prompt alone fills the sequence
+    new: int = 0
+    replayed: int = 0
+    held_out: int = 0
 
 
-def prepare_data(plan: RunPlan, tokenizer, seq_len: int) -> Data:
-    """Tokenize, leave out what cannot be learned, refuse too little, and pack."""
-    selection = select_examples(plan)
-    train_examples = [encode_example(example, tokenizer, seq_len) for example in selection.train]
-    val_examples = [encode_example(example, tokenizer, seq_len) for example in selection.val]
-    if not train_examples:
-        raise TrainingError(
-            "No training data: put writing in writing/ and run `slmtui ingest`, then train."
-        )
-    train_examples, cut_off = drop_unlearnable(train_examples)
-    if not train_examples:
-        raise TrainingError(
-            f"Every example's reply is cut off at {seq_len} tokens, so there is nothing "
-            "to learn: raise train.seq_len in slmtui.toml."
-        )
-    if cut_off:
-        log.warning("%d examples had their whole reply cut off at seq_len; left out", cut_off)
-    tokens = sum(len(ids) for ids, _ in train_examples)
-    if plan.init_adapter is None and tokens < MIN_TRAIN_TOKENS:
-        raise TrainingError(
-            f"Too little data: {tokens:,} tokens of training text; at least "
-            f"{MIN_TRAIN_TOKENS:,} are needed (about {MIN_TRAIN_TOKENS * 3 // 4:,} words)."
-        )
-    pad = tokenizer.pad_token_id
+def pack_data(encoding: Encoding, pad_id: int, seq_len: int, token_budget: int = 0) -> Data:
+    """Pack the training examples (the first ones in training order up to `token_budget`
+    tokens when it is set and smaller than the text) and the validation sample."""
+    chosen, total = [], 0
+    for encoded in encoding.train:
+        if token_budget and total >= token_budget:
+            break
+        chosen.append(encoded)
+        total += sum(len(ids) for ids, _ in encoded.pieces)
+    pieces = [piece for encoded in chosen for piece in encoded.pieces]
+    val_pieces = [piece for encoded in encoding.val for piece in encoded.pieces]
     # Validation examples stay whole, so the perplexity measures the text as it was written.
-    val = pack(val_examples, seq_len, pad, split_raw=False) if val_examples else None
+    val = pack(val_pieces, seq_len, pad_id, split_raw=False) if val_pieces else None
     return Data(
-        pack(train_examples, seq_len, pad), val, len(train_examples), len(val_examples),
-        tokens, cut_off, selection.new, selection.replayed,
-    )  # fmt: skip
+        train=pack(pieces, seq_len, pad_id),
+        val=val,
+        examples=sum(1 for encoded in encoding.train if encoded.pieces),
+        examples_in_rows=sum(1 for encoded in chosen if encoded.pieces),
+        val_examples=len(encoding.val),
+        tokens=total,
+        corpus_tokens=encoding.tokens,
+        replies=sum(encoded.replies for encoded in encoding.train),
+        shortened=sum(encoded.shortened for encoded in encoding.train),
+        lost=sum(encoded.lost for encoded in encoding.train),
+        new=encoding.new,
+        replayed=encoding.replayed,
+        held_out=encoding.held_out,
+    )

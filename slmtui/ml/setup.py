@@ -19,7 +19,7 @@ import torch
 from slmtui.gpu import cuda_problem, nvidia_gpus
 from slmtui.jobs.events import emit
 from slmtui.ml import collectives, fit
-from slmtui.ml.budget import plan_steps
+from slmtui.ml.budget import MIN_STEPS, plan_steps
 from slmtui.ml.data import Data
 from slmtui.ml.errors import TrainingError
 from slmtui.ml.presets import Preset, choose_preset, detect_hardware, measured_flops
@@ -54,14 +54,24 @@ class Budget:
     micro_batch: int
     accumulation: int
     tokens_per_step: int
-    estimated_seconds: float
+    estimated_seconds: float  # the whole run: the steps and its validation
     limited_by: str = "setting"  # what set the step count: "time", "epochs", "setting"
+    seconds_per_step: float = 0.0  # the estimate; the run measures it (`replan`)
+    validation_pass_s: float = 0.0  # one pass over the validation sample (estimated or measured)
+    validation_measured: bool = False
+    validations_left: int = 0  # passes still to come: the base's (unless cached), the adapter's
+    most_steps: int = 0  # the passes cap (max_epochs), which a replan never goes past
+    time_budget_s: float = 0.0  # what a time-limited run aims its whole wall time at
 
 
 # Share of the measured 1024x1024 matmul rate a whole training step reaches, counting 4 FLOPs per
-# parameter per token: 0.34 measured over a 106-step cpu-quick run on the samples (2-core
-# AVX512-BF16, bf16); the short bursts of benchmarks/train_bench.py reach more, 0.5-0.6.
-STEP_EFFICIENCY = 0.35
+# parameter per token, by precision. bfloat16: 0.34 measured over a 106-step cpu-quick run on the
+# samples (2-core AVX512-BF16); float32: a 25-step run on real writing planned at 0.35 took
+# 162 s of its 297 (0.64). Only the first estimate: a time-limited run measures its steps.
+STEP_EFFICIENCY = {"bfloat16": 0.35, "float16": 0.35, "float32": 0.6}
+# A validation token is a forward pass: about a third of a training token's work.
+VALIDATION_COST = 0.35
+REPLAN_AFTER = 3  # steps measured (after the first, which warms up) before a replan
 
 
 def choose_setup(plan: RunPlan, max_steps: int) -> Setup:
@@ -111,32 +121,73 @@ def choose_setup(plan: RunPlan, max_steps: int) -> Setup:
     return Setup(preset, hardware.name, device, autocast, folder, problem)
 
 
-def plan_budget(plan: RunPlan, setup: Setup, data: Data, total_params: int) -> Budget:
+def plan_budget(
+    plan: RunPlan,
+    setup: Setup,
+    train_tokens: int,
+    total_params: int,
+    *,
+    validations: int = 0,
+    val_tokens: int = 0,
+    spent_s: float = 0.0,
+) -> Budget:
     """Steps sized to the time budget and the corpus (ml/budget.py), and how each step is cut
-    into micro-batches; a short run when continuing on new writing."""
+    into micro-batches; a short run when continuing on new writing.
+
+    The time budget is the run's whole wall time: `spent_s` already gone (loading, tokenizing)
+    and `validations` passes over `val_tokens` held-out tokens come out of it first."""
     preset = setup.preset
     sequences_per_step = max(1, preset.batch_tokens // preset.seq_len)
     accumulation = max(1, math.ceil(sequences_per_step / (preset.micro_batch * WORLD)))
     tokens_per_step = sequences_per_step * preset.seq_len
     # Forward plus backward through frozen weights is about 4 FLOPs per parameter per token.
     flops = measured_flops(setup.device.type, DTYPES[setup.preset.dtype])
-    seconds_per_step = 4 * total_params * tokens_per_step / (STEP_EFFICIENCY * flops * WORLD)
+    efficiency = STEP_EFFICIENCY.get(preset.dtype, 0.35)
+    seconds_per_step = 4 * total_params * tokens_per_step / (efficiency * flops * WORLD)
+    pass_s = VALIDATION_COST * val_tokens / tokens_per_step * seconds_per_step
+    validation_s = validations * pass_s
+    time_left = preset.time_budget_s - validation_s - spent_s
+    if preset.time_budget_s > 0:
+        time_left = max(time_left, seconds_per_step)  # plan_steps reads 0 as "no budget"
     step_plan = plan_steps(
-        data.tokens,
+        train_tokens,
         tokens_per_step,
         seconds_per_step,
-        time_budget_s=preset.time_budget_s,
+        time_budget_s=time_left,
         max_epochs=preset.max_epochs,
         fixed_steps=preset.max_steps,
     )
     steps = step_plan.steps
     if plan.init_adapter is not None:
         # Continuing on a little new writing: a few passes over it, not the preset's full run.
-        steps = min(steps, max(1, math.ceil(3 * data.tokens / tokens_per_step)))
+        steps = min(steps, max(1, math.ceil(3 * train_tokens / tokens_per_step)))
+    most = math.ceil(preset.max_epochs * max(1, train_tokens) / tokens_per_step)
     return Budget(
-        steps, preset.micro_batch, accumulation, tokens_per_step, seconds_per_step * steps,
-        step_plan.limited_by,
+        steps, preset.micro_batch, accumulation, tokens_per_step,
+        spent_s + seconds_per_step * steps + validation_s, step_plan.limited_by,
+        seconds_per_step, pass_s, False, validations, most, preset.time_budget_s,
     )  # fmt: skip
+
+
+def replan(budget: Budget, step: int, measured_step_s: float, elapsed_s: float) -> int | None:
+    """A time-limited run's step count once its steps are measured: as many as fit in what is
+    left of the time budget after the validation still to come (never past the passes cap, never
+    fewer than done). None when nothing changes."""
+    if budget.limited_by != "time" or measured_step_s <= 0 or not budget.time_budget_s:
+        return None
+    pass_s = budget.validation_pass_s
+    if not budget.validation_measured:
+        pass_s *= measured_step_s / max(budget.seconds_per_step, 1e-9)
+    validation_s = budget.validations_left * pass_s
+    left = budget.time_budget_s - elapsed_s - validation_s
+    steps = step + max(0, math.floor(left / measured_step_s))
+    steps = max(step + 1, min(steps, budget.most_steps or steps), MIN_STEPS)
+    if steps == budget.steps:
+        return None
+    budget.steps = steps
+    budget.seconds_per_step = measured_step_s
+    budget.estimated_seconds = elapsed_s + (steps - step) * measured_step_s + validation_s
+    return steps
 
 
 def lr_at(step: int, steps: int, peak: float) -> float:
@@ -152,6 +203,7 @@ def emit_started(args, plan: RunPlan, setup: Setup, data: Data, budget: Budget, 
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if setup.gpu_problem:
         emit("warning", message=setup.gpu_problem)
+    reach = budget.steps * budget.tokens_per_step
     emit(
         "started",
         dry_run=args.dry_run,
@@ -170,17 +222,28 @@ def emit_started(args, plan: RunPlan, setup: Setup, data: Data, budget: Budget, 
         accumulation=budget.accumulation,
         tokens_per_step=budget.tokens_per_step,
         examples=data.examples,
-        train_tokens=data.tokens,
+        examples_in_rows=data.examples_in_rows,
+        train_tokens=data.corpus_tokens,
+        rows_tokens=data.tokens,  # the part of the text packed for this run
         sequences=len(data.train.input_ids),
         padding_share=1 - data.train.real_tokens / data.train.input_ids.numel(),
-        cut_off_examples=data.cut_off,
+        # Your replies (and every other answer) the training text asks to learn; those longer
+        # than a sequence are learned in part; lost ones had no room at all.
+        replies=data.replies,
+        replies_shortened=data.shortened,
+        replies_lost=data.lost,
         val_examples=data.val_examples,
+        held_out_examples=data.held_out,
+        val_tokens=int(data.val.real_tokens) if data.val is not None else 0,
+        validation_seconds=round(budget.validations_left * budget.validation_pass_s, 1),
         trainable_params=trainable,
         total_params=fit.parameter_count(model),
         base=str(base),
         estimated_seconds=round(budget.estimated_seconds, 1),
+        time_budget_s=setup.preset.time_budget_s,
         # How much of the corpus the run sees, and how it relates to the run before it.
-        epochs=round(budget.steps * budget.tokens_per_step / max(1, data.tokens), 2),
+        epochs=round(reach / max(1, data.corpus_tokens), 2),
+        share=round(min(1.0, reach / max(1, data.corpus_tokens)), 3),
         steps_limited_by=budget.limited_by,
         continues=plan.init_adapter.parent.name if plan.init_adapter else None,
         new_examples=data.new,

@@ -16,8 +16,11 @@ the latest checkpoint and ends where an uninterrupted run would. Under `accelera
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import logging
 import math
+import os
 import random
 import resource
 import signal
@@ -30,17 +33,18 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from slmtui.files import atomic_folder, write_json_atomic
+from slmtui.files import atomic_folder, read_json_if_valid, write_json_atomic
 from slmtui.jobs.events import emit
 from slmtui.ml import collectives, fit, linear_loss
 from slmtui.ml.checkpoint_state import restore, save_checkpoint
-from slmtui.ml.data import IGNORE, Data, Packed, prepare_data
+from slmtui.ml.data import IGNORE, Data, Encoding, Packed, encode_data, pack_data
 from slmtui.ml.errors import TrainingError
 from slmtui.ml.fused_lora import autocast_frozen, use_fused_lora
 from slmtui.ml.packed_attention import use_packed_attention
 from slmtui.ml.presets import Preset, PresetError
 from slmtui.ml.setup import (
     DTYPES,
+    REPLAN_AFTER,
     Budget,
     Setup,
     choose_setup,
@@ -48,6 +52,7 @@ from slmtui.ml.setup import (
     lr_at,
     make_optimizer,
     plan_budget,
+    replan,
 )
 from slmtui.runs import RunFolder, RunPlan
 
@@ -191,15 +196,48 @@ def memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def base_validation(model, data: Data, setup: Setup, budget: Budget, state: dict):
-    """The base model's validation loss (measured once per run, kept in checkpoints)."""
+def base_loss_key(setup: Setup, encoding: Encoding) -> str:
+    """What the base model's validation loss depends on: the base, the precision, and the exact
+    tokens and labels of the validation sample."""
+    digest = hashlib.sha256(f"{setup.base_folder.name}\x1f{setup.preset.dtype}".encode())
+    for encoded in encoding.val:
+        for ids, labels in encoded.pieces:
+            digest.update(json.dumps([ids, labels]).encode())
+    return digest.hexdigest()[:32]
+
+
+def cached_base_loss(run: RunFolder, key: str) -> float | None:
+    """The base's loss on this validation sample, measured by an earlier run (None if not)."""
+    found = read_json_if_valid(run.validation_cache / f"{key}.json")
+    value = found.get("val_loss") if isinstance(found, dict) else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def base_validation(
+    run: RunFolder, key: str, model, data: Data, setup: Setup, budget: Budget, state: dict
+):
+    """The base model's validation loss: from the checkpoint when resuming, else from the
+    workspace's cache, else measured once (and cached for the runs after this one)."""
     base_loss = state.get("base_val_loss")
-    if data.val is not None and base_loss is None:
+    if data.val is None or base_loss is not None:
+        return base_loss
+    base_loss = cached_base_loss(run, key)
+    cached = base_loss is not None
+    if not cached:
+        started = time.perf_counter()
         with model.disable_adapter():
             base_loss = validation_loss(
                 model, data.val, budget.micro_batch, setup.device, setup.autocast
             )
-        emit("eval", step=0, which="base", val_loss=base_loss, val_ppl=math.exp(base_loss))
+        budget.validation_pass_s = time.perf_counter() - started
+        budget.validation_measured = True
+        budget.validations_left = max(0, budget.validations_left - 1)
+        if RANK == 0:
+            write_json_atomic(run.validation_cache / f"{key}.json", {"val_loss": base_loss})
+    emit(
+        "eval", step=0, which="base", val_loss=base_loss, val_ppl=math.exp(base_loss),
+        cached=cached,
+    )  # fmt: skip
     return base_loss
 
 
@@ -248,21 +286,64 @@ def run(args: argparse.Namespace) -> int:
     random.seed(plan.train.seed)
     setup = choose_setup(plan, args.max_steps)
     model, tokenizer, base_folder = load_model(plan, setup.preset, setup.device, setup.base_folder)
-    data = prepare_data(plan, tokenizer, setup.preset.seq_len)
-    budget = plan_budget(plan, setup, data, fit.parameter_count(model))
+    seq_len = setup.preset.seq_len
+    encoding = encode_data(plan, tokenizer, seq_len)
     state = restore(run_folder, model, args.resume)
+    key = base_loss_key(setup, encoding)
+    data, budget = plan_run(run_folder, key, plan, setup, encoding, model, tokenizer, state)
     emit_started(args, plan, setup, data, budget, model, state, base_folder)
     if args.dry_run:
         return 0
     model.to(setup.device)
     fit_micro_batch(model, setup, data, budget)
     optimizer = make_optimizer(model, setup, state)
-    base_loss = base_validation(model, data, setup, budget, state)
+    base_loss = base_validation(run_folder, key, model, data, setup, budget, state)
     loop = TrainLoop(run_folder, plan, setup, data, budget, model, optimizer, stop)
     seconds = loop.train(state.get("step", 0), base_loss)
     if seconds is not None:
         finish(run_folder, loop, base_loss, base_folder, seconds)
     return 0
+
+
+def plan_run(
+    run: RunFolder,
+    key: str,
+    plan: RunPlan,
+    setup: Setup,
+    encoding: Encoding,
+    model,
+    tokenizer,
+    state: dict,
+) -> tuple[Data, Budget]:
+    """The budget, and the rows it trains on: all the text, or where the budget covers only
+    part of it, the first examples in training order (ml/priority.py), twice what the plan
+    expects to reach so that a faster machine than estimated still finds fresh text.
+
+    A resumed run keeps the step count it was planned (or replanned) with."""
+    pad, seq_len = tokenizer.pad_token_id, setup.preset.seq_len
+    params = fit.parameter_count(model)
+    validations = 1 if encoding.val else 0
+    if encoding.val and state.get("base_val_loss") is None:
+        validations += cached_base_loss(run, key) is None
+    budget = plan_budget(
+        plan, setup, encoding.tokens, params, validations=validations,
+        val_tokens=encoding.val_tokens, spent_s=seconds_since_start(),
+    )  # fmt: skip
+    if state.get("steps"):
+        budget.steps, budget.limited_by = int(state["steps"]), "setting"
+    reach = budget.steps * budget.tokens_per_step
+    token_budget = 2 * reach if reach < encoding.tokens else 0
+    return pack_data(encoding, pad, seq_len, token_budget), budget
+
+
+def seconds_since_start() -> float:
+    """Wall seconds since this process started (imports included), from /proc on Linux."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return time.process_time()
 
 
 @dataclass
@@ -291,6 +372,7 @@ class TrainLoop:
         trainable = [p for p in model.parameters() if p.requires_grad]
         peak = self.setup.preset.learning_rate
         started, tokens_done, first_step = time.perf_counter(), 0, step
+        warmed = started
         self.last_saved = time.monotonic()
         model.train()
         while step < budget.steps:
@@ -318,10 +400,24 @@ class TrainLoop:
             step += 1
             tokens_done += step_tokens * WORLD
             elapsed = time.perf_counter() - started
+            if step == first_step + 1:
+                warmed = time.perf_counter()  # the first step warms caches up: not measured
+            elif step == first_step + 1 + REPLAN_AFTER:
+                self.replan(step, (time.perf_counter() - warmed) / REPLAN_AFTER)
             self.report_step(step, loss, lr, tokens_done, elapsed)
             if self.checkpoint_or_stop(step, base_loss):
                 return None
         return time.perf_counter() - started
+
+    def replan(self, step: int, measured_step_s: float) -> None:
+        """Steps measured: fit the step count to what is left of the time budget (setup.replan)."""
+        steps = replan(self.budget, step, measured_step_s, seconds_since_start())
+        if steps is not None:
+            log.info("replanned to %d steps at %.2f s a step", steps, measured_step_s)
+            emit(
+                "replanned", step=step, steps=steps, seconds_per_step=round(measured_step_s, 3),
+                estimated_seconds=round(self.budget.estimated_seconds, 1),
+            )  # fmt: skip
 
     def gradients(self, step: int) -> tuple[float, int]:
         """One step's forward and backward passes, micro-batch by micro-batch: the mean token
@@ -401,7 +497,7 @@ class TrainLoop:
         every, seconds = self.plan.train.checkpoint_every, self.plan.train.checkpoint_seconds
         due = step % every == 0 or (seconds > 0 and time.monotonic() - self.last_saved >= seconds)
         if RANK == 0 and (stopping or due) and step < steps:
-            extra = {"base_val_loss": base_loss}
+            extra = {"base_val_loss": base_loss, "steps": steps}
             path = save_checkpoint(self.run, self.model, self.optimizer, step, extra)
             self.last_saved = time.monotonic()
             emit("checkpoint", step=step, path=str(path))

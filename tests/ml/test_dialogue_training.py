@@ -24,7 +24,7 @@ def test_dataset_snapshot_holds_dialogue_and_trains_on_the_reply_only(
     assert build.stats["kinds"]["dialogue"] > 0 and build.stats["dialogue"]["val"] > 0
     example = next(e for e in read_examples(build.train_path) if e.kind == "dialogue")
     tokenizer = AutoTokenizer.from_pretrained(tiny_base)
-    ids, labels = encode_example(example, tokenizer, 512)
+    [(ids, labels)] = encode_example(example, tokenizer, 512).pieces
     learned = tokenizer.decode([i for i, label in zip(ids, labels, strict=True) if label != IGNORE])
     replies = [
         m["content"] for m in example.messages if m["role"] == "assistant" and m.get("train", True)

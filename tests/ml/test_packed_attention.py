@@ -49,7 +49,11 @@ def test_packed_attention_matches_masked_sdpa(base, request):
         if "lora_B" in name:  # B starts at zero; random B makes the LoRA gradients all matter
             torch.nn.init.normal_(parameter, std=0.02)
     texts = ["The tide came in over the slip. " * 9, "Bees, again. " * 5, "Short. " * 3, "x " * 40]
-    examples = [ml_data.encode_example(Example("t", "raw", text), tokenizer, 128) for text in texts]
+    examples = [
+        piece
+        for text in texts
+        for piece in ml_data.encode_example(Example("t", "raw", text), tokenizer, 128).pieces
+    ]
     packed = ml_data.pack(examples, 96, tokenizer.pad_token_id)
     assert packed.input_ids.shape[0] >= 2  # several rows, several examples in a row
     assert int((packed.position_ids == 0).sum()) > packed.input_ids.shape[0]

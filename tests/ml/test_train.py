@@ -250,19 +250,25 @@ def test_chat_examples_learn_only_the_reply(tiny_base):
         {"role": "user", "content": "Continue this in my voice: The tide"},
         {"role": "assistant", "content": "came in over the slip."},
     ])  # fmt: skip
-    ids, labels = ml_data.encode_example(example, tokenizer, 512)
+    encoded = ml_data.encode_example(example, tokenizer, 512)
+    assert encoded.replies == 1 and not encoded.shortened and not encoded.lost
+    [(ids, labels)] = encoded.pieces
     learned = [token for token, label in zip(ids, labels, strict=True) if label != ml_data.IGNORE]
     assert tokenizer.decode(learned) == "came in over the slip.<|im_end|>"
     assert learned[-1] == tokenizer.eos_token_id
-    raw_ids, raw_labels = ml_data.encode_example(Example("r", "raw", "The tide."), tokenizer, 512)
+    [(raw_ids, raw_labels)] = ml_data.encode_example(
+        Example("r", "raw", "The tide."), tokenizer, 512
+    ).pieces
     assert raw_ids == raw_labels and raw_ids[-1] == tokenizer.eos_token_id
 
-    # Cut at fewer tokens than the prompt, the reply is gone: such an example teaches nothing
-    # and is left out instead of adding steps whose loss is zero.
+    # At fewer tokens than the template's own, the reply has no room: counted, never a piece
+    # whose loss is zero.
     cut = ml_data.encode_example(example, tokenizer, 8)
-    assert all(label == ml_data.IGNORE for label in cut[1])
-    kept, dropped = ml_data.drop_unlearnable([cut, (raw_ids, raw_labels), cut])
-    assert kept == [(raw_ids, raw_labels)] and dropped == 2
+    assert cut.pieces == [] and cut.lost == 1
+    # Raw text longer than a sequence is learned whole, in pieces.
+    long = ml_data.encode_example(Example("r", "raw", TEXT * 8), tokenizer, 64)
+    assert len(long.pieces) > 2 and all(len(ids) <= 64 for ids, _ in long.pieces)
+    assert sum(len(ids) for ids, _ in long.pieces) == len(tokenizer(TEXT * 8)["input_ids"]) + 1
 
 
 def test_packed_examples_do_not_see_each_other(tiny_base):
@@ -273,10 +279,10 @@ def test_packed_examples_do_not_see_each_other(tiny_base):
     model, tokenizer = load_base(tiny_base)
     model = get_peft_model(model, LoraConfig(r=4, target_modules=trainer.LORA_TARGETS))
     model.eval()
-    first = ml_data.encode_example(Example("t", "raw", TEXT), tokenizer, 256)
-    second = ml_data.encode_example(
+    [first] = ml_data.encode_example(Example("t", "raw", TEXT), tokenizer, 256).pieces
+    [second] = ml_data.encode_example(
         Example("t", "raw", "A different piece about bees. " * 3), tokenizer, 256
-    )
+    ).pieces
     packed = ml_data.pack([first, second], 256, tokenizer.pad_token_id)
     assert packed.input_ids.shape == (1, 256)
     no_autocast = contextlib.nullcontext
