@@ -8,9 +8,13 @@ highest), then the mean over corpora. Base scores and the base model's requests 
 workspace, so only the first row of a corpus pays for them.
 
 Run: .venv/bin/python benchmarks/voice_sweep.py [--corpus DIR ...] [--seeds 0,1] [--only NAME,...]
+     [--names NAME,...]   (whose replies a chat history teaches: its owner's [identity] names)
      .venv/bin/python benchmarks/voice_sweep.py --table OUT.jsonl   (print a saved sweep again)
 Without --corpus: samples/ and benchmarks/corpora/marek. A real corpus that may not be shipped
-lives outside the repository and is passed with --corpus (README: "Choosing the defaults").
+lives outside the repository and is passed with --corpus (README: "Choosing the defaults"); the
+large chat history is rebuilt by benchmarks/corpora/history_from_irc.py and swept with
+`--corpus DIR --names tdonohue`. Besides the voice, each row records the plan's estimate against
+the wall time of the whole `slmtui train`, and the replies learned, in part and lost.
 Each row is appended as a JSON line to --out (default: voice_sweep.jsonl in a temporary folder).
 """
 
@@ -48,6 +52,9 @@ VARIANTS: dict[str, dict[str, dict]] = {
     "2 passes": {"train": {"max_epochs": 2.0}},
     "6 passes": {"train": {"max_epochs": 6.0}},
     "3 minutes": {"train": {"minutes": 3.0}},
+    "1 hour": {"train": {"minutes": 60.0}},  # the "evening" budget
+    # The quick preset as a CPU without fast bfloat16 (most laptops) runs it.
+    "float32": {"train": {"precision": "float32"}},
     # Writing only: what the chats add to replies (and cost the writing), on a corpus with chats.
     "no dialogue": {"dataset": {"dialogue_ratio": 0.0}},
 }
@@ -62,8 +69,12 @@ def slmtui(workspace: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def configure(workspace: Workspace, changes: dict[str, dict], seed: int) -> None:
+def configure(
+    workspace: Workspace, changes: dict[str, dict], seed: int, names: tuple[str, ...] = ()
+) -> None:
     config = with_changes(Config(), "train", preset="cpu-quick", seed=seed)
+    if names:  # a chat history: whose replies are the voice
+        config = with_changes(config, "identity", names=list(names))
     for section, values in changes.items():
         config = with_changes(config, section, **values)
     workspace.config_path.write_text(render_default_toml(config), encoding="utf-8")
@@ -78,24 +89,35 @@ def last_event(output: str) -> dict:
     return events[-1] if events else {}
 
 
-def run_variant(workspace: Workspace, corpus: str, name: str, seed: int) -> dict:
-    configure(workspace, VARIANTS[name], seed)
+def run_variant(
+    workspace: Workspace, corpus: str, name: str, seed: int, names: tuple[str, ...] = ()
+) -> dict:
+    configure(workspace, VARIANTS[name], seed, names)
     row = {"corpus": corpus, "variant": name, "seed": seed, "changes": VARIANTS[name]}
     started = time.perf_counter()
     trained = slmtui(workspace.root, "train", "--from-scratch", "--json")
+    train_wall = time.perf_counter() - started
     finished = last_event(trained.stdout)
     if trained.returncode != 0 or finished.get("event") != "finished":
         return {**row, "error": finished.get("reason") or trained.stderr[-500:]}
+    plan = next((e for e in events_of(trained.stdout) if e["event"] == "started"), {})
     evaluated = slmtui(workspace.root, "eval", "--json", "--no-previous", "--model", "adapter")
     result = last_event(evaluated.stdout)  # the evaluation job's `finished` event
     if evaluated.returncode != 0 or "summary" not in result:
         return {**row, "error": result.get("reason") or evaluated.stderr[-500:]}
     return {
         **row,
+        "dtype": plan.get("dtype"),
         "steps": finished["steps"],
-        "epochs": next(
-            (e["epochs"] for e in events_of(trained.stdout) if e["event"] == "started"), None
-        ),
+        "epochs": plan.get("epochs"),
+        "share": plan.get("share"),
+        "replies": plan.get("replies"),
+        "replies_shortened": plan.get("replies_shortened"),
+        "replies_lost": plan.get("replies_lost"),
+        # The plan a person is shown (the time budget, which replanning keeps) against the
+        # wall time of the whole `slmtui train`, dataset snapshot included.
+        "planned_seconds": plan.get("estimated_seconds"),
+        "train_wall_seconds": train_wall,
         "train_seconds": finished["seconds"],
         "eval_seconds": result["seconds"],
         "wall_seconds": time.perf_counter() - started,
@@ -150,7 +172,8 @@ def print_table(rows: list[dict]) -> None:
     chats = [row for row in good if row.get("reply_ppl_change") is not None]
     if chats:
         print(f"\n{'held-out conversations':<33} {'seeds':>5} {'reply ppl change %':>24} "
-              f"{'reply style ratio':>22} {'verifier: base -> tuned':>24}")  # fmt: skip
+              f"{'reply style ratio':>22} {'verifier: base -> tuned':>24} "
+              f"{'words: you, base, tuned':>24} {'for others':>11}")  # fmt: skip
         replies: dict[tuple[str, str], list[dict]] = {}
         for row in chats:
             replies.setdefault((row["corpus"], row["variant"]), []).append(row)
@@ -160,11 +183,38 @@ def print_table(rows: list[dict]) -> None:
                 f"{100 * r['reply_author_share_base']:.0f}% -> {100 * r['reply_author_share']:.0f}%"
                 for r in group
             )
+            words = (
+                f"{_mean_of(group, 'reply_words_yours') or 0:.1f}, "
+                f"{_mean_of(group, 'reply_words_base') or 0:.1f}, "
+                f"{_mean_of(group, 'reply_words') or 0:.1f}"
+            )
+            others = (
+                f"{100 * (_mean_of(group, 'reply_for_others_base') or 0):.0f}% -> "
+                f"{100 * (_mean_of(group, 'reply_for_others') or 0):.0f}%"
+            )
             print(
                 f"{corpus:<14} {variant:<18} {len(group):>5} "
                 f"{spread([r['reply_ppl_change'] for r in group], 100, '%'):>24} "
                 f"{statistics.mean(ratios):.2f}x ({min(ratios):.2f}..{max(ratios):.2f})"
-                f"{shares:>26}"
+                f"{shares:>26} {words:>24} {others:>11}"
+            )
+    timed = [row for row in good if row.get("planned_seconds")]
+    if timed:
+        print(
+            f"\n{'time and replies':<33} {'seed':>5} {'dtype':>9} {'plan s':>7} {'wall s':>7} "
+            f"{'wall/plan':>9} {'eval s':>7} {'share':>6} {'replies, in part, lost':>24}"
+        )
+        for row in timed:
+            replies = (
+                f"{row.get('replies') or 0:,}, {row.get('replies_shortened') or 0:,}, "
+                f"{row.get('replies_lost') or 0:,}"
+            )
+            print(
+                f"{row['corpus']:<14} {row['variant']:<18} {row['seed']:>5} "
+                f"{row.get('dtype') or '-':>9} {row['planned_seconds']:>7.0f} "
+                f"{row['train_wall_seconds']:>7.0f} "
+                f"{row['train_wall_seconds'] / row['planned_seconds']:>9.2f} "
+                f"{row['eval_seconds']:>7.0f} {100 * (row.get('share') or 0):>5.1f}% {replies:>24}"
             )
     for row in rows:
         if "error" in row:
@@ -202,6 +252,10 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="JSON lines file the rows are appended to")
     parser.add_argument("--table", type=Path, help="print the table of a saved sweep and stop")
     parser.add_argument("--workdir", type=Path, help="where the workspaces are (kept, reused)")
+    parser.add_argument(
+        "--names", default="",
+        help="comma-separated [identity] names: whose replies a chat-history corpus teaches",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.table:
         print_table([json.loads(line) for line in args.table.read_text().splitlines() if line])
@@ -211,6 +265,7 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
     seeds = [int(seed) for seed in args.seeds.split(",")]
+    identity = tuple(name for name in args.names.split(",") if name)
     folder = args.workdir or Path(tempfile.mkdtemp(prefix="slmtui-voice-sweep-"))
     folder.mkdir(parents=True, exist_ok=True)
     out = args.out or folder / "voice_sweep.jsonl"
@@ -220,7 +275,7 @@ def main() -> int:
         workspace = corpus_workspace(corpus.resolve(), folder)
         for name in names:
             for seed in seeds:
-                row = run_variant(workspace, corpus.name, name, seed)
+                row = run_variant(workspace, corpus.name, name, seed, identity)
                 rows.append(row)
                 with out.open("a", encoding="utf-8") as handle:
                     handle.write(json.dumps(row) + "\n")

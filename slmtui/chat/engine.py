@@ -126,7 +126,7 @@ class ChatEngine:
             )
             # The opening is held back until it cannot be someone else's `name: ` any more.
             opening, held = "", bool(others)
-            longest = max((len(name) for name in others), default=0) + 2
+            longest = max((len(name) for name in others), default=0) + 3
             try:
                 for piece in pieces:
                     choice = piece["choices"][0]

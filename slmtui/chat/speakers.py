@@ -1,10 +1,11 @@
-"""Replies in your name only: a model tuned on group chats has read transcripts, where every
-line names its speaker, and left alone it may go on with the transcript, a line in someone
-else's name after (or instead of) its own reply.
+"""Replies in your name only.
 
-The others in a conversation are the names that begin lines of the user's messages (a group
-chat's request is written `name: text`, dataset/dialogue.py). Generation stops where a new line
-starts with one of them, and a reply that opens in one of their names loses that opening.
+In a group chat the request names each speaker: a line of someone else's is written
+`[name] text` (`speaker_line`, used by dataset/dialogue.py). The brackets keep a transcript's
+speaker apart from a reply that addresses someone: `mhwood: yes, merged` is how many people
+answer in IRC, Slack and Discord, and it is your voice; `[mhwood] yes, merged` is the model
+going on with the transcript in mhwood's name. Generation stops where a new line opens in
+someone else's bracketed name, and a reply that opens with one loses that opening.
 """
 
 from __future__ import annotations
@@ -12,12 +13,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-# A speaker's name at the start of a line: no spaces at its ends, no colon, at most 40 characters.
-_SPEAKER = re.compile(r"^(\S[^:\n]{0,38}\S|\S):[ \t]", re.MULTILINE)
+# A speaker's mark at the start of a line: a name in brackets (no newline, at most 40
+# characters) and a space.
+_SPEAKER = re.compile(r"^\[([^\]\n]{1,40})\] ", re.MULTILINE)
+
+
+def speaker_line(name: str, text: str) -> str:
+    """A line of someone else's in a group chat's request."""
+    return f"[{name}] {text}"
 
 
 def others_in(messages: Iterable[dict]) -> tuple[str, ...]:
-    """The names that begin lines of the user's messages, in order of first appearance."""
+    """The names that mark lines of the user's messages, in order of first appearance."""
     found: dict[str, None] = {}
     for message in messages:
         if message.get("role") == "user":
@@ -28,14 +35,14 @@ def others_in(messages: Iterable[dict]) -> tuple[str, ...]:
 
 def speaker_stops(names: Iterable[str]) -> list[str]:
     """Stop strings for llama.cpp: a new line opening in one of these names."""
-    return [f"\n{name}:" for name in names]
+    return [f"\n[{name}]" for name in names]
 
 
 def without_leading_speaker(text: str, names: Iterable[str]) -> str:
-    """The reply without an opening `name: ` in someone else's name."""
+    """The reply without an opening `[name] ` in someone else's name."""
     for name in names:
-        if text.startswith(f"{name}:"):
-            return text[len(name) + 1 :].lstrip(" \t")
+        if text.startswith(f"[{name}]"):
+            return text[len(name) + 2 :].lstrip(" \t")
     return text
 
 

@@ -4,11 +4,11 @@ it the request.
 A conversation (cut by silences once, at ingest: `ingest/split_policy.py`) becomes turns
 (bursts of one sender). Every turn of yours that follows someone else's becomes one example:
 the turns before it, up to a token budget, as alternating user and assistant messages in the
-base model's chat template (the others' turns merged into one user message, each line named by
-its speaker in a group), then your reply, which is all the loss is on. A reply is held out when
-its conversation is (the store decided that once, at ingest). Your identity comes from
-`[identity] names`, or the name slmtui proposes when that is empty; the system prompt says who
-you are.
+base model's chat template (the others' turns merged into one user message, each line marked
+`[name]` by its speaker in a group: chat/speakers.py), then your reply, which is all the
+loss is on. A reply is held out when its conversation is (the store decided that once, at
+ingest). Your identity comes from `[identity] names`, or the name slmtui proposes when that is
+empty; the system prompt says who you are.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from slmtui.chat.speakers import speaker_line
 from slmtui.config import Config, default_system_prompt
 from slmtui.dataset.example import Example
 from slmtui.ingest.dialogue import Turn, merge_turns
@@ -253,7 +254,7 @@ def _example(
         text = hide.text(turn.text) if hide else turn.text
         if role == "user" and group:
             speaker = hide.speaker(turn.sender) if hide else turn.sender
-            text = f"{speaker}: {text}"
+            text = speaker_line(speaker, text)
         if role == "user" and messages and messages[-1]["role"] == "user":
             # Others' turns in a row are one request; two of yours stay two turns.
             messages[-1]["content"] += "\n" + text

@@ -35,7 +35,8 @@ from slmtui.files import read_json_if_valid, write_json_atomic
 from slmtui.ingest.store import Store
 from slmtui.workspace import Workspace
 
-SCORED_REPLIES = 64  # held-out replies scored for perplexity (cheap: short contexts)
+SCORED_REPLIES = 64  # held-out replies scored for perplexity, at most ...
+SCORED_REPLY_CHARS = 40_000  # ... and with their requests about this much text (~10k tokens)
 ASKED_REPLIES = 24  # held-out requests each model answers
 VERIFIER_REPLIES = 16  # training requests the base model answers, as the verifier's "not you"
 SEGMENT_REPLIES = 8  # replies profiled together: one reply is too short to profile alone
@@ -61,8 +62,10 @@ class ConversationScore:
     # Replies with a line in another participant's name (chat/speakers.py), as shown to you.
     for_others_base: float
     for_others_tuned: float
-    # Mean words per reply: yours (the held-out replies asked), the base's, the tuned model's.
+    # Mean words per reply: yours (the held-out replies asked; and all your training replies,
+    # a steadier figure of your usual length), the base's, the tuned model's.
     words_yours: float
+    words_trained: float
     words_base: float
     words_tuned: float
     ppl_change_interval: Interval
@@ -95,6 +98,7 @@ class ConversationScore:
             "reply_for_others_base": self.for_others_base,
             "reply_for_others": self.for_others_tuned,
             "reply_words_yours": self.words_yours,
+            "reply_words_trained": self.words_trained,
             "reply_words_base": self.words_base,
             "reply_words": self.words_tuned,
             "samples": self.samples,
@@ -143,6 +147,15 @@ def replies_in_place_of_writing(
     return heldout, others, [conversation[-1]["content"] for conversation in trained]
 
 
+def scored_count(conversations: list[list[dict]]) -> int:
+    """How many held-out replies to score: SCORED_REPLIES, fewer where the conversations are
+    long (a meeting's replies come with hundreds of tokens of request), never under half."""
+    chars = [sum(len(m["content"]) for m in conversation) for conversation in conversations]
+    mean = sum(chars) / max(1, len(chars))
+    fits = int(SCORED_REPLY_CHARS / max(mean, 1.0))
+    return max(SCORED_REPLIES // 2, min(SCORED_REPLIES, fits))
+
+
 def mean_words(texts: list[str]) -> float:
     return float(np.mean([len(text.split()) for text in texts])) if texts else 0.0
 
@@ -187,7 +200,7 @@ def score_conversations(
     held, trained_replies = replies_of(build.val), replies_of(build.train)
     if not held or not trained_replies:
         return None
-    scored = spread(held, SCORED_REPLIES)
+    scored = spread(held, scored_count(held))
     base_ppl, tuned_ppl = (
         cached_reply_perplexity(workspace.cache, model, scored, step(f"reply perplexity: {who}"))
         for model, who in ((base, "base"), (tuned, tuned.label))
@@ -244,6 +257,7 @@ def score_conversations(
         for_others_base=for_others(base_replies),
         for_others_tuned=for_others(tuned_replies),
         words_yours=mean_words(yours),
+        words_trained=mean_words([c[-1]["content"] for c in trained_replies]),
         words_base=mean_words(base_replies),
         words_tuned=mean_words(tuned_replies),
         ppl_change_interval=ppl_change_interval(base_ppl.per_text, tuned_ppl.per_text),

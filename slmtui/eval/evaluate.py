@@ -208,7 +208,7 @@ def cached_perplexity(cache: Path, target: ChatTarget, heldout: HeldOut) -> Perp
     known = read_json_if_valid(path) or {}
     if key in known:
         return Perplexity(**known[key])
-    result = perplexity(target.model_path, heldout.texts, target.lora_path)
+    result = perplexity(target.model_path, heldout.scored_texts, target.lora_path)
     known[key] = asdict(result)
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(known, indent=1), encoding="utf-8")

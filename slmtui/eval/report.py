@@ -98,7 +98,7 @@ def conversation_lines(chats) -> list[str]:
         f"  read as yours: {chats.author_share_tuned:.0%} of its replies, "
         f"{chats.author_share_base:.0%} of the base's",
         f"  length: {chats.words_tuned:.1f} words a reply, the base's {chats.words_base:.1f}, "
-        f"yours {chats.words_yours:.1f}",
+        f"yours {chats.words_yours:.1f} (in all your training replies {chats.words_trained:.1f})",
         f"  speaking for someone else (a line in another person's name): "
         f"{chats.for_others_tuned:.0%} of its replies, {chats.for_others_base:.0%} of the base's",
     ]

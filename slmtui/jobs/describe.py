@@ -34,6 +34,7 @@ def _training(kind: str, d: dict) -> str:
             f"{100 * d['padding_share']:.1f}% padding), "
             f"{d['trainable_params']:,} trainable parameters; "
             f"estimated {format_seconds(d['estimated_seconds'])}"
+            + (f" of {format_seconds(d['time_budget_s'])}" if d.get("time_budget_s") else "")
             + (f"; resuming at step {d['start_step']}" if d.get("start_step") else "")
             + _corpus_share(d)
             + _replies(d)

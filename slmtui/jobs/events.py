@@ -22,6 +22,7 @@ KINDS: dict[str, tuple[str, ...]] = {
         "warning",
         "fitted",
         "step",
+        "replanned",
         "retry",
         "eval",
         "checkpoint",

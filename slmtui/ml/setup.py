@@ -71,7 +71,8 @@ class Budget:
 STEP_EFFICIENCY = {"bfloat16": 0.35, "float16": 0.35, "float32": 0.6}
 # A validation token is a forward pass: about a third of a training token's work.
 VALIDATION_COST = 0.35
-REPLAN_AFTER = 3  # steps measured (after the first, which warms up) before a replan
+REPLAN_AFTER = 3  # steps measured (after the first, which warms up) before the first replan
+REPLAN_EVERY = 10  # and steps between the later ones
 
 
 def choose_setup(plan: RunPlan, max_steps: int) -> Setup:

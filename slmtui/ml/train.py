@@ -45,6 +45,7 @@ from slmtui.ml.presets import Preset, PresetError
 from slmtui.ml.setup import (
     DTYPES,
     REPLAN_AFTER,
+    REPLAN_EVERY,
     Budget,
     Setup,
     choose_setup,
@@ -327,13 +328,23 @@ def plan_run(
         validations += cached_base_loss(run, key) is None
     budget = plan_budget(
         plan, setup, encoding.tokens, params, validations=validations,
-        val_tokens=encoding.val_tokens, spent_s=seconds_since_start(),
+        val_tokens=encoding.val_tokens, spent_s=run_seconds(plan),
     )  # fmt: skip
     if state.get("steps"):
         budget.steps, budget.limited_by = int(state["steps"]), "setting"
     reach = budget.steps * budget.tokens_per_step
     token_budget = 2 * reach if reach < encoding.tokens else 0
     return pack_data(encoding, pad, seq_len, token_budget), budget
+
+
+def run_seconds(plan: RunPlan) -> float:
+    """Wall seconds since the run began: since its folder was made (the dataset snapshot is part
+    of the run a person waits for), or, for a plan made longer ago than the run lasts (resumed,
+    or started by hand), since this process started."""
+    since_plan = time.time() - plan.created
+    if 0 <= since_plan <= max(60.0, plan.train.minutes * 60 or 300.0):
+        return since_plan
+    return seconds_since_start()
 
 
 def seconds_since_start() -> float:
@@ -402,8 +413,11 @@ class TrainLoop:
             elapsed = time.perf_counter() - started
             if step == first_step + 1:
                 warmed = time.perf_counter()  # the first step warms caches up: not measured
-            elif step == first_step + 1 + REPLAN_AFTER:
-                self.replan(step, (time.perf_counter() - warmed) / REPLAN_AFTER)
+            elif (step - first_step - 1) % REPLAN_EVERY == REPLAN_AFTER % REPLAN_EVERY:
+                # Measured after a few steps, then again every few: a machine that slows down
+                # (a laptop warming up, another program) still ends on time.
+                measured = (time.perf_counter() - warmed) / (step - first_step - 1)
+                self.replan(step, measured)
             self.report_step(step, loss, lr, tokens_done, elapsed)
             if self.checkpoint_or_stop(step, base_loss):
                 return None
@@ -411,7 +425,7 @@ class TrainLoop:
 
     def replan(self, step: int, measured_step_s: float) -> None:
         """Steps measured: fit the step count to what is left of the time budget (setup.replan)."""
-        steps = replan(self.budget, step, measured_step_s, seconds_since_start())
+        steps = replan(self.budget, step, measured_step_s, run_seconds(self.plan))
         if steps is not None:
             log.info("replanned to %d steps at %.2f s a step", steps, measured_step_s)
             emit(

@@ -124,7 +124,7 @@ def test_group_chats_name_the_speaker_and_names_can_be_hidden(workspace, make_in
     ingestor = ingest_chat(workspace, make_ingestor, rows, name="WhatsApp Chat with Hive club.txt")
     plain = dialogue_examples(ingestor.store, DialogueSettings(names=("Elena",)))
     request = (plain.train + plain.val)[0].messages[1]["content"]
-    assert request.startswith("Ana: Ana says hello") and "\nBen: Ben says" in request
+    assert request.startswith("[Ana] Ana says hello") and "\n[Ben] Ben says" in request
     hidden = dialogue_examples(
         ingestor.store, DialogueSettings(names=("Elena",), hide_other_names=True)
     )

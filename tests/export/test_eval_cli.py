@@ -31,7 +31,8 @@ CONVERSATION_KEYS = {
     "reply_ppl_change_interval", "reply_style_distance_base", "reply_style_distance",
     "reply_distance_ratio", "reply_distance_ratio_interval", "reply_author_share_base",
     "reply_author_share", "reply_verifier_accuracy", "samples", "reply_for_others_base",
-    "reply_for_others", "reply_words_yours", "reply_words_base", "reply_words",
+    "reply_for_others", "reply_words_yours", "reply_words_trained", "reply_words_base",
+    "reply_words",
 }  # fmt: skip
 
 

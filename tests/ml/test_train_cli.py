@@ -49,6 +49,14 @@ def test_train_json_events_then_dry_run_and_resume_errors(tmp_path, tiny_base):
     # small corpus's two passes come first.
     assert "2 passes over the training text (the corpus is small" in plan.stdout, plan.stdout
     assert len(list(workspace.runs.iterdir())) == 1  # the dry run left nothing behind
+    assert "of 5m00s" in plan.stdout and "validation on" in plan.stdout
+
+    evening = slmtui("-w", root, "train", "--no-generate", "--dry-run", "--minutes", "evening",
+                     "--from-scratch", "--json")  # fmt: skip
+    started = json.loads(evening.stdout.splitlines()[0])
+    assert started["time_budget_s"] == 3600.0 and started["replies_lost"] == 0
+    wrong = slmtui("-w", root, "train", "--dry-run", "--minutes", "forever")
+    assert wrong.returncode != 0 and "training budget is minutes" in wrong.stderr
 
     nothing = slmtui("-w", root, "train", "--resume")
     assert nothing.returncode == 2 and "no stopped run to resume" in nothing.stderr

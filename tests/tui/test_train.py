@@ -161,3 +161,22 @@ async def test_bases_list_what_fits_and_a_failed_download_changes_nothing(train_
         assert train_workspace.config_path.read_text() == before
         await pilot.press("escape")
         assert isinstance(app.screen, TrainScreen)
+
+
+async def test_capital_m_chooses_how_long_the_next_run_trains_and_its_plan_says_so(tmp_path, tiny_base):
+    from tests.tui.conftest import tiny_workspace
+
+    workspace = tiny_workspace(tmp_path, tiny_base, max_steps=0)  # planned by time
+    app = create_app(workspace, watch=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("t")
+        screen = app.screen
+        await wait_for(pilot, lambda: "estimated" in screen.preview, timeout=300)
+        assert "of 5m" in screen.preview and screen.minutes is None
+        await pilot.press("M")  # quick, by name
+        await pilot.press("M")  # evening
+        assert screen.minutes == 60.0
+        await wait_for(pilot, lambda: "of 1h" in screen.preview, timeout=300)
+        assert screen.run_config().train.minutes == 60.0
+        await pilot.press("M")  # back to what the settings say
+        assert screen.minutes is None and screen.run_config() is app.config

@@ -19,6 +19,7 @@ from textual.binding import Binding
 from textual.widgets import Header, Log, Static
 
 from slmtui import runs
+from slmtui.config import TRAINING_BUDGETS, Config, with_changes
 from slmtui.dataset.generator import generator_for
 from slmtui.ingest.ingestor import Ingestor
 from slmtui.ingest.store import Store
@@ -34,13 +35,16 @@ from slmtui.tui.train_progress import TrainProgress
 from slmtui.tui.widgets.footer import KeyFooter
 from slmtui.tui.widgets.loss_plot import LossPlot
 
-IDLE_HINT = "s start a run · R resume the last stopped one · x or esc stop · B the base"
+IDLE_HINT = (
+    "s start a run · M how long · R resume the last stopped one · x or esc stop · B the base"
+)
 REDRAW_SECONDS = 0.25  # the most often step events redraw the plot, status and log
 
 
 class TrainScreen(KeptScreen):
     BINDINGS = [
         Binding("s", "start", "Start"),
+        Binding("M", "budget", "Minutes"),
         Binding("R", "resume", "Resume"),
         Binding("x", "stop", "Stop", show=False),
         # Out of the footer, which is full at 80 columns: the plan line and ? help name it.
@@ -66,6 +70,9 @@ class TrainScreen(KeptScreen):
         self._redraw = Throttle(REDRAW_SECONDS)
         self._behind = False  # events arrived while the screen was hidden
         self._redraw_timer = None
+        # How long the next run trains, chosen with `M`: None is the settings' own ([train]
+        # minutes, else the preset's five); the others are config.TRAINING_BUDGETS.
+        self.minutes: float | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -109,9 +116,14 @@ class TrainScreen(KeptScreen):
         with Store(workspace.db_path) as store:
             stats = store.stats()
         latest = runs.latest_finished(workspace)
-        signature = (json.dumps(stats.as_dict(), sort_keys=True), latest and latest.name)
+        signature = (
+            json.dumps(stats.as_dict(), sort_keys=True),
+            latest and latest.name,
+            self.minutes,
+        )
         if not stats.chunks or signature == self._planned_for:
             return
+        config = self.run_config()
         run = prepare.prepare_run(
             workspace, config, generator=generator_for(config.model.base), generate=False,
             preview=True, scan=False,
@@ -164,6 +176,28 @@ class TrainScreen(KeptScreen):
             return
         self.app.push_screen(BasesScreen(), chosen)
 
+    def run_config(self) -> Config:
+        """The settings the next run trains with: the app's, and the budget chosen with `M`."""
+        config = self.app.config
+        if self.minutes is None:
+            return config
+        return with_changes(config, "train", minutes=self.minutes)
+
+    def action_budget(self) -> None:
+        """The next run's budget, in turn: the settings' own, then each named budget."""
+        if self.busy:
+            self.notify("A run is in progress: choose how long the next one trains after it.")
+            return
+        choices: list[float | None] = [None, *TRAINING_BUDGETS.values()]
+        self.minutes = choices[(choices.index(self.minutes) + 1) % len(choices)]
+        own = self.app.config.train.minutes or TRAINING_BUDGETS["quick"]
+        name = next((k for k, v in TRAINING_BUDGETS.items() if v == self.minutes), None)
+        said = f"{name}, {self.minutes:g} minutes" if name else f"as set, {own:g} minutes"
+        self.notify(f"The next run trains for {said} (M again for another).")
+        self.preview = f"next run: {said}; planning it…"
+        self._render_progress()
+        self.plan_next_run()
+
     def action_start(self) -> None:
         self._begin(resume=False)
 
@@ -195,7 +229,7 @@ class TrainScreen(KeptScreen):
             else:
                 # The CLI's dataset from the same store: the requests the background request writer
                 # has written so far; those still pending train as "continue" pairs this time.
-                config = self.app.config
+                config = self.run_config()
                 run = prepare.prepare_run(
                     workspace,
                     config,
