@@ -222,7 +222,7 @@ def qlora_load(device: str, smoke: bool) -> dict:
 def memory_per_token(device: str, smoke: bool) -> dict:
     from peft import LoraConfig, get_peft_model
 
-    from slmtui.ml.train import LORA_TARGETS
+    from slmtui.ml.lora_model import LORA_TARGETS
 
     found = {}
     seq = 64 if smoke else 1024
@@ -360,8 +360,9 @@ def throughput(device: str, smoke: bool) -> dict:
     from transformers import Trainer, TrainingArguments
 
     from slmtui.ml.fused_lora import use_fused_lora
+    from slmtui.ml.lora_model import LORA_TARGETS
     from slmtui.ml.packed_attention import use_packed_attention
-    from slmtui.ml.train import LORA_TARGETS, batch_loss
+    from slmtui.ml.train import batch_loss
 
     config = config_of("1.5B", smoke)
     seq, rows, steps = (64, 2, 3) if smoke else (1024, 4, 12)

@@ -111,9 +111,10 @@ def run_variant(
         "steps": finished["steps"],
         "epochs": plan.get("epochs"),
         "share": plan.get("share"),
-        "replies": plan.get("replies"),
-        "replies_shortened": plan.get("replies_shortened"),
-        "replies_lost": plan.get("replies_lost"),
+        # ("replies" alone is the evaluation's count of held-out replies scored)
+        "replies_to_learn": plan.get("replies"),
+        "replies_in_part": plan.get("replies_shortened"),
+        "replies_not_learned": plan.get("replies_lost"),
         # The plan a person is shown (the time budget, which replanning keeps) against the
         # wall time of the whole `slmtui train`, dataset snapshot included.
         "planned_seconds": plan.get("estimated_seconds"),
@@ -206,8 +207,8 @@ def print_table(rows: list[dict]) -> None:
         )
         for row in timed:
             replies = (
-                f"{row.get('replies') or 0:,}, {row.get('replies_shortened') or 0:,}, "
-                f"{row.get('replies_lost') or 0:,}"
+                f"{row.get('replies_to_learn') or 0:,}, {row.get('replies_in_part') or 0:,}, "
+                f"{row.get('replies_not_learned') or 0:,}"
             )
             print(
                 f"{row['corpus']:<14} {row['variant']:<18} {row['seed']:>5} "

@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from slmtui.ml import fit
-from slmtui.ml.train import LORA_TARGETS
+from slmtui.ml.lora_model import LORA_TARGETS
 
 RESERVE_CARD = 1.5 * 2**30
 RESERVE_RAM = 3.0 * 2**30

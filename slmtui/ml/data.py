@@ -7,6 +7,7 @@ Labels are the token ids to learn, or IGNORE; a chat example learns its assistan
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import random
@@ -17,9 +18,10 @@ import torch
 
 from slmtui.dataset.example import Example
 from slmtui.dataset.snapshot import read_examples
+from slmtui.files import read_json_if_valid
 from slmtui.ml.errors import TrainingError
 from slmtui.ml.priority import training_order
-from slmtui.runs import RunPlan
+from slmtui.runs import RunFolder, RunPlan
 
 log = logging.getLogger("slmtui.train")
 IGNORE = -100
@@ -353,6 +355,23 @@ def encode_data(plan: RunPlan, tokenizer, seq_len: int) -> Encoding:
             f"{MIN_TRAIN_TOKENS:,} are needed (about {MIN_TRAIN_TOKENS * 3 // 4:,} words)."
         )
     return encoding
+
+
+def base_loss_key(base_folder: Path, dtype: str, encoding: Encoding) -> str:
+    """What the base model's validation loss depends on: the base, the precision, and the exact
+    tokens and labels of the validation sample."""
+    digest = hashlib.sha256(f"{base_folder.name}\x1f{dtype}".encode())
+    for encoded in encoding.val:
+        for ids, labels in encoded.pieces:
+            digest.update(json.dumps([ids, labels]).encode())
+    return digest.hexdigest()[:32]
+
+
+def cached_base_loss(run: RunFolder, key: str) -> float | None:
+    """The base's loss on this validation sample, measured by an earlier run (None if not)."""
+    found = read_json_if_valid(run.validation_cache / f"{key}.json")
+    value = found.get("val_loss") if isinstance(found, dict) else None
+    return float(value) if isinstance(value, int | float) else None
 
 
 @dataclass

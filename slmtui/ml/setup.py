@@ -8,7 +8,9 @@ import contextlib
 import json
 import logging
 import math
+import os
 import random
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -189,6 +191,26 @@ def replan(budget: Budget, step: int, measured_step_s: float, elapsed_s: float) 
     budget.seconds_per_step = measured_step_s
     budget.estimated_seconds = elapsed_s + (steps - step) * measured_step_s + validation_s
     return steps
+
+
+def run_seconds(plan: RunPlan) -> float:
+    """Wall seconds since the run began: since its folder was made (the dataset snapshot is part
+    of the run a person waits for), or, for a plan made longer ago than the run lasts (resumed,
+    or started by hand), since this process started."""
+    since_plan = time.time() - plan.created
+    if 0 <= since_plan <= max(60.0, plan.train.minutes * 60 or 300.0):
+        return since_plan
+    return seconds_since_start()
+
+
+def seconds_since_start() -> float:
+    """Wall seconds since this process started (imports included), from /proc on Linux."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return time.process_time()
 
 
 def lr_at(step: int, steps: int, peak: float) -> float:

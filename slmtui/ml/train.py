@@ -16,11 +16,8 @@ the latest checkpoint and ends where an uninterrupted run would. Under `accelera
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
 import math
-import os
 import random
 import resource
 import signal
@@ -33,17 +30,25 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from slmtui.files import atomic_folder, read_json_if_valid, write_json_atomic
+from slmtui.files import atomic_folder, write_json_atomic
 from slmtui.jobs.events import emit
 from slmtui.ml import collectives, fit, linear_loss
 from slmtui.ml.checkpoint_state import restore, save_checkpoint
-from slmtui.ml.data import IGNORE, Data, Encoding, Packed, encode_data, pack_data
+from slmtui.ml.data import (
+    IGNORE,
+    Data,
+    Encoding,
+    Packed,
+    base_loss_key,
+    cached_base_loss,
+    encode_data,
+    pack_data,
+)
 from slmtui.ml.errors import TrainingError
-from slmtui.ml.fused_lora import autocast_frozen, use_fused_lora
-from slmtui.ml.packed_attention import use_packed_attention
-from slmtui.ml.presets import Preset, PresetError
+from slmtui.ml.fused_lora import autocast_frozen
+from slmtui.ml.lora_model import load_model
+from slmtui.ml.presets import PresetError
 from slmtui.ml.setup import (
-    DTYPES,
     REPLAN_AFTER,
     REPLAN_EVERY,
     Budget,
@@ -54,11 +59,11 @@ from slmtui.ml.setup import (
     make_optimizer,
     plan_budget,
     replan,
+    run_seconds,
 )
 from slmtui.runs import RunFolder, RunPlan
 
 log = logging.getLogger("slmtui.train")
-LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 # -- talking to the parent ---------------------------------------------------------------------
@@ -79,62 +84,6 @@ class StopFlag:
 
 
 # -- model ------------------------------------------------------------------------------------
-
-
-# Non-reentrant checkpointing: the reentrant kind needs inputs that require grad and warns.
-CHECKPOINTING = {"use_reentrant": False}
-
-
-def load_model(plan: RunPlan, preset: Preset, device: torch.device, folder: Path):
-    from peft import LoraConfig, PeftModel, get_peft_model
-
-    from slmtui.ml.base import load_base
-
-    compute = DTYPES[preset.dtype]
-    quantization = None
-    if preset.qlora:
-        from transformers import BitsAndBytesConfig
-
-        quantization = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_compute_dtype=compute,  # float32 stays float32: no silent float16
-            bnb_4bit_use_double_quant=True,
-        )
-    # On a card the frozen weights are held in the compute precision; on a CPU in float32
-    # (bfloat16 there is autocast, see module docstring of fused_lora).
-    weights_dtype = compute if device.type == "cuda" else torch.float32
-    model, tokenizer = load_base(
-        folder, dtype=weights_dtype, device=str(device), quantization=quantization
-    )
-    # Rows hold several examples: attend within each, skipping the masked-out work (see module).
-    use_packed_attention(model)
-    if preset.qlora:
-        from peft import prepare_model_for_kbit_training
-
-        model = prepare_model_for_kbit_training(
-            model,
-            use_gradient_checkpointing=preset.checkpointing,
-            gradient_checkpointing_kwargs=CHECKPOINTING,
-        )
-    elif preset.checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=CHECKPOINTING)
-        model.enable_input_require_grads()
-    model.config.use_cache = False
-    if plan.init_adapter is not None:
-        model = PeftModel.from_pretrained(model, str(plan.init_adapter), is_trainable=True)
-    else:
-        lora = LoraConfig(
-            r=plan.train.lora_r,
-            lora_alpha=plan.train.lora_alpha,
-            lora_dropout=plan.train.lora_dropout,
-            target_modules=LORA_TARGETS,
-            task_type="CAUSAL_LM",
-        )
-        model = get_peft_model(model, lora)
-    # LoRA added into the base output in place, without PEFT's elementwise passes (see module).
-    use_fused_lora(model)
-    return model, tokenizer, folder
 
 
 def language_model_parts(model):
@@ -195,23 +144,6 @@ def memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def base_loss_key(setup: Setup, encoding: Encoding) -> str:
-    """What the base model's validation loss depends on: the base, the precision, and the exact
-    tokens and labels of the validation sample."""
-    digest = hashlib.sha256(f"{setup.base_folder.name}\x1f{setup.preset.dtype}".encode())
-    for encoded in encoding.val:
-        for ids, labels in encoded.pieces:
-            digest.update(json.dumps([ids, labels]).encode())
-    return digest.hexdigest()[:32]
-
-
-def cached_base_loss(run: RunFolder, key: str) -> float | None:
-    """The base's loss on this validation sample, measured by an earlier run (None if not)."""
-    found = read_json_if_valid(run.validation_cache / f"{key}.json")
-    value = found.get("val_loss") if isinstance(found, dict) else None
-    return float(value) if isinstance(value, int | float) else None
 
 
 def base_validation(
@@ -290,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
     seq_len = setup.preset.seq_len
     encoding = encode_data(plan, tokenizer, seq_len)
     state = restore(run_folder, model, args.resume)
-    key = base_loss_key(setup, encoding)
+    key = base_loss_key(setup.base_folder, setup.preset.dtype, encoding)
     data, budget = plan_run(run_folder, key, plan, setup, encoding, model, tokenizer, state)
     emit_started(args, plan, setup, data, budget, model, state, base_folder)
     if args.dry_run:
@@ -320,7 +252,7 @@ def plan_run(
     part of it, the first examples in training order (ml/priority.py), twice what the plan
     expects to reach so that a faster machine than estimated still finds fresh text.
 
-    A resumed run keeps the step count it was planned (or replanned) with."""
+    A resumed time-planned run keeps the step count it was planned (or replanned) with."""
     pad, seq_len = tokenizer.pad_token_id, setup.preset.seq_len
     params = fit.parameter_count(model)
     validations = 1 if encoding.val else 0
@@ -330,31 +262,13 @@ def plan_run(
         plan, setup, encoding.tokens, params, validations=validations,
         val_tokens=encoding.val_tokens, spent_s=run_seconds(plan),
     )  # fmt: skip
-    if state.get("steps"):
+    if state.get("steps") and budget.limited_by == "time":
+        # The time-planned (and replanned) count it was checkpointed with; a count set outright
+        # (--max-steps, [train] max_steps) is taken as it is.
         budget.steps, budget.limited_by = int(state["steps"]), "setting"
     reach = budget.steps * budget.tokens_per_step
     token_budget = 2 * reach if reach < encoding.tokens else 0
     return pack_data(encoding, pad, seq_len, token_budget), budget
-
-
-def run_seconds(plan: RunPlan) -> float:
-    """Wall seconds since the run began: since its folder was made (the dataset snapshot is part
-    of the run a person waits for), or, for a plan made longer ago than the run lasts (resumed,
-    or started by hand), since this process started."""
-    since_plan = time.time() - plan.created
-    if 0 <= since_plan <= max(60.0, plan.train.minutes * 60 or 300.0):
-        return since_plan
-    return seconds_since_start()
-
-
-def seconds_since_start() -> float:
-    """Wall seconds since this process started (imports included), from /proc on Linux."""
-    try:
-        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-        uptime = float(Path("/proc/uptime").read_text().split()[0])
-        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))
-    except (OSError, ValueError, IndexError):
-        return time.process_time()
 
 
 @dataclass

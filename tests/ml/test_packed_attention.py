@@ -10,6 +10,7 @@ import torch
 from slmtui.dataset.example import Example
 from slmtui.ml import data as ml_data
 from slmtui.ml import train as trainer
+from slmtui.ml.lora_model import LORA_TARGETS
 from slmtui.ml.packed_attention import segment_lengths, use_packed_attention
 
 
@@ -44,7 +45,7 @@ def test_packed_attention_matches_masked_sdpa(base, request):
     torch.manual_seed(0)
     model, tokenizer = load_base(request.getfixturevalue(base))
     model.config.use_cache = False
-    model = get_peft_model(model, LoraConfig(r=4, target_modules=trainer.LORA_TARGETS))
+    model = get_peft_model(model, LoraConfig(r=4, target_modules=LORA_TARGETS))
     for name, parameter in model.named_parameters():
         if "lora_B" in name:  # B starts at zero; random B makes the LoRA gradients all matter
             torch.nn.init.normal_(parameter, std=0.02)

@@ -22,6 +22,7 @@ from slmtui.jobs.process import follow, stop_job
 from slmtui.ml import checkpoint_state
 from slmtui.ml import data as ml_data
 from slmtui.ml import train as trainer
+from slmtui.ml.lora_model import LORA_TARGETS
 from slmtui.runs import RunFolder
 
 TEXT = (
@@ -164,7 +165,7 @@ def test_checkpoint_state_has_no_pickle_and_round_trips(tmp_path, tiny_base):
     from slmtui.ml.checkpoint_state import read_state
 
     model, _ = load_base(tiny_base)
-    model = get_peft_model(model, LoraConfig(r=4, target_modules=trainer.LORA_TARGETS))
+    model = get_peft_model(model, LoraConfig(r=4, target_modules=LORA_TARGETS))
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-3)
     sum(p.sum() for p in trainable).backward()
@@ -277,7 +278,7 @@ def test_packed_examples_do_not_see_each_other(tiny_base):
     from slmtui.ml.base import load_base
 
     model, tokenizer = load_base(tiny_base)
-    model = get_peft_model(model, LoraConfig(r=4, target_modules=trainer.LORA_TARGETS))
+    model = get_peft_model(model, LoraConfig(r=4, target_modules=LORA_TARGETS))
     model.eval()
     [first] = ml_data.encode_example(Example("t", "raw", TEXT), tokenizer, 256).pieces
     [second] = ml_data.encode_example(
@@ -333,7 +334,7 @@ def test_failed_checkpoint_save_keeps_the_previous_one(tmp_path, tiny_base, monk
     from slmtui.ml.base import load_base
 
     model, _ = load_base(tiny_base)
-    model = get_peft_model(model, LoraConfig(r=4, target_modules=trainer.LORA_TARGETS))
+    model = get_peft_model(model, LoraConfig(r=4, target_modules=LORA_TARGETS))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad])
     run = RunFolder(tmp_path)
     first = trainer.save_checkpoint(run, model, optimizer, 10, {})
@@ -402,11 +403,28 @@ def test_event_lines_round_trip_and_read_well():
         JobEvent("finished", TRAINING, {"step": 40, "steps": 40, "stopped": False, "seconds": 190,
                                 "val_ppl_base": 20.0, "val_ppl": 12.0, "val_loss": 2.48}),
         JobEvent("failed", TRAINING, {"reason": "Out of memory."}),
+        JobEvent("replanned", TRAINING, {"step": 4, "steps": 88, "seconds_per_step": 2.9,
+                                         "estimated_seconds": 301.0}),
+        JobEvent("started", TRAINING, {"preset": "cpu-quick", "device": "cpu", "dtype": "float32",
+                               "steps": 60, "tokens_per_step": 1024, "examples": 4044,
+                               "examples_in_rows": 246, "train_tokens": 1953901,
+                               "rows_tokens": 121159, "padding_share": 0.1,
+                               "trainable_params": 4884480, "estimated_seconds": 299,
+                               "time_budget_s": 300, "epochs": 0.03, "share": 0.031,
+                               "steps_limited_by": "time", "replies": 5088,
+                               "replies_shortened": 20, "replies_lost": 1,
+                               "val_tokens": 8078, "validation_seconds": 24}),
     ]  # fmt: skip
     for event in samples:
         assert JobEvent.parse(event.to_line(), TRAINING) == event
         assert describe(event)
     assert "40% lower" in describe(samples[4])
+    assert "88 steps in all" in describe(samples[6])
+    big = describe(samples[7])
+    assert "246 examples (121,159 tokens" in big and "of 5m00s" in big
+    assert "3.1% of the training text" in big and "--minutes" in big
+    assert "5,088 replies to learn (20 longer than a sequence, learned in part; 1 " in big
+    assert "validation on 8,078 held-out tokens, about 24s of the estimate" in big
     assert JobEvent.parse("Loading weights...", TRAINING) is None
     assert JobEvent.parse('{"event": "bogus"}', TRAINING) is None
 
@@ -433,3 +451,24 @@ def test_incremental_retrain_learns_new_chunks_plus_a_replay_sample(tmp_path, le
     plan |= {"init_adapter": str(first.adapter), "replay_dir": str(first.dataset)}
     (unchanged.path / "run.json").write_text(json.dumps(plan))
     assert "Nothing new to learn" in run_to_end(unchanged)[-1].data["reason"]
+
+
+def test_the_base_validation_is_measured_once_per_base_and_sample(tmp_path, tiny_base):
+    """Two runs of one workspace on the same held-out sample: the second reads the base model's
+    loss from the workspace's cache (runs/../cache/validation) and plans no time for it."""
+    first = make_run(tmp_path / "runs" / "a", tiny_base, repeated_text_examples(), max_steps=2)
+    second = make_run(tmp_path / "runs" / "b", tiny_base, repeated_text_examples(), max_steps=2)
+    assert (
+        first.validation_cache
+        == second.validation_cache
+        == tmp_path / "runs" / "cache" / "validation"
+    )
+    measured = run_to_end(first)
+    cached = run_to_end(second)
+    base = [next(e.data for e in events if e.kind == "eval" and e.data["which"] == "base")
+            for events in (measured, cached)]  # fmt: skip
+    assert base[0]["cached"] is False and base[1]["cached"] is True
+    assert base[1]["val_loss"] == pytest.approx(base[0]["val_loss"])
+    # (this tiny model's passes round to tenths of a second: the ordering is what is checked)
+    assert measured[0].data["validation_seconds"] >= cached[0].data["validation_seconds"]
+    assert list(first.validation_cache.glob("*.json"))

@@ -163,7 +163,7 @@ async def test_bases_list_what_fits_and_a_failed_download_changes_nothing(train_
         assert isinstance(app.screen, TrainScreen)
 
 
-async def test_capital_m_chooses_how_long_the_next_run_trains_and_its_plan_says_so(tmp_path, tiny_base):
+async def test_capital_m_chooses_how_long_the_next_run_trains(tmp_path, tiny_base):
     from tests.tui.conftest import tiny_workspace
 
     workspace = tiny_workspace(tmp_path, tiny_base, max_steps=0)  # planned by time
