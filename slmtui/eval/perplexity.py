@@ -43,12 +43,12 @@ def token_losses(logits: np.ndarray, tokens: list[int]) -> np.ndarray:
 
 
 def score(llm: Any, tokens: list[int], last: int | None = None) -> tuple[float, int]:
-    """(summed loss, tokens scored) of a token sequence; only the `last` tokens if given."""
+    """(summed loss, tokens scored) of a token sequence; only the `last` tokens if given (a
+    reply after its request: the request's rows are never normalized, most of the work)."""
     llm.reset()
     llm.eval(tokens)
-    losses = token_losses(np.asarray(llm.scores[: len(tokens)]), tokens)
-    if last is not None:
-        losses = losses[-last:]
+    first = 0 if last is None else max(0, len(tokens) - 1 - last)
+    losses = token_losses(np.asarray(llm.scores[first : len(tokens)]), tokens[first:])
     return float(losses.sum()), len(losses)
 
 

@@ -196,3 +196,22 @@ def test_a_workspace_of_chats_alone_is_evaluated_on_its_replies(tmp_path, tiny_l
     assert result["heldout"]["kinds"]["reply"] > 0 and result["heldout"]["texts"] >= 1
     assert result["summary"]["val_ppl_base"] > 1 and 0 <= result["summary"]["author_share"] <= 1
     assert result["conversations"]["replies"] >= 20
+
+
+def test_scoring_only_a_reply_equals_the_tail_of_scoring_everything():
+    """A reply is scored after its request; normalizing only the reply's rows gives the same
+    losses as scoring every position and keeping the last ones."""
+    from slmtui.chat.llama import scoring_model
+    from slmtui.eval.perplexity import score
+    from slmtui.tokenizer import bundled_gguf_path
+
+    with scoring_model(bundled_gguf_path()) as llm:
+        tokens = llm.tokenize(b"The ferry was late again, and the tide was on the turn.")
+        whole, count = score(llm, tokens)
+        tail, last = score(llm, tokens, 4)
+        llm.reset()
+        llm.eval(tokens)
+        every = token_losses(np.asarray(llm.scores[: len(tokens)]), tokens)
+    assert count == len(tokens) - 1 and last == 4
+    assert whole == pytest.approx(float(every.sum()), rel=1e-6)
+    assert tail == pytest.approx(float(every[-4:].sum()), rel=1e-6)
