@@ -35,7 +35,7 @@ from slmtui.files import read_json_if_valid, write_json_atomic
 from slmtui.ingest.store import Store
 from slmtui.workspace import Workspace
 
-SCORED_REPLIES = 48  # held-out replies scored for perplexity, at most ...
+SCORED_REPLIES = 40  # held-out replies scored for perplexity, at most ...
 SCORED_REPLY_CHARS = 40_000  # ... and with their requests about this much text (~10k tokens)
 ASKED_REPLIES = 24  # held-out requests each model answers
 VERIFIER_REPLIES = 16  # training requests the base model answers, as the verifier's "not you"

@@ -35,10 +35,14 @@ class Perplexity:
 
 def token_losses(logits: np.ndarray, tokens: list[int]) -> np.ndarray:
     """Negative log-likelihood of tokens[1:] given logits[:-1] (one row per position)."""
-    rows = logits[: len(tokens) - 1].astype(np.float64)
+    rows = np.asarray(logits[: len(tokens) - 1], dtype=np.float32)
     peak = rows.max(axis=1, keepdims=True)
-    log_norm = peak[:, 0] + np.log(np.exp(rows - peak).sum(axis=1))
-    chosen = rows[np.arange(len(tokens) - 1), tokens[1:]]
+    # The exponentials in float32 (half the memory traffic of float64 over 49,152 columns), their
+    # sums and logarithms in float64.
+    log_norm = peak[:, 0].astype(np.float64) + np.log(
+        np.exp(rows - peak).sum(axis=1, dtype=np.float64)
+    )
+    chosen = rows[np.arange(len(tokens) - 1), tokens[1:]].astype(np.float64)
     return log_norm - chosen
 
 
