@@ -156,6 +156,25 @@ def scored_count(conversations: list[list[dict]]) -> int:
     return max(SCORED_REPLIES // 2, min(SCORED_REPLIES, fits))
 
 
+def verified_shares(
+    trained: list[str], base_own: list[str], base: list[str], tuned: list[str], step: Step
+) -> tuple[tuple[float, float], float | None]:
+    """The shares of the base's and the tuned model's replies a verifier fitted on your training
+    replies (against the base's own) reads as yours, and its accuracy (None: too little)."""
+    progress = step("verifier")
+    if progress is not None:
+        progress(0, 1)
+    try:
+        verifier = Verifier.fit(segments(trained, 2), segments(base_own, 2))
+        found = (share(verifier.attributed(base)), share(verifier.attributed(tuned)))
+        accuracy = verifier.accuracy
+    except VerifierError:
+        found, accuracy = (float("nan"), float("nan")), None
+    if progress is not None:
+        progress(1, 1)
+    return found, accuracy
+
+
 def mean_words(texts: list[str]) -> float:
     return float(np.mean([len(text.split()) for text in texts])) if texts else 0.0
 
@@ -223,20 +242,7 @@ def score_conversations(
 
     others = [_prompt(conversation) for conversation in spread(trained_replies, VERIFIER_REPLIES)]
     base_own = generate(base, others, workspace.cache, settings, step("replies: base, own"))
-    progress = step("verifier")
-    if progress is not None:
-        progress(0, 1)
-    try:
-        verifier = Verifier.fit(segments(trained, 2), segments(base_own, 2))
-        shares = (
-            share(verifier.attributed(base_replies)),
-            share(verifier.attributed(tuned_replies)),
-        )
-        accuracy = verifier.accuracy
-    except VerifierError:
-        shares, accuracy = (float("nan"), float("nan")), None
-    if progress is not None:
-        progress(1, 1)
+    shares, accuracy = verified_shares(trained, base_own, base_replies, tuned_replies, step)
     # Everyone who speaks in a held-out request: a reply with a line in one of their names
     # speaks for them, whether or not that person is in the conversation it answers.
     speakers = others_in(message for prompt in asked for message in prompt.messages)

@@ -164,7 +164,7 @@ def _corpus_share(d: dict) -> str:
     """'; 1.5 passes over the training text, continuing run-X: 12 new + 4 replayed examples'."""
     if "epochs" not in d:  # events of runs from before these fields
         return ""
-    if d.get("share", 1.0) < 1.0:
+    if d.get("share", 1.0) < 1.0 and d.get("steps_limited_by") == "time":
         text = (
             f"; {100 * d['share']:.2g}% of the training text (new first, then spread over "
             "time and chats); a longer run covers more (`--minutes`)"

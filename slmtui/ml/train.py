@@ -267,7 +267,8 @@ def plan_run(
         # (--max-steps, [train] max_steps) is taken as it is.
         budget.steps, budget.limited_by = int(state["steps"]), "setting"
     reach = budget.steps * budget.tokens_per_step
-    token_budget = 2 * reach if reach < encoding.tokens else 0
+    by_time = budget.limited_by == "time"  # a step count set outright draws from all the text
+    token_budget = 2 * reach if by_time and reach < encoding.tokens else 0
     return pack_data(encoding, pad, seq_len, token_budget), budget
 
 
