@@ -26,6 +26,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
 
+from slmtui.eval.heldout import spread
+
 SEGMENT_WORDS = 100  # about the length of an evaluation answer
 
 
@@ -78,13 +80,6 @@ def best_cut(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, floa
 MAX_PIECES = 600
 
 
-def spread_pieces(pieces: list[str], most: int = MAX_PIECES) -> list[str]:
-    """At most `most` pieces, evenly spaced over the list (so over the whole history)."""
-    if len(pieces) <= most:
-        return pieces
-    return [pieces[int(i * len(pieces) / most)] for i in range(most)]
-
-
 @dataclass
 class Verifier:
     pipeline: Pipeline
@@ -94,7 +89,8 @@ class Verifier:
     @classmethod
     def fit(cls, author: Sequence[str], others: Sequence[str]) -> Verifier:
         """Fit on the author's texts against other writing, both cut into answer-sized pieces."""
-        mine, theirs = spread_pieces(segments(author)), spread_pieces(segments(others))
+        mine = spread(segments(author), MAX_PIECES)
+        theirs = spread(segments(others), MAX_PIECES)
         if len(mine) < 2 or len(theirs) < 2:
             raise VerifierError(
                 f"a verifier needs at least two pieces of text on each side "
