@@ -9,6 +9,13 @@ test. Two measures, base against tuned, each with a bootstrap interval:
   of the writing evaluation, on your training replies' scale of variation), and how many of
   them a verifier fitted on your training replies against the base model's replies attributes
   to you.
+
+Two dozen replies are a small sample of anyone's style, so each figure comes with what you
+yourself score measured the same way: your held-out replies are the style reference (all of
+them, not only the two dozen answered, which alone are too few to be a steady reference), and
+as many of your training replies as the models answered stand in for a model that answers
+exactly like you. On a long history of short messages the base model's replies can sit close to
+that floor, and no model can come closer to you than you do.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from slmtui.eval.generations import GenerationSettings, file_key, generate
 from slmtui.eval.heldout import EvalPrompt, HeldOut, spread
 from slmtui.eval.intervals import Interval, paired_interval, ppl_change_interval
 from slmtui.eval.perplexity import Perplexity, reply_perplexity
-from slmtui.eval.stylometry import StyleScale, profile_texts, style_distance
+from slmtui.eval.stylometry import Profile, StyleScale, profile_texts, style_distance
 from slmtui.eval.verifier import Verifier, VerifierError, share
 from slmtui.files import read_json_if_valid, write_json_atomic
 from slmtui.ingest.store import Store
@@ -44,6 +51,7 @@ SEGMENT_REPLIES = 8  # replies profiled together: one reply is too short to prof
 # scale and a verifier are as good from a thousand replies as from twenty thousand, and fitting
 # on all of a years-long history took minutes.
 FITTED_REPLIES = 1000
+OWN_SAMPLES = 8  # samples of your own replies whose mean distance is the floor
 
 Step = Callable[[str], Callable[[int, int], None] | None]
 
@@ -56,8 +64,11 @@ class ConversationScore:
     tuned: Perplexity
     distance_base: float
     distance_tuned: float
+    # Replies of yours in place of a model's, as many as it answered: the floor of the distance.
+    distance_yours: float
     author_share_base: float
     author_share_tuned: float
+    author_share_yours: float  # your held-out replies the verifier reads as yours
     verifier_accuracy: float | None
     # Replies with a line in another participant's name (chat/speakers.py), as shown to you.
     for_others_base: float
@@ -80,6 +91,11 @@ class ConversationScore:
     def distance_ratio(self) -> float:
         return self.distance_tuned / self.distance_base if self.distance_base > 0 else 0.0
 
+    @property
+    def distance_ratio_yours(self) -> float:
+        """The ratio your own replies reach: the best a model can do on these measures."""
+        return self.distance_yours / self.distance_base if self.distance_base > 0 else 0.0
+
     def as_dict(self) -> dict:
         return {
             "replies": self.replies,
@@ -92,8 +108,11 @@ class ConversationScore:
             "reply_style_distance": self.distance_tuned,
             "reply_distance_ratio": self.distance_ratio,
             "reply_distance_ratio_interval": self.distance_ratio_interval.as_list(),
+            "reply_style_distance_yours": self.distance_yours,
+            "reply_distance_ratio_yours": self.distance_ratio_yours,
             "reply_author_share_base": self.author_share_base,
             "reply_author_share": self.author_share_tuned,
+            "reply_author_share_yours": self.author_share_yours,
             "reply_verifier_accuracy": self.verifier_accuracy,
             "reply_for_others_base": self.for_others_base,
             "reply_for_others": self.for_others_tuned,
@@ -157,19 +176,19 @@ def scored_count(conversations: list[list[dict]]) -> int:
 
 
 def verified_shares(
-    trained: list[str], base_own: list[str], base: list[str], tuned: list[str], step: Step
-) -> tuple[tuple[float, float], float | None]:
-    """The shares of the base's and the tuned model's replies a verifier fitted on your training
-    replies (against the base's own) reads as yours, and its accuracy (None: too little)."""
+    trained: list[str], base_own: list[str], replies: list[list[str]], step: Step
+) -> tuple[list[float], float | None]:
+    """The share of each list of replies a verifier fitted on your training replies (against
+    the base model's own) reads as yours, and its accuracy (None: too little)."""
     progress = step("verifier")
     if progress is not None:
         progress(0, 1)
     try:
         verifier = Verifier.fit(segments(trained, 2), segments(base_own, 2))
-        found = (share(verifier.attributed(base)), share(verifier.attributed(tuned)))
+        found = [share(verifier.attributed(texts)) for texts in replies]
         accuracy = verifier.accuracy
     except VerifierError:
-        found, accuracy = (float("nan"), float("nan")), None
+        found, accuracy = [float("nan")] * len(replies), None
     if progress is not None:
         progress(1, 1)
     return found, accuracy
@@ -198,6 +217,20 @@ def cached_reply_perplexity(
     known[key] = asdict(result)
     write_json_atomic(path, known)
     return result
+
+
+def own_distance(author: Profile, trained: list[str], count: int, scale: StyleScale) -> float:
+    """The style distance of `count` of your own training replies to the author profile, the
+    mean over up to OWN_SAMPLES disjoint samples spread over your history: what a model that
+    answers exactly like you would score with as many replies as the models gave."""
+    samples = min(OWN_SAMPLES, len(trained) // max(count, 1))
+    if samples == 0:
+        return float("nan")
+    chosen = spread(trained, samples * count)
+    distances = [
+        style_distance(author, profile_texts(chosen[i::samples]), scale) for i in range(samples)
+    ]
+    return float(np.mean(distances))
 
 
 def segments(texts: list[str], size: int = SEGMENT_REPLIES) -> list[str]:
@@ -230,7 +263,7 @@ def score_conversations(
     yours = [prompt.reference for prompt in asked]
     trained = [c[-1]["content"] for c in spread(trained_replies, FITTED_REPLIES)]
     scale = StyleScale.from_segments(segments(trained))
-    author = profile_texts(yours)
+    author = profile_texts([c[-1]["content"] for c in spread(held, FITTED_REPLIES)])
 
     def distance(replies: list[str]) -> float:
         return style_distance(author, profile_texts(replies), scale)
@@ -242,7 +275,9 @@ def score_conversations(
 
     others = [_prompt(conversation) for conversation in spread(trained_replies, VERIFIER_REPLIES)]
     base_own = generate(base, others, workspace.cache, settings, step("replies: base, own"))
-    shares, accuracy = verified_shares(trained, base_own, base_replies, tuned_replies, step)
+    shares, accuracy = verified_shares(
+        trained, base_own, [base_replies, tuned_replies, yours], step
+    )
     # Everyone who speaks in a held-out request: a reply with a line in one of their names
     # speaks for them, whether or not that person is in the conversation it answers.
     speakers = others_in(message for prompt in asked for message in prompt.messages)
@@ -257,8 +292,10 @@ def score_conversations(
         tuned=tuned_ppl,
         distance_base=distance(base_replies),
         distance_tuned=distance(tuned_replies),
+        distance_yours=own_distance(author, trained, len(asked), scale),
         author_share_base=shares[0],
         author_share_tuned=shares[1],
+        author_share_yours=shares[2],
         verifier_accuracy=accuracy,
         for_others_base=for_others(base_replies),
         for_others_tuned=for_others(tuned_replies),

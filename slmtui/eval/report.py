@@ -94,9 +94,10 @@ def conversation_lines(chats) -> list[str]:
         f"{_percent_change(chats.ppl_change)} (95% interval {_percent_change(low)} to "
         f"{_percent_change(high)})",
         f"  style of its replies: {chats.distance_ratio:.2f}x the base's distance to yours "
-        f"(95% interval {ratio.low:.2f}x to {ratio.high:.2f}x)",
+        f"(95% interval {ratio.low:.2f}x to {ratio.high:.2f}x; as many replies of your own: "
+        f"{chats.distance_ratio_yours:.2f}x, the closest any model can come)",
         f"  read as yours: {chats.author_share_tuned:.0%} of its replies, "
-        f"{chats.author_share_base:.0%} of the base's",
+        f"{chats.author_share_base:.0%} of the base's, {chats.author_share_yours:.0%} of your own",
         f"  length: {chats.words_tuned:.1f} words a reply, the base's {chats.words_base:.1f}, "
         f"yours {chats.words_yours:.1f} (in all your training replies {chats.words_trained:.1f})",
         f"  speaking for someone else (a line in another person's name): "

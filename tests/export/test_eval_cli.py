@@ -32,7 +32,8 @@ CONVERSATION_KEYS = {
     "reply_distance_ratio", "reply_distance_ratio_interval", "reply_author_share_base",
     "reply_author_share", "reply_verifier_accuracy", "samples", "reply_for_others_base",
     "reply_for_others", "reply_words_yours", "reply_words_trained", "reply_words_base",
-    "reply_words",
+    "reply_words", "reply_style_distance_yours", "reply_distance_ratio_yours",
+    "reply_author_share_yours",
 }  # fmt: skip
 
 
@@ -113,6 +114,11 @@ def test_eval_json_has_every_field_and_agrees_with_training(trained):
     low, high = conversations["reply_ppl_change_interval"]
     assert low <= conversations["reply_ppl_change"] <= high
     assert conversations["reply_style_distance_base"] > 0
+    # The floor: as many of your own replies as the models answered, measured the same way.
+    assert conversations["reply_style_distance_yours"] > 0
+    assert conversations["reply_distance_ratio_yours"] == pytest.approx(
+        conversations["reply_style_distance_yours"] / conversations["reply_style_distance_base"]
+    )
     assert len(conversations["samples"]) == 3 and conversations["samples"][0]["reference"]
 
     assert result["model"].endswith("(adapter)")

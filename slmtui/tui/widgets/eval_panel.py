@@ -61,6 +61,8 @@ def summary_lines(label: str, result: dict | None, eval_key: str) -> Text:
         text.append("\nyour chats ")
         text.append(f"replies {change:+.0f}% ppl", style="green" if change < 0 else "red")
         text.append(f", style {chats['reply_distance_ratio']:.2f}x the base's")
+        if chats.get("reply_distance_ratio_yours") is not None:
+            text.append(f" (your own {chats['reply_distance_ratio_yours']:.2f}x)")
     closer = [s for s in result.get("shifts", []) if s.get("moved_closer")][:MOVES_SHOWN]
     if closer:
         text.append("\ncloser to you: ")
