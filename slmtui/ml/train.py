@@ -369,7 +369,7 @@ class TrainLoop:
             )  # fmt: skip
             scaled = loss / step_labels
             (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
-            loss_sum, label_count = loss_sum + float(loss), label_count + count
+            loss_sum, label_count = loss_sum + float(loss.detach()), label_count + count
             step_tokens += int(ids.numel())
         return loss_sum / max(label_count, 1), step_tokens
 
