@@ -346,6 +346,28 @@ class ChatConfig:
 
 
 @dataclass(frozen=True)
+class RecallConfig:
+    """What is recalled from your writing and chats for a message (`slmtui recall`)."""
+
+    passages: int = setting(
+        4, "At most this many passages and chat windows per message.", minimum=1, maximum=20
+    )
+    tokens: int = setting(
+        900,
+        "At most this many tokens of notes per message (the best one is kept even when longer), "
+        "so that notes leave the conversation room in the model's context.",
+        minimum=50,
+        maximum=16384,
+    )
+    turns: int = setting(
+        3,
+        "Turns shown on either side of a matching chat message, so that a note says who said what.",
+        minimum=0,
+        maximum=20,
+    )
+
+
+@dataclass(frozen=True)
 class ExportConfig:
     COMMENT: ClassVar[str] = (
         "Every export writes and verifies an F16 GGUF first; each smaller type is then measured\n"
@@ -441,6 +463,7 @@ class Config:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
+    recall: RecallConfig = field(default_factory=RecallConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     ui: UIConfig = field(default_factory=UIConfig)
     keys: KeysConfig = field(default_factory=KeysConfig)
@@ -460,6 +483,7 @@ __all__ = [
     "IngestConfig",
     "KeysConfig",
     "ModelConfig",
+    "RecallConfig",
     "TrainConfig",
     "UIConfig",
     "WatchConfig",

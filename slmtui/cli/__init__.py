@@ -31,6 +31,7 @@ from slmtui.cli.writing import (
     cmd_demo,
     cmd_ingest,
     cmd_init,
+    cmd_recall,
     cmd_status,
     cmd_watch,
 )
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         "ingest": cmd_ingest,
         "watch": cmd_watch,
         "status": cmd_status,
+        "recall": cmd_recall,
         "dataset": cmd_dataset,
         "train": cmd_train,
         "export": cmd_export,

@@ -48,6 +48,15 @@ def add_workspace_commands(commands) -> None:
     status = commands.add_parser("status", help="what the dataset holds, and what was skipped")
     status.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
+    recall = commands.add_parser(
+        "recall", help="what chat would be given from your writing and chats for a message"
+    )
+    recall.add_argument("query", help="a message, as you would write it in chat")
+    recall.add_argument(
+        "-k", type=int, default=None, help="at most K passages (default: [recall] passages)"
+    )
+    recall.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
 
 def add_dataset_command(commands) -> None:
     dataset = commands.add_parser(

@@ -290,3 +290,31 @@ def print_examples(shown, views, *, as_json: bool) -> None:
         )
         request = " ".join(view.request.split())[:60]
         print(f"{view.id}  {view.kind:<13} {view.split:<5} {view.path}{marks}  {request}")
+
+
+def cmd_recall(args: argparse.Namespace) -> int:
+    """The passages and chat windows chat would be given for QUERY, best first."""
+    from slmtui.recall.search import recall
+
+    workspace = open_workspace(args)
+    settings = workspace.load_config().recall
+    limit = args.k if args.k is not None else settings.passages
+    if limit < 1:
+        raise WorkspaceError("-k must be at least 1.")
+    with Store(workspace.db_path) as store:
+        found = recall(
+            store.db, args.query, limit=limit, tokens=settings.tokens, turns=settings.turns
+        )
+    if args.json:
+        print(json.dumps({"query": args.query, "recalled": [r.as_dict() for r in found]},
+                         indent=2, ensure_ascii=False))  # fmt: skip
+        return 0
+    if not found:
+        print("Nothing you wrote matches that (try other words, or `slmtui ingest` first).")
+        return 0
+    for number, item in enumerate(found, 1):
+        what = f"{item.kind}, score {item.score:.4f}, {item.tokens} tokens"
+        print(f"[{number}] {item.label} ({what})")
+        for line in item.text.splitlines():
+            print(f"    {line}")
+    return 0

@@ -220,9 +220,40 @@ def _state_v9(db: sqlite3.Connection) -> None:
     )
 
 
+def _state_v10(db: sqlite3.Connection) -> None:
+    """Full-text indexes over the stored passages and messages (recall/): FTS5 tables that read
+    their text from `chunks` and `messages`, kept in step by triggers, so a passage or message
+    is searchable in the same transaction that stores it and gone in the one that deletes it
+    (a removed file, a chat whose last export went). Filled here from what is stored."""
+    for table, columns in (("chunks", "text"), ("messages", "sender, text")):
+        index = f"{table}_text"
+        values = ", ".join(f"new.{c.strip()}" for c in columns.split(","))
+        old_values = ", ".join(f"old.{c.strip()}" for c in columns.split(","))
+        db.execute(
+            f"CREATE VIRTUAL TABLE {index} USING fts5({columns}, content='{table}', "
+            f"content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')"
+        )
+        db.execute(
+            f"CREATE TRIGGER {table}_indexed AFTER INSERT ON {table} BEGIN "
+            f"INSERT INTO {index} (rowid, {columns}) VALUES (new.id, {values}); END"
+        )
+        db.execute(
+            f"CREATE TRIGGER {table}_unindexed AFTER DELETE ON {table} BEGIN "
+            f"INSERT INTO {index} ({index}, rowid, {columns}) "
+            f"VALUES ('delete', old.id, {old_values}); END"
+        )
+        db.execute(
+            f"CREATE TRIGGER {table}_reindexed AFTER UPDATE OF {columns} ON {table} BEGIN "
+            f"INSERT INTO {index} ({index}, rowid, {columns}) "
+            f"VALUES ('delete', old.id, {old_values}); "
+            f"INSERT INTO {index} (rowid, {columns}) VALUES (new.id, {values}); END"
+        )
+        db.execute(f"INSERT INTO {index} ({index}) VALUES ('rebuild')")
+
+
 STATE_MIGRATIONS: list[Migration] = [
     _state_v1, _state_v2, _state_v3, _state_v4, _state_v5, _state_v6, _state_v7, _state_v8,
-    _state_v9,
+    _state_v9, _state_v10,
 ]  # fmt: skip
 
 

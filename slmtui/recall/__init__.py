@@ -1,0 +1,1 @@
+"""Recall: finding what you wrote that bears on a message (`search.py`)."""
