@@ -347,8 +347,14 @@ class ChatConfig:
 
 @dataclass(frozen=True)
 class RecallConfig:
-    """What is recalled from your writing and chats for a message (`slmtui recall`)."""
+    """What is recalled from your writing and chats for a message (chat, `slmtui recall`)."""
 
+    enabled: bool = setting(
+        True,
+        "Before each reply in chat, find what you wrote that bears on the message (passages of "
+        "your writing, turns of your chats) and give it to the model as notes, with their "
+        "sources. The chat screen's recall key and `slmtui chat --no-recall` turn it off.",
+    )
     passages: int = setting(
         4, "At most this many passages and chat windows per message.", minimum=1, maximum=20
     )

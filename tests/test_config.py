@@ -17,7 +17,7 @@ def test_default_file_lists_every_setting_and_reads_back_as_defaults(tmp_path):
     assert data["keys"]["library"] == "l"
     assert data["export"]["quants"] == ["F16"] and data["export"]["q4_k_m_max_ppl_increase"] > 0
     assert data["ingest"]["chunk_tokens"] == 384
-    assert data["recall"] == {"passages": 4, "tokens": 900, "turns": 3}
+    assert data["recall"] == {"enabled": True, "passages": 4, "tokens": 900, "turns": 3}
     assert "# Target size of a chunk in base-model tokens." in text
     path = tmp_path / "slmtui.toml"
     path.write_text(text)

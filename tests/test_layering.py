@@ -19,13 +19,14 @@ MAY_IMPORT: dict[str, set[str]] = {
     "ground": set(),
     "ingest": set(),
     "export": set(),
+    "recall": {"ingest"},
     "chat": {"ingest", "export"},
     "dataset": {"ingest", "chat"},
     "jobs": {"ingest", "dataset", "chat"},
     "eval": {"ingest", "dataset", "chat", "jobs"},
     "ml": {"dataset", "export", "jobs", "chat"},
-    "tui": {"ingest", "dataset", "chat", "jobs", "eval", "export"},
-    "cli": {"ingest", "dataset", "chat", "jobs", "eval", "export", "tui"},
+    "tui": {"ingest", "dataset", "chat", "jobs", "eval", "export", "recall"},
+    "cli": {"ingest", "dataset", "chat", "jobs", "eval", "export", "tui", "recall"},
 }
 # Heavy or UI libraries, and the only units whose code may import them (even inside a function).
 LIBRARY_OWNERS = {

@@ -11,6 +11,7 @@ A session is not a chat export's conversation (`ingest/store/chats.py`) nor a he
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -38,6 +39,9 @@ class SessionMessage:
     role: str  # "user" or "assistant"
     content: str
     model: str = ""  # which model wrote an assistant turn
+    # What recall gave the model for this reply (recall/notes.py: `source_of`); empty when
+    # recall was off or found nothing.
+    sources: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -89,11 +93,12 @@ class Sessions:
     def add_message(self, session_id: int, message: SessionMessage) -> None:
         """Append a message; the person's first one names an untitled session."""
         now = time.time()
+        sources = json.dumps(message.sources, ensure_ascii=False)
         with self.db:
             self.db.execute(
-                "INSERT INTO session_messages (session_id, role, content, model, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (session_id, message.role, message.content, message.model, now),
+                "INSERT INTO session_messages (session_id, role, content, model, sources,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (session_id, message.role, message.content, message.model, sources, now),
             )
             self.db.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now, session_id))
             if message.role == "user":
@@ -119,9 +124,9 @@ class Sessions:
         if row is None:
             return None
         messages = [
-            SessionMessage(role, content, model)
-            for role, content, model in self.db.execute(
-                "SELECT role, content, model FROM session_messages WHERE session_id = ? "
+            SessionMessage(role, content, model, json.loads(sources))
+            for role, content, model, sources in self.db.execute(
+                "SELECT role, content, model, sources FROM session_messages WHERE session_id = ? "
                 "ORDER BY id",
                 (session_id,),
             )

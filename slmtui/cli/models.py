@@ -208,11 +208,29 @@ def cmd_chat(args: argparse.Namespace) -> int:
         with Store(workspace.db_path) as store:
             args.system = assistant_prompt(store, config)
     messages = [{"role": "system", "content": args.system}] if args.system else []
+    recaller = None
+    if config.recall.enabled and not args.no_recall:
+        from slmtui.recall.notes import Recaller
+
+        recaller = Recaller(workspace.db_path, config.recall)
+
+    def answer(messages: list[dict]) -> str:
+        """The reply printed as it comes, then the sources it was given."""
+        from slmtui.recall.notes import source_of, sources_line, with_notes
+
+        found = recaller.recall(messages) if recaller is not None else []
+        sent = with_notes(messages, found)
+        reply = "".join(
+            print(piece, end="", flush=True) or piece for piece in engine.stream(sent, sampling)
+        )
+        print(flush=True)
+        if recaller is not None:
+            print(f"  ({sources_line([source_of(item) for item in found])})", flush=True)
+        return reply
+
     if args.prompt is not None:
         messages.append({"role": "user", "content": args.prompt})
-        for piece in engine.stream(messages, sampling):
-            print(piece, end="", flush=True)
-        print()
+        answer(messages)
         return 0
     print(f"Chatting with {target.label}. An empty line or Ctrl-D ends the chat.", flush=True)
     while True:
@@ -225,10 +243,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
             return 0
         messages.append({"role": "user", "content": text})
         print("model> ", end="", flush=True)
-        reply = "".join(
-            print(piece, end="", flush=True) or piece for piece in engine.stream(messages, sampling)
-        )
-        print(f"\n  ({engine.last.tokens_per_second:.0f} tokens/s)", flush=True)
+        reply = answer(messages)
+        print(f"  ({engine.last.tokens_per_second:.0f} tokens/s)", flush=True)
         messages.append({"role": "assistant", "content": reply})
 
 

@@ -171,6 +171,11 @@ def add_chat_command(commands) -> None:
     )
     chat.add_argument("--temperature", type=float, default=0.7)
     chat.add_argument("--max-tokens", type=int, default=256)
+    chat.add_argument(
+        "--no-recall",
+        action="store_true",
+        help="give the model no notes from your writing and chats ([recall] enabled)",
+    )
     serve = commands.add_parser(
         "serve", help="an OpenAI-compatible server for the model, on this machine only"
     )

@@ -54,6 +54,7 @@ class Recalled:
     tokens: int  # base-model tokens of the text, as the store counted them
     path: str  # the file that holds it (for a chat: its first export file)
     rank: float  # the index's own BM25 rank (lower is better), for the curious
+    chat_key: str = ""  # a chat's key in the store (the Library opens a chat by it)
 
     @property
     def date(self) -> str:
@@ -70,7 +71,7 @@ class Recalled:
         return {
             "kind": self.kind, "source": self.source, "date": self.date, "time": self.time,
             "score": self.score, "rank": self.rank, "tokens": self.tokens, "path": self.path,
-            "text": self.text,
+            "chat_key": self.chat_key, "text": self.text,
         }  # fmt: skip
 
 
@@ -164,8 +165,8 @@ def _conversations(db: sqlite3.Connection, match: str, limit: int, turns: int) -
             continue
         window = _window(db, message_id, chat_id, conversation, turns)
         shown.update(row[0] for row in window)
-        name, path = db.execute(
-            "SELECT c.name, (SELECT d.path FROM chat_files f JOIN documents d "
+        key, name, path = db.execute(
+            "SELECT c.key, c.name, (SELECT d.path FROM chat_files f JOIN documents d "
             "ON d.id = f.document_id WHERE f.chat_id = c.id ORDER BY d.path LIMIT 1) "
             "FROM chats c WHERE c.id = ?",
             (chat_id,),
@@ -173,7 +174,7 @@ def _conversations(db: sqlite3.Connection, match: str, limit: int, turns: int) -
         time = next(row[1] for row in window if row[0] == message_id)
         text = "\n".join(f"{sender}: {body}" for _, _, sender, body, _ in window)
         tokens = sum(row[4] for row in window)
-        found.append(Recalled("chat", name, time, 0.0, text, tokens, path or "", rank))
+        found.append(Recalled("chat", name, time, 0.0, text, tokens, path or "", rank, key))
         if len(found) == limit:
             break
     return found

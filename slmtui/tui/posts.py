@@ -52,6 +52,14 @@ class ReplyPiece(Message):
         self.text = text
 
 
+class Recalled(Message):
+    """What recall gave the model for the reply being written (recall/notes.py: `source_of`)."""
+
+    def __init__(self, sources: list[dict]):
+        super().__init__()
+        self.sources = sources
+
+
 class ReplyDone(Message):
     """The reply ended (finished, hit max tokens, or stopped); stats describe it."""
 

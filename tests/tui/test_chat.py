@@ -150,3 +150,57 @@ async def test_picking_a_model_reloads_chat(workspace):
         assert app.screen is chat and chat.target_spec == "base"
         await wait_for(pilot, lambda: chat.engine is not None)
         assert "model: base" in str(chat.query_one("#model-label", Static).render())
+
+
+NOTE = (
+    "The pilot boat is called the Kittiwake. Dermot painted her name on the bow in yellow, "
+    "and the harbour master made him paint it again because the letters ran.\n"
+)
+
+
+async def test_recall_gives_notes_shows_their_sources_and_turns_off(workspace, make_ingestor):
+    from slmtui.tui.screens.chunks import ChunksScreen
+    from slmtui.tui.widgets.sources import SourceList
+
+    (workspace.writing / "2025-03-31-boat.md").write_text(NOTE)
+    make_ingestor(workspace).scan()
+    save_settings(workspace, temperature=0.0, max_tokens=16)
+    app = create_app(workspace, watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        chat = await open_chat(pilot, app)
+        assert str(chat.query_one("#recall-state", Static).render()) == "recall on"
+        await pilot.press(*"What is the name of the pilot boat?")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: reply_finished(chat))
+        [sources] = chat.query(SourceList)
+        assert [str(label.render()) for label in sources.query("Label")] == [
+            "from: 2025-03-31-boat.md (2025-03-31)"
+        ]
+        assert "kittiwake" in (chat.last_answer() or "").lower()  # the note reached the model
+        sources.focus()
+        await pilot.press("enter")
+        assert isinstance(app.screen, ChunksScreen)
+        await pilot.press("escape")
+        assert app.screen is chat
+
+        await pilot.press("ctrl+r")
+        assert str(chat.query_one("#recall-state", Static).render()) == "recall off"
+        chat.query_one("#prompt", Input).focus()
+        await pilot.press(*"And who painted it?")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: reply_finished(chat) and len(chat.query(".assistant")) == 2)
+        assert len(chat.query(SourceList)) == 1  # no notes, no sources for the second reply
+
+    with Sessions(chat_db_path(workspace.state)) as store:
+        [saved] = store.list()
+        turns = store.get(saved.id).messages
+    assert [t.sources for t in turns if t.role == "assistant"] == [
+        [{"kind": "writing", "source": "2025-03-31-boat.md", "date": "2025-03-31",
+          "path": "2025-03-31-boat.md", "chat_key": ""}],
+        [],
+    ]  # fmt: skip
+
+    app = create_app(workspace, watch=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        chat = await open_chat(pilot, app)
+        assert len(chat.query(SourceList)) == 1  # reopened with the sources it was given

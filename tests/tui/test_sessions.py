@@ -35,7 +35,7 @@ def test_sessions_round_trip_newest_first_and_delete(tmp_path):
         assert store.get(first) is None
         left = store.db.execute("SELECT count(*) FROM session_messages").fetchone()[0]
         assert left == 1  # the deleted session's messages went with it
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 3
 
 
 def test_a_chat_db_of_version_one_keeps_its_conversations_as_sessions(tmp_path):
@@ -61,8 +61,11 @@ def test_a_chat_db_of_version_one_keeps_its_conversations_as_sessions(tmp_path):
         assert [(m.role, m.content, m.model) for m in got.messages] == [
             ("user", "What is a heron?", ""), ("assistant", "A bird.", "v1"),
         ]  # fmt: skip
+        assert all(m.sources == [] for m in got.messages)  # older replies had no recall
         store.add_message(session.id, SessionMessage("user", "And a crane?"))
-        assert len(store.get(session.id).messages) == 3
+        source = {"kind": "writing", "source": "birds.md", "date": "2025-03-31", "path": "birds.md"}
+        store.add_message(session.id, SessionMessage("assistant", "A taller bird.", "v1", [source]))
+        assert [m.sources for m in store.get(session.id).messages[2:]] == [[], [source]]
 
 
 def test_reopening_does_not_migrate_twice(tmp_path):

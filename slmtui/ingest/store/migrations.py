@@ -300,7 +300,13 @@ def _sessions_v2(db: sqlite3.Connection) -> None:
     )
 
 
-SESSION_MIGRATIONS: list[Migration] = [_sessions_v1, _sessions_v2]
+def _sessions_v3(db: sqlite3.Connection) -> None:
+    """The sources recall gave a reply (JSON: kind, source, date, path, chat key), shown under
+    it when the session is reopened."""
+    db.execute("ALTER TABLE session_messages ADD COLUMN sources TEXT NOT NULL DEFAULT '[]'")
+
+
+SESSION_MIGRATIONS: list[Migration] = [_sessions_v1, _sessions_v2, _sessions_v3]
 
 
 def migrate(

@@ -3,6 +3,10 @@
 The model loads and answers on worker threads; pieces come back as messages, so the screen stays
 responsive and Esc can stop a reply mid-sentence. Sessions are saved as they go and can be
 reopened with their own system prompt and sampling settings.
+
+With recall on (`[recall] enabled`, toggled for the screen by its key), the reply's worker first
+finds what you wrote that bears on the message (recall/), gives it to the model as notes, and
+the reply shows its sources under it; enter on a source opens it.
 """
 
 from __future__ import annotations
@@ -26,13 +30,22 @@ from slmtui.chat.sessions import (
     chat_db_path,
 )
 from slmtui.chat.targets import resolve_target
-from slmtui.tui.posts import ModelFailed, ModelLoaded, ReplyDone, ReplyFailed, ReplyPiece
+from slmtui.recall.notes import Recaller, source_of, with_notes
+from slmtui.tui.posts import (
+    ModelFailed,
+    ModelLoaded,
+    Recalled,
+    ReplyDone,
+    ReplyFailed,
+    ReplyPiece,
+)
 from slmtui.tui.screens.chat_settings import ChatSettingsScreen
 from slmtui.tui.screens.kept import KeptScreen
 from slmtui.tui.screens.model_picker import NEWEST, ModelPicker, chat_choices
 from slmtui.tui.screens.session_picker import NEW, SessionPicker
 from slmtui.tui.streaming import Pacer, markdown_parser, per_frame
 from slmtui.tui.widgets.footer import KeyFooter
+from slmtui.tui.widgets.sources import SourceList
 
 
 def describe_reply(stats: ReplyStats) -> str:
@@ -58,11 +71,13 @@ class ChatScreen(KeptScreen):
         Binding("ctrl+s", "settings", "Settings"),
         Binding("ctrl+y", "copy_last", "Copy"),
         Binding("ctrl+t", "pick_model", "Model"),
+        Binding("ctrl+r", "toggle_recall", "Recall"),
     ]
 
     DEFAULT_CSS = """
     ChatScreen #model-bar { height: 1; padding: 0 1; background: $panel; }
     ChatScreen #model-label { width: 1fr; }
+    ChatScreen #recall-state { width: auto; color: $text-muted; }
     ChatScreen #model-bar LoadingIndicator { width: 8; height: 1; min-height: 1; }
     ChatScreen #log { height: 1fr; padding: 0 1; }
     ChatScreen .turn { margin: 1 0 0 0; padding: 0 1; }
@@ -84,12 +99,15 @@ class ChatScreen(KeptScreen):
         self._reply_parts: list[str] = []
         self._pacer = Pacer()
         self._store: Sessions | None = None
+        self.recall_on = True  # set from [recall] enabled on mount
+        self._sources: list[dict] | None = None  # the reply in progress's, None: recall off
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="model-bar"):
             yield Static("loading model…", id="model-label")
             yield LoadingIndicator()
+            yield Static("", id="recall-state")
         yield VerticalScroll(id="log")
         yield Input(placeholder="Write a message, enter to send", id="prompt")
         yield KeyFooter()
@@ -102,6 +120,8 @@ class ChatScreen(KeptScreen):
 
     def on_mount(self) -> None:
         self.sub_title = "Chat"
+        self.recall_on = self.app.config.recall.enabled
+        self._show_recall_state()
         recent = self.store.list()
         self.show_session(self.store.get(recent[0].id) if recent else None)
         self.query_one("#prompt", Input).focus()
@@ -167,6 +187,22 @@ class ChatScreen(KeptScreen):
         # the decoding thread (5% of decode speed measured), so it only animates while shown.
         indicator.auto_refresh = 1 / 16 if loading else None
 
+    # Recall ----------------------------------------------------------------------------------
+
+    def action_toggle_recall(self) -> None:
+        self.recall_on = not self.recall_on
+        self._show_recall_state()
+        state = "on: replies get notes from your writing and chats" if self.recall_on else "off"
+        self.notify(f"Recall {state}.", title="Recall")
+
+    def _show_recall_state(self) -> None:
+        self.query_one("#recall-state", Static).update(
+            "recall on" if self.recall_on else "recall off"
+        )
+
+    def on_recalled(self, message: Recalled) -> None:
+        self._sources = message.sources
+
     # Saved chats -------------------------------------------------------------------------
 
     def show_session(self, session: Session | None) -> None:
@@ -179,6 +215,8 @@ class ChatScreen(KeptScreen):
             return
         for turn in session.messages:
             log.mount(Markdown(turn.content, classes=f"turn {turn.role}"))
+            if turn.sources:
+                log.mount(SourceList(turn.sources))
         log.scroll_end(animate=False)
 
     def _settings(self) -> ChatSettings:
@@ -251,16 +289,32 @@ class ChatScreen(KeptScreen):
         # Decoding starts once the message and the empty reply are drawn: drawing them is the
         # UI's busiest moment of a reply, and the decoding thread would otherwise wait on it.
         messages = self.session.chat_messages()
-        self.call_after_refresh(self.generate, messages, sampling, self._stop, self._pacer)
+        recaller = (
+            Recaller(self.app.workspace.db_path, self.app.config.recall) if self.recall_on else None
+        )
+        self._sources = None
+        self.call_after_refresh(
+            self.generate, messages, sampling, self._stop, self._pacer, recaller
+        )
 
     @work(thread=True, exclusive=True, group="chat-reply")
     def generate(
-        self, messages: list[dict], sampling: Sampling, stop: threading.Event, pacer: Pacer
+        self,
+        messages: list[dict],
+        sampling: Sampling,
+        stop: threading.Event,
+        pacer: Pacer,
+        recaller: Recaller | None = None,
     ) -> None:
-        """Pieces go out joined, as often as the screen can draw them cheaply (see Pacer)."""
+        """Notes first when recall is on; then the reply's pieces, joined, as often as the
+        screen can draw them cheaply (see Pacer)."""
         engine = self.engine
         assert engine is not None
         try:
+            if recaller is not None:
+                found = recaller.recall(messages)
+                self.post_message(Recalled([source_of(item) for item in found]))
+                messages = with_notes(messages, found)
             for text in per_frame(engine.stream(messages, sampling, stop), lambda: pacer.interval):
                 self.post_message(ReplyPiece(text))
         except Exception as exc:  # shown to the user; the conversation stays usable
@@ -279,12 +333,15 @@ class ChatScreen(KeptScreen):
         await self._finish_stream()
         stats = message.stats
         text = "".join(self._reply_parts)
+        sources = self._sources
         if self.session is not None and text:
             model = self.engine.target.label if self.engine else ""
-            turn = SessionMessage("assistant", text, model)
+            turn = SessionMessage("assistant", text, model, sources or [])
             self.session.messages.append(turn)
             self.store.add_message(self.session.id, turn)
         log = self.query_one("#log", VerticalScroll)
+        if sources is not None:
+            await log.mount(SourceList(sources))
         if stats.dropped_turns:
             await log.mount(Static(dropped_note(stats.dropped_turns), classes="dropped"))
         await log.mount(Static(describe_reply(stats), classes="turn-stats"))
