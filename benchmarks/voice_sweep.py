@@ -136,7 +136,8 @@ def corpus_workspace(corpus: Path, folder: Path) -> Workspace:
     else:
         workspace = Workspace.init(folder / corpus.name)
         shutil.rmtree(workspace.writing)
-        shutil.copytree(corpus, workspace.writing)
+        # A corpus's questions for `eval --qa` (samples/qa.json) are not its writing.
+        shutil.copytree(corpus, workspace.writing, ignore=shutil.ignore_patterns("qa.json"))
     ingested = slmtui(workspace.root, "ingest")
     if ingested.returncode != 0:
         raise SystemExit(f"ingest of {corpus} failed: {ingested.stderr[-500:]}")

@@ -33,8 +33,9 @@ def samples_workspace(workspace: Workspace) -> Workspace:
     return workspace
 
 
-# samples/chats holds the samples' chat exports; writing tests leave them out.
-WRITING_ONLY = shutil.ignore_patterns("chats")
+# samples/chats holds the samples' chat exports; writing tests leave them out (and the questions
+# beside the writing, samples/qa.json, which are not writing).
+WRITING_ONLY = shutil.ignore_patterns("chats", "qa.json")
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from slmtui.cli import main
+from slmtui.cli.writing import NOT_WRITING
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -26,7 +27,7 @@ def test_init_ingest_status_json_round_trip(tmp_path):
     made = slmtui("init", str(root))
     assert made.returncode == 0, made.stderr
     assert "put your writing in" in made.stdout
-    shutil.copytree(SAMPLES, root / "writing", dirs_exist_ok=True)
+    shutil.copytree(SAMPLES, root / "writing", dirs_exist_ok=True, ignore=NOT_WRITING)
     (root / "writing" / "broken.pdf").write_bytes(b"%PDF-1.4 broken")
 
     ingested = slmtui("ingest", cwd=root / "writing")  # found by walking up from the cwd

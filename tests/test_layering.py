@@ -23,7 +23,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "chat": {"ingest", "export"},
     "dataset": {"ingest", "chat"},
     "jobs": {"ingest", "dataset", "chat"},
-    "eval": {"ingest", "dataset", "chat", "jobs"},
+    "eval": {"ingest", "dataset", "chat", "jobs", "recall"},
     "ml": {"dataset", "export", "jobs", "chat"},
     "tui": {"ingest", "dataset", "chat", "jobs", "eval", "export", "recall"},
     "cli": {"ingest", "dataset", "chat", "jobs", "eval", "export", "tui", "recall"},

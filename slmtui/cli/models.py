@@ -254,11 +254,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
     if args.prompts < 1 or args.write < 0:
         raise WorkspaceError("--prompts must be at least 1 and --write at least 0.")
+    if args.qa is not None:
+        from slmtui.eval.qa import QAError, load_questions
+
+        try:
+            load_questions(args.qa)  # a mistake in the file is said now, not after minutes
+        except QAError as exc:
+            raise WorkspaceError(str(exc)) from exc
     job = launch.start_evaluation(
         workspace,
         args.model,
         prompts=args.prompts,
         write=args.write,
         compare_previous=not args.no_previous,
+        questions=args.qa,
     )
     return exit_code(print_job(job, as_json=args.json))

@@ -157,6 +157,13 @@ def add_eval_command(commands) -> None:
     evaluate.add_argument(
         "--no-previous", action="store_true", help="do not also score the version before it"
     )
+    evaluate.add_argument(
+        "--qa",
+        type=Path,
+        metavar="FILE",
+        help="also ask the questions of FILE (JSON, samples/qa.json shows how) with and without "
+        "recall, base and tuned",
+    )
     evaluate.add_argument("--json", action="store_true", help="the raw JSON-lines events")
 
 

@@ -19,6 +19,9 @@ from slmtui.ingest.store import Stats, Store
 from slmtui.workspace import Workspace, WorkspaceError
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+# Beside the samples' writing: their questions for `slmtui eval --qa` (answers included).
+SAMPLE_QUESTIONS = SAMPLES / "qa.json"
+NOT_WRITING = shutil.ignore_patterns(SAMPLE_QUESTIONS.name)
 # The invented author of samples/: her name in her own chat exports.
 SAMPLES_AUTHOR = "Odile Marchbank"
 
@@ -48,7 +51,7 @@ def make_demo_workspace(folder: Path | None = None) -> Workspace:
         folder = Path(tempfile.mkdtemp(prefix="slmtui-demo-")) / "workspace"
         atexit.register(shutil.rmtree, folder.parent, ignore_errors=True)
     workspace = Workspace.init(folder, name=SAMPLES_AUTHOR)
-    shutil.copytree(SAMPLES, workspace.writing, dirs_exist_ok=True)
+    shutil.copytree(SAMPLES, workspace.writing, dirs_exist_ok=True, ignore=NOT_WRITING)
     return workspace
 
 

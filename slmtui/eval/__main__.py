@@ -1,5 +1,5 @@
 """The evaluation job: `python -m slmtui.eval WORKSPACE [--model M] [--prompts N] [--write N]
-[--no-previous]`.
+[--no-previous] [--qa FILE]`.
 
 Evaluation loads llama.cpp models and generates for minutes; as a child process it can neither
 block nor crash the app. Like training and export it speaks in job events (slmtui.jobs.events):
@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompts", type=int, default=12)
     parser.add_argument("--write", type=int, default=6)
     parser.add_argument("--no-previous", action="store_true")
+    parser.add_argument("--qa", type=Path, help="a questions file (eval/qa.py)")
     args = parser.parse_args(argv)
     try:
         return evaluate_and_save(args)
@@ -42,6 +43,7 @@ def evaluate_and_save(args: argparse.Namespace) -> int:
     from slmtui.config import ConfigError
     from slmtui.eval.evaluate import EvalError, evaluate, save_result
     from slmtui.eval.heldout import HeldOutError
+    from slmtui.eval.qa import QAError
     from slmtui.eval.report import describe, write_report
     from slmtui.ingest.store import StoreError
     from slmtui.registry import RegistryError
@@ -49,7 +51,7 @@ def evaluate_and_save(args: argparse.Namespace) -> int:
 
     refusals = (
         EvalError, HeldOutError, WorkspaceError, TargetError, ConfigError, StoreError,
-        RegistryError, TokenizerError,
+        RegistryError, TokenizerError, QAError,
     )  # fmt: skip
 
     def progress(what: str, done: int, total: int) -> None:
@@ -65,6 +67,7 @@ def evaluate_and_save(args: argparse.Namespace) -> int:
             max_write=args.write,
             compare_previous=not args.no_previous,
             progress=progress,
+            questions=args.qa,
         )
     except refusals as exc:
         emit("failed", reason=str(exc), exit_code=2)

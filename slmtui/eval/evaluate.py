@@ -44,6 +44,7 @@ from slmtui.eval.intervals import (
     ppl_interval,
 )
 from slmtui.eval.perplexity import Perplexity, perplexity
+from slmtui.eval.qa import QAScore, score_questions
 from slmtui.eval.stylometry import (
     FeatureShift,
     Profile,
@@ -127,6 +128,7 @@ class EvalResult:
     author_reference_share: float  # the author's own held-out text, as the verifier sees it
     verifier_accuracy: float  # how well it tells you from the base (cross-validated, balanced)
     conversations: ConversationScore | None = None  # held-out chats, when there are any
+    qa: QAScore | None = None  # questions about your life (`--qa FILE`), when asked
     created: float = field(default_factory=time.time)
 
     @property
@@ -192,6 +194,7 @@ class EvalResult:
             ],
             "settings": asdict(self.settings),
             "conversations": self.conversations.as_dict() if self.conversations else None,
+            "qa": self.qa.as_dict() if self.qa else None,
         }
 
 
@@ -266,8 +269,10 @@ def evaluate(
     settings: GenerationSettings | None = None,
     compare_previous: bool = True,
     progress: Progress | None = None,
+    questions: Path | None = None,
 ) -> EvalResult:
-    """Evaluate the model `spec` names (as chat names them: None, "adapter", "vN")."""
+    """Evaluate the model `spec` names (as chat names them: None, "adapter", "vN"); with
+    `questions`, a QA file (eval/qa.py), also how it answers questions about your life."""
     started = time.perf_counter()
     config = workspace.load_config()
     if settings is None:
@@ -316,6 +321,9 @@ def evaluate(
     conversations = score_conversations(workspace, config, target, base, settings, step)
     result = compare(heldout, scored, verifier, settings, time.perf_counter() - started)
     result.conversations = conversations
+    if questions is not None:
+        models = [("tuned", target), ("base", base)]
+        result.qa = score_questions(workspace, config, questions, models, settings, step)
     result.seconds = time.perf_counter() - started
     return result
 

@@ -75,3 +75,11 @@ def paired_interval(
     """Interval of any figure computed from a resample of n paired items (by their indices);
     for figures that cost more than a sum, such as a style profile, hence fewer resamples."""
     return percentile_interval([statistic(idx) for idx in resampled_indices(n, resamples)])
+
+
+def mean_interval(values: Sequence[float], resamples: int = RESAMPLES) -> Interval:
+    """Interval of a mean (a share, for 0/1 values) over items resampled with replacement."""
+    rows = np.asarray(values, dtype=np.float64)
+    if rows.size == 0:
+        return Interval(math.nan, math.nan)
+    return percentile_interval(rows[resampled_indices(rows.size, resamples)].mean(axis=1))

@@ -81,7 +81,31 @@ def describe(result: EvalResult) -> str:
         )
     if result.conversations is not None:
         lines += ["", *conversation_lines(result.conversations)]
+    if result.qa is not None:
+        lines += ["", *qa_lines(result.qa)]
     return "\n".join(lines)
+
+
+def qa_lines(qa) -> list[str]:
+    """Questions about your life in words (qa: a QAScore)."""
+    hit = qa.hit_interval
+    lines = [
+        f"Questions about your life ({qa.answerable} answered in your writing, "
+        f"{qa.questions - qa.answerable} in none of it):",
+        f"  recall found the source for {qa.hit_rate:.0%} of them among {qa.passages} notes "
+        f"(95% interval {hit.low:.0%} to {hit.high:.0%})",
+    ]
+    for role, conditions in qa.models.items():
+        for condition, outcome in conditions.items():
+            shares = outcome.as_dict()
+            low, high = shares["accuracy_interval"]
+            lines.append(
+                f"  {role}, {condition}: {shares['accuracy']:.0%} right ({low:.0%} to {high:.0%}),"
+                f" {shares['declined']:.0%} said they do not remember, {shares['wrong']:.0%} wrong;"
+                f" where nothing you wrote holds the answer, {shares['declined_unanswerable']:.0%}"
+                f" declined and {shares['invented_unanswerable']:.0%} made one up"
+            )
+    return lines
 
 
 def conversation_lines(chats) -> list[str]:
@@ -240,6 +264,7 @@ words.</p>
 <table><tr><th>word</th><th>you</th><th>base</th><th>tuned</th></tr>{word_rows}</table>
 <h2>Side by side</h2>{samples}
 {conversation_html(result)}
+{qa_html(result)}
 </body></html>
 """
 
@@ -323,6 +348,26 @@ def side_by_side(result: EvalResult, models: list[ModelScore]) -> str:
 
 def write_report(result: EvalResult, folder: Path) -> Path:
     return write_text_atomic(Path(folder) / REPORT_NAME, render_html(result))
+
+
+def qa_html(result: EvalResult) -> str:
+    """The questions section (empty without --qa)."""
+    if result.qa is None:
+        return ""
+    esc = html.escape
+    lines = "".join(f"<li>{esc(line.strip())}</li>" for line in qa_lines(result.qa)[1:])
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{esc(str(cell))}</td>" for cell in (
+            sample["q"], ", ".join(sample["answer"]) or "(nowhere)", "; ".join(sample["sources"]),
+            sample.get("tuned with recall", ""), sample.get("tuned without", ""),
+        )) + "</tr>"
+        for sample in result.qa.samples
+    )  # fmt: skip
+    return (
+        f"<h2>Questions about your life</h2><ul>{lines}</ul><table><tr><th>question</th>"
+        f"<th>answer</th><th>notes given</th><th>tuned, with recall</th><th>tuned, without</th>"
+        f"</tr>{rows}</table>"
+    )
 
 
 def conversation_html(result: EvalResult) -> str:

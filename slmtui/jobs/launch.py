@@ -9,6 +9,7 @@ the others into `.slmtui/logs/`.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from slmtui.jobs.events import EVALUATION, EXPORT, REQUESTS, TRAINING
 from slmtui.jobs.process import RunningJob, start_job
@@ -84,14 +85,18 @@ def start_evaluation(
     prompts: int = 12,
     write: int = 6,
     compare_previous: bool = True,
+    questions: Path | None = None,
 ) -> RunningJob:
-    """The evaluation child for `model` (a version, 'adapter', or None for the newest)."""
+    """The evaluation child for `model` (a version, 'adapter', or None for the newest); with
+    `questions`, a QA file, the questions too."""
     command = [sys.executable, "-m", "slmtui.eval", str(workspace.root)]
     if model:
         command += ["--model", model]
     command += ["--prompts", str(prompts), "--write", str(write)]
     if not compare_previous:
         command.append("--no-previous")
+    if questions is not None:
+        command += ["--qa", str(Path(questions).resolve())]
     logs = workspace.logs
     return start_job(EVALUATION, command, logs / "eval.log", logs / "eval-events.jsonl")
 

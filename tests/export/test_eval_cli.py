@@ -162,6 +162,37 @@ def test_eval_json_has_every_field_and_agrees_with_training(trained):
     assert again["summary"] == result["summary"]
 
 
+def test_eval_asks_the_samples_questions_with_and_without_recall(trained, tmp_path):
+    workspace, _ = trained
+    questions = SAMPLES / "qa.json"
+    result = run_eval(workspace, "--no-previous", "--qa", str(questions))
+    qa = result["qa"]
+    asked = json.loads(questions.read_text())["questions"]
+    answerable = sum(1 for q in asked if q["answer"])
+    assert (qa["questions"], qa["answerable"]) == (len(asked), answerable)
+    assert qa["unanswerable"] == len(asked) - answerable and qa["k"] == 4
+    # This workspace holds the essays, the journal and the chats: recall finds most sources.
+    low, high = qa["hit_at_k_interval"]
+    assert 0.5 <= low <= qa["hit_at_k"] <= high <= 1
+    assert set(qa["models"]) == {"tuned", "base"}
+    for conditions in qa["models"].values():
+        assert set(conditions) == {"with recall", "without"}
+        for shares in conditions.values():
+            assert shares["accuracy"] + shares["declined"] + shares["wrong"] == pytest.approx(1)
+            assert shares["declined_unanswerable"] + shares["invented_unanswerable"] == 1
+            low, high = shares["accuracy_interval"]
+            assert 0 <= low <= shares["accuracy"] <= high <= 1
+    first = qa["samples"][0]
+    assert first["q"] == asked[0]["q"] and first["sources"]
+    assert {"tuned with recall", "tuned without", "base with recall", "base without"} <= set(first)
+    assert "Questions about your life" in result["text"]
+
+    bad = tmp_path / "qa.json"
+    bad.write_text('{"questions": [{"q": "boat?", "answer": ["x"]}]}')
+    refused = slmtui("-w", str(workspace.root), "eval", "--qa", str(bad))
+    assert refused.returncode == 2 and 'names its document as "doc"' in refused.stderr
+
+
 def test_eval_of_a_version_compares_with_the_one_before(trained):
     workspace, _ = trained
     root = str(workspace.root)

@@ -12,7 +12,7 @@ import pytest
 from slmtui.cli import main
 from slmtui.ingest.store import SCHEMA_VERSION, Store
 from slmtui.ingest.store.migrations import STATE_MIGRATIONS, migrate
-from slmtui.recall.search import Recalled, document_time, fused, match_expression, query_terms
+from slmtui.recall.search import Recalled, document_time, match_expression, merged, query_terms
 from slmtui.recall.search import recall as search
 from tests.chat_exports import whatsapp_android
 
@@ -140,13 +140,13 @@ def test_writing_and_chats_are_merged_by_rank_within_the_limit_and_budget(worksp
     assert len(recall(workspace, "ferry", limit=4, tokens=smallest)) == 1
 
 
-def test_fusion_alternates_two_lists_best_first():
-    def item(name: str) -> Recalled:
-        return Recalled("writing", name, None, 0.0, name, 1, name, -1.0)
+def test_the_two_lists_merge_best_score_first():
+    def item(name: str, rank: float) -> Recalled:
+        return Recalled("writing", name, None, 0.0, name, 1, name, rank)
 
-    merged = fused([item("a1"), item("a2")], [item("b1")])
-    assert [m.source for m in merged] == ["a1", "b1", "a2"]
-    assert merged[0].score == merged[1].score > merged[2].score
+    merged_items = merged([item("a1", -5.0), item("a2", -1.0)], [item("b1", -3.0)])
+    assert [m.source for m in merged_items] == ["a1", "b1", "a2"]
+    assert [m.score for m in merged_items] == [5.0, 3.0, 1.0]
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,14 @@ def summary_lines(label: str, result: dict | None, eval_key: str) -> Text:
         text.append(f", style {chats['reply_distance_ratio']:.2f}x the base's")
         if chats.get("reply_distance_ratio_yours") is not None:
             text.append(f" (your own {chats['reply_distance_ratio_yours']:.2f}x)")
+    qa = result.get("qa")
+    if qa:
+        tuned = qa["models"]["tuned"]
+        text.append("\nquestions ")
+        text.append(
+            f"{tuned['with recall']['accuracy']:.0%} right with recall, "
+            f"{tuned['without']['accuracy']:.0%} without; source found {qa['hit_at_k']:.0%}"
+        )
     closer = [s for s in result.get("shifts", []) if s.get("moved_closer")][:MOVES_SHOWN]
     if closer:
         text.append("\ncloser to you: ")
