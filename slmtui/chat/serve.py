@@ -7,18 +7,30 @@ newest adapter on the base) is applied at load time, as in chat.
 
 It listens on 127.0.0.1 unless told otherwise: the model is yours, trained on your writing, and
 should not be reachable from the network by accident.
+
+With notes (recall/, given by the caller as `ServePlan.notes`), every chat completion request
+is rewritten before the server sees it: the notes go after its system prompt, as in the app's
+chat, and the response names their sources in an `X-Slmtui-Sources` header (JSON). Recall is on
+by default only on this machine: notes quote your writing to whoever can reach the server.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from slmtui.chat.engine import ChatTarget
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 8080
+CHAT_PATH = "/v1/chat/completions"
+SOURCES_HEADER = b"x-slmtui-sources"
+
+# Messages -> (the messages to send, with notes; the names of their sources).
+Notes = Callable[[list[dict]], tuple[list[dict], list[str]]]
 
 
 class ServeError(RuntimeError):
@@ -33,6 +45,7 @@ class ServePlan:
     n_ctx: int
     alias: str  # the model name clients send ("model": ...)
     gpu_layers: int = 0  # llama.cpp's n_gpu_layers
+    notes: Notes | None = None  # recall's notes for each chat request; None: none
 
     @property
     def base_url(self) -> str:
@@ -44,13 +57,74 @@ class ServePlan:
         lora = f" + {self.target.lora_path.name}" if self.target.lora_path else ""
         reach = (
             "only this machine can reach it (give --host 0.0.0.0 to share it on your network)"
-            if self.host in (LOOPBACK, "localhost", "::1")
+            if on_this_machine(self.host)
             else f"listening on {self.host}: other machines on your network can reach it"
         )
+        recall = "with notes from your writing and chats" if self.notes else "without recall"
         return (
             f"serving {self.target.label} ({self.target.model_path.name}{lora}) as model "
-            f"{self.alias!r} at {self.base_url}; {reach}. Ctrl-C stops it."
+            f"{self.alias!r} at {self.base_url}, {recall}; {reach}. Ctrl-C stops it."
         )
+
+
+def on_this_machine(host: str) -> bool:
+    return host in (LOOPBACK, "localhost", "::1")
+
+
+def recall_when_serving(host: str, asked: bool | None, enabled: bool) -> bool:
+    """Whether the server gives notes: as asked (--recall, --no-recall); else as `[recall]
+    enabled` says on this machine, and off when others can reach the server."""
+    if asked is not None:
+        return asked
+    return enabled and on_this_machine(host)
+
+
+class NotesMiddleware:
+    """An ASGI wrapper that puts the notes into each chat completion request's messages and
+    names their sources in the response; any other request, or one it cannot read, passes as
+    it came (the server then answers it, or says what is wrong with it)."""
+
+    def __init__(self, app, notes: Notes) -> None:
+        self.app = app
+        self.notes = notes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != CHAT_PATH:
+            await self.app(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        sources: list[str] | None = None
+        try:
+            request = json.loads(body)
+            messages, sources = self.notes(request["messages"])
+            body = json.dumps({**request, "messages": messages}).encode()
+        except (ValueError, KeyError, TypeError):
+            pass
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+        scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+
+        replayed = False
+
+        async def replay() -> dict:
+            """The (rewritten) body once; then the client's own receive, which waits for it
+            to disconnect (a streaming response listens for that)."""
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send_with_sources(message: dict) -> None:
+            if message["type"] == "http.response.start" and sources is not None:
+                named = json.dumps(sources).encode()  # ASCII: non-ASCII names are escaped
+                message = {**message, "headers": [*message["headers"], (SOURCES_HEADER, named)]}
+            await send(message)
+
+        await self.app(scope, replay, send_with_sources)
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -86,10 +160,11 @@ def build_app(plan: ServePlan):
         n_gpu_layers=plan.gpu_layers,
         verbose=False,
     )
-    return create_app(
+    app = create_app(
         server_settings=ServerSettings(host=plan.host, port=plan.port),
         model_settings=[model],
     )
+    return NotesMiddleware(app, plan.notes) if plan.notes is not None else app
 
 
 def serve(plan: ServePlan) -> None:

@@ -146,14 +146,24 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from slmtui.chat.llama import offloaded_layers
-    from slmtui.chat.serve import ServePlan, serve
+    from slmtui.chat.serve import ServePlan, recall_when_serving, serve
     from slmtui.chat.targets import resolve_target
 
     workspace = open_workspace(args)
     config = workspace.load_config()
     target = resolve_target(workspace, config.model.base, args.model)
     gpu_layers = offloaded_layers(config.chat.gpu_layers)
-    plan = ServePlan(target, args.host, args.port, args.ctx, args.name, gpu_layers)
+    notes = None
+    if recall_when_serving(args.host, args.recall, config.recall.enabled):
+        from slmtui.recall.notes import Recaller, source_name, source_of, with_notes
+
+        recaller = Recaller(workspace.db_path, config.recall)
+
+        def notes(messages: list[dict]) -> tuple[list[dict], list[str]]:
+            found = recaller.recall(messages)
+            return with_notes(messages, found), [source_name(source_of(f)) for f in found]
+
+    plan = ServePlan(target, args.host, args.port, args.ctx, args.name, gpu_layers, notes)
     print(plan.describe(), flush=True)
     serve(plan)  # uvicorn turns Ctrl-C and SIGTERM into a clean shutdown
     print("server stopped", flush=True)

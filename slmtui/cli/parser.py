@@ -197,6 +197,13 @@ def add_chat_command(commands) -> None:
     )
     serve.add_argument("--ctx", type=int, default=4096, help="context size in tokens")
     serve.add_argument("--name", default="slmtui", help="the model name clients ask for")
+    serve.add_argument(
+        "--recall",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="give each chat request notes from your writing and chats (default: as [recall] "
+        "enabled says on 127.0.0.1, off when others can reach the server)",
+    )
 
 
 def add_bases_command(commands) -> None:

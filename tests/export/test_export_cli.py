@@ -155,11 +155,15 @@ def free_port() -> int:
 
 
 def post(url: str, body: dict) -> bytes:
+    return post_for_headers(url, body)[0]
+
+
+def post_for_headers(url: str, body: dict) -> tuple[bytes, dict]:
     request = urllib.request.Request(
         url, json.dumps(body).encode(), {"Content-Type": "application/json"}
     )
     with urllib.request.urlopen(request, timeout=120) as response:
-        return response.read()
+        return response.read(), dict(response.headers)
 
 
 def wait_for_server(url: str, server: subprocess.Popen) -> dict:
@@ -183,7 +187,7 @@ def test_serve_answers_openai_chat_streams_and_refuses_a_taken_port(trained):
     try:
         said = server.stdout.readline()
         assert f"http://127.0.0.1:{port}/v1" in said and "(adapter)" in said
-        assert "only this machine" in said
+        assert "only this machine" in said and "with notes from your writing" in said
         base = f"http://127.0.0.1:{port}/v1"
         models = wait_for_server(f"{base}/models", server)
         assert [m["id"] for m in models["data"]] == ["slmtui"]
@@ -197,6 +201,20 @@ def test_serve_answers_openai_chat_streams_and_refuses_a_taken_port(trained):
         long = json.loads(post(f"{base}/chat/completions", {**chat, "max_tokens": 6}))
         assert long["choices"][0]["finish_reason"] == "length"
         assert long["usage"]["completion_tokens"] == 6
+
+        # On this machine recall is on: a request about the journal's storm gets notes (a
+        # longer prompt) and the response names their sources; one matching nothing, none.
+        storm = {"model": "slmtui", "max_tokens": 2, "messages": [
+            {"role": "user", "content": "What happened to the causeway in the December storm?"}
+        ]}  # fmt: skip
+        body, headers = post_for_headers(f"{base}/chat/completions", storm)
+        sources = json.loads(headers["x-slmtui-sources"])
+        assert "journal/2024-12-07.txt (2024-12-07)" in sources
+        plain = {**storm, "messages": [{"role": "user", "content": "Zyzzyva qwertyuiop"}]}
+        unnoted, plain_headers = post_for_headers(f"{base}/chat/completions", plain)
+        assert json.loads(plain_headers["x-slmtui-sources"]) == []
+        noted_tokens = json.loads(body)["usage"]["prompt_tokens"]
+        assert noted_tokens > json.loads(unnoted)["usage"]["prompt_tokens"] + 100
 
         streamed = post(f"{base}/chat/completions", {**chat, "max_tokens": 4, "stream": True})
         events = [line[6:] for line in streamed.decode().splitlines() if line.startswith("data: ")]

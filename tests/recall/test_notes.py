@@ -7,6 +7,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
+from slmtui.chat.serve import recall_when_serving
 from slmtui.config import RecallConfig
 from slmtui.recall.notes import (
     NOTES_HEADER,
@@ -104,3 +107,17 @@ def test_chat_prompt_answers_from_a_note_and_shows_its_source(workspace, make_in
     without = chat(workspace, "--prompt", asked, "--no-recall")
     assert without.returncode == 0, without.stderr[-3000:]
     assert "from:" not in without.stdout and "kittiwake" not in without.stdout.lower()
+
+
+@pytest.mark.parametrize(
+    ("host", "asked", "enabled", "given"),
+    [
+        ("127.0.0.1", None, True, True),
+        ("127.0.0.1", None, False, False),
+        ("0.0.0.0", None, True, False),  # others can reach it: off unless asked
+        ("0.0.0.0", True, True, True),
+        ("::1", False, True, False),
+    ],
+)
+def test_a_server_gives_notes_on_this_machine_unless_told(host, asked, enabled, given):
+    assert recall_when_serving(host, asked, enabled) is given
