@@ -1,8 +1,9 @@
 """Compare: one prompt to the base model and to the newest model, answers side by side.
 
-The point is to see what training changed, so both answer with the same sampling and seed. The
-two replies are generated one after the other on one worker thread: on a laptop CPU two models
-decoding at once only halve each other's speed.
+The point is to see what training changed, so both answer with the same sampling and seed, and
+with recall on (`[recall] enabled`, toggled by the recall key) the same notes, their sources
+named under the panes. The two replies are generated one after the other on one worker thread:
+on a laptop CPU two models decoding at once only halve each other's speed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from textual.widgets import Header, Input, Markdown, Static
 
 from slmtui.chat.engine import ChatEngine, ReplyStats, Sampling
 from slmtui.chat.targets import resolve_target
+from slmtui.recall.notes import Recaller, source_of, sources_line, with_notes
+from slmtui.tui.posts import Recalled
 from slmtui.tui.screens.chat import describe_reply
 from slmtui.tui.screens.kept import KeptScreen
 from slmtui.tui.streaming import Pacer, markdown_parser, per_frame
@@ -50,12 +53,16 @@ class SideDone(Message):
 
 
 class CompareScreen(KeptScreen):
-    BINDINGS = [Binding("escape", "escape", "Stop/Back")]
+    BINDINGS = [
+        Binding("escape", "escape", "Stop/Back"),
+        Binding("ctrl+r", "toggle_recall", "Recall"),
+    ]
 
     DEFAULT_CSS = """
     CompareScreen #panes { height: 1fr; }
     CompareScreen .pane { width: 1fr; border: round $panel-lighten-2; padding: 0 1; }
     CompareScreen .pane-stats { color: $text-muted; }
+    CompareScreen #compare-sources { height: auto; color: $text-muted; padding: 0 1; }
     CompareScreen #compare-prompt { dock: bottom; }
     """
 
@@ -66,6 +73,7 @@ class CompareScreen(KeptScreen):
         self.replies: dict[str, str] = {side: "" for side in SIDES}
         self._stop = threading.Event()
         self._pacer = Pacer()
+        self.recall_on = True  # set from [recall] enabled on mount
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -74,11 +82,13 @@ class CompareScreen(KeptScreen):
                 with VerticalScroll(id=f"pane-{side}", classes="pane"):
                     yield Markdown("", id=f"reply-{side}", parser_factory=markdown_parser)
                     yield Static("", id=f"stats-{side}", classes="pane-stats")
+        yield Static("", id="compare-sources")
         yield Input(placeholder="One prompt to both models, enter to send", id="compare-prompt")
         yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "Compare"
+        self.recall_on = self.app.config.recall.enabled
         for side in SIDES:
             self.query_one(f"#pane-{side}").border_title = "loading…"
         self.query_one("#compare-prompt", Input).focus()
@@ -126,12 +136,33 @@ class CompareScreen(KeptScreen):
             {"role": "user", "content": text},
         ]
         self._pacer = Pacer()
-        self.generate(messages, Sampling(seed=0), self._stop, self._pacer)
+        self.query_one("#compare-sources", Static).update("")
+        recaller = (
+            Recaller(self.app.workspace.db_path, self.app.config.recall) if self.recall_on else None
+        )
+        self.generate(messages, Sampling(seed=0), self._stop, self._pacer, recaller)
+
+    def action_toggle_recall(self) -> None:
+        self.recall_on = not self.recall_on
+        self.notify(f"Recall {'on' if self.recall_on else 'off'}.", title="Recall")
+
+    def on_recalled(self, message: Recalled) -> None:
+        self.query_one("#compare-sources", Static).update(sources_line(message.sources))
 
     @work(thread=True, exclusive=True, group="compare-reply")
     def generate(
-        self, messages: list[dict], sampling: Sampling, stop: threading.Event, pacer: Pacer
+        self,
+        messages: list[dict],
+        sampling: Sampling,
+        stop: threading.Event,
+        pacer: Pacer,
+        recaller: Recaller | None = None,
     ) -> None:
+        """Both models in turn, given the same notes when recall is on."""
+        if recaller is not None:
+            found = recaller.recall(messages)
+            self.post_message(Recalled([source_of(item) for item in found]))
+            messages = with_notes(messages, found)
         for side in SIDES:
             engine = self.engines[side]
             try:
