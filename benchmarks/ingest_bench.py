@@ -50,7 +50,8 @@ from slmtui.workspace import Workspace  # noqa: E402
 def sample_sentences() -> list[str]:
     sentences: list[str] = []
     for path in sorted((ROOT / "samples").rglob("*")):
-        if path.is_file() and "chats" not in path.parts:
+        # The samples' writing: not their chats, nor the questions beside them (qa.json).
+        if path.is_file() and "chats" not in path.parts and path.name != "qa.json":
             text = normalize_text(extract(path, path.read_bytes()))
             sentences += [s for s in re.split(r"(?<=[.?])\s+", text) if len(s) > 20]
     return sentences
