@@ -2,8 +2,10 @@
 
 Chat asks `Recaller.recall(messages)` before each reply and sends `with_notes(messages, found)`
 to the model: the conversation unchanged, the system prompt followed by the notes, each
-labelled with its source and date. The notes go with one reply only; the saved conversation
-keeps the person's words and the model's, and the names of the sources each reply was given.
+labelled with its source and date, and the instruction to say it does not remember rather than
+make up a fact about your life (given too when nothing matched). The notes go with one reply
+only; the saved conversation keeps the person's words and the model's, and the names of the
+sources each reply was given.
 
 The query is the person's newest message; a short follow-up ("and what colour was it?") says
 too little alone, so the message before it is searched with it.
@@ -25,6 +27,11 @@ NOTES_HEADER = (
     "they do not hold the answer, say that you do not remember; never make up a fact about "
     "your life."
 )
+# With recall on and nothing found, the model is still told not to make your life up.
+NO_NOTES = (
+    "Nothing in your own writing or chats matches this message. If it asks about your life, "
+    "say that you do not remember; never make up a fact about it."
+)
 
 
 def recall_query(messages: list[dict]) -> str:
@@ -39,15 +46,16 @@ def recall_query(messages: list[dict]) -> str:
 
 
 def notes_text(found: list[Recalled]) -> str:
-    """The notes as the model reads them: a header, then each note under its source."""
+    """The notes as the model reads them: a header, then each note under its source (when
+    there are none, that there are none)."""
+    if not found:
+        return NO_NOTES
     blocks = [f"[{n}] {item.label}\n{item.text.strip()}" for n, item in enumerate(found, 1)]
     return "\n\n".join([NOTES_HEADER, *blocks])
 
 
 def with_notes(messages: list[dict], found: list[Recalled]) -> list[dict]:
     """The messages the model is sent: the notes after the system prompt (or as one)."""
-    if not found:
-        return messages
     notes = notes_text(found)
     if messages and messages[0]["role"] == "system":
         system = {"role": "system", "content": f"{messages[0]['content']}\n\n{notes}"}

@@ -12,6 +12,7 @@ import pytest
 from slmtui.chat.serve import recall_when_serving
 from slmtui.config import RecallConfig
 from slmtui.recall.notes import (
+    NO_NOTES,
     NOTES_HEADER,
     Recaller,
     notes_text,
@@ -61,7 +62,8 @@ def test_notes_follow_the_system_prompt_labelled_by_source():
     assert "[1] journal/2025-03-31.txt, 2025-03-31\nThe pilot boat is called" in sent[0]["content"]
     assert "[2] ana\nAna: hi" in sent[0]["content"]
     assert messages[0]["content"] == "You are Elena."  # the conversation itself is unchanged
-    assert with_notes(messages, []) is messages
+    # Nothing found: the model is still told not to make up your life.
+    assert with_notes(messages, [])[0]["content"] == f"You are Elena.\n\n{NO_NOTES}"
     alone = with_notes(messages[1:], found)
     assert alone[0] == {"role": "system", "content": notes_text(found)}
     sources = [source_of(item) for item in found]
