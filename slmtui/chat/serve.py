@@ -6,7 +6,9 @@ template, stopping at its end-of-turn token, exactly as the app's chat does. A L
 newest adapter on the base) is applied at load time, as in chat.
 
 It listens on 127.0.0.1 unless told otherwise: the model is yours, trained on your writing, and
-should not be reachable from the network by accident.
+should not be reachable from the network by accident. Served beyond this machine it needs a key:
+`--api-key KEY`, or one made once, printed, and kept in `.slmtui/serve-key` (readable by its
+owner only); a request without it is answered 401 by the server, and gets no notes.
 
 With notes (recall/, given by the caller as `ServePlan.notes`), every chat completion request
 is rewritten before the server sees it: the notes go after its system prompt, as in the app's
@@ -18,9 +20,12 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import secrets
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from slmtui.chat.engine import ChatTarget
 
@@ -46,6 +51,7 @@ class ServePlan:
     alias: str  # the model name clients send ("model": ...)
     gpu_layers: int = 0  # llama.cpp's n_gpu_layers
     notes: Notes | None = None  # recall's notes for each chat request; None: none
+    api_key: str | None = None  # the key every request must bear; None: none (this machine)
 
     @property
     def base_url(self) -> str:
@@ -61,10 +67,32 @@ class ServePlan:
             else f"listening on {self.host}: other machines on your network can reach it"
         )
         recall = "with notes from your writing and chats" if self.notes else "without recall"
+        key = "; requests need the key (Authorization: Bearer KEY)" if self.api_key else ""
         return (
             f"serving {self.target.label} ({self.target.model_path.name}{lora}) as model "
-            f"{self.alias!r} at {self.base_url}, {recall}; {reach}. Ctrl-C stops it."
+            f"{self.alias!r} at {self.base_url}, {recall}; {reach}{key}. Ctrl-C stops it."
         )
+
+
+KEY_FILE = "serve-key"
+
+
+def server_key(state: Path, host: str, given: str | None) -> tuple[str | None, str]:
+    """The key a server on `host` requires, and what to tell the person about it: the one
+    given; else, beyond this machine, the workspace's (`state`/serve-key), made once and
+    shown once; else none."""
+    if given:
+        return given, ""
+    if on_this_machine(host):
+        return None, ""
+    path = state / KEY_FILE
+    if path.is_file():
+        return path.read_text().strip(), f"requests need the key kept in {path}"
+    key = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key, f"a key for this server, shown once and kept in {path} (owner only): {key}"
 
 
 def on_this_machine(host: str) -> bool:
@@ -84,12 +112,23 @@ class NotesMiddleware:
     names their sources in the response; any other request, or one it cannot read, passes as
     it came (the server then answers it, or says what is wrong with it)."""
 
-    def __init__(self, app, notes: Notes) -> None:
+    def __init__(self, app, notes: Notes, api_key: str | None = None) -> None:
         self.app = app
         self.notes = notes
+        self.api_key = api_key
+
+    def authorized(self, scope) -> bool:
+        """The request bears the key (or none is needed): only then does it get notes."""
+        if self.api_key is None:
+            return True
+        given = dict(scope["headers"]).get(b"authorization", b"")
+        return secrets.compare_digest(given, f"Bearer {self.api_key}".encode())
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != CHAT_PATH:
+        if (
+            scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != CHAT_PATH
+            or not self.authorized(scope)
+        ):  # fmt: skip
             await self.app(scope, receive, send)
             return
         body, more = b"", True
@@ -161,10 +200,10 @@ def build_app(plan: ServePlan):
         verbose=False,
     )
     app = create_app(
-        server_settings=ServerSettings(host=plan.host, port=plan.port),
+        server_settings=ServerSettings(host=plan.host, port=plan.port, api_key=plan.api_key),
         model_settings=[model],
     )
-    return NotesMiddleware(app, plan.notes) if plan.notes is not None else app
+    return NotesMiddleware(app, plan.notes, plan.api_key) if plan.notes is not None else app
 
 
 def serve(plan: ServePlan) -> None:

@@ -146,7 +146,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from slmtui.chat.llama import offloaded_layers
-    from slmtui.chat.serve import ServePlan, recall_when_serving, serve
+    from slmtui.chat.serve import ServePlan, recall_when_serving, serve, server_key
     from slmtui.chat.targets import resolve_target
 
     workspace = open_workspace(args)
@@ -163,8 +163,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             found = recaller.recall(messages)
             return with_notes(messages, found), [source_name(source_of(f)) for f in found]
 
-    plan = ServePlan(target, args.host, args.port, args.ctx, args.name, gpu_layers, notes)
+    key, said = server_key(workspace.state, args.host, args.api_key)
+    plan = ServePlan(target, args.host, args.port, args.ctx, args.name, gpu_layers, notes, key)
     print(plan.describe(), flush=True)
+    if said:
+        print(said, flush=True)
     serve(plan)  # uvicorn turns Ctrl-C and SIGTERM into a clean shutdown
     print("server stopped", flush=True)
     return 0

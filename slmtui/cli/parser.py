@@ -198,6 +198,12 @@ def add_chat_command(commands) -> None:
     serve.add_argument("--ctx", type=int, default=4096, help="context size in tokens")
     serve.add_argument("--name", default="slmtui", help="the model name clients ask for")
     serve.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="the key requests must bear (Authorization: Bearer KEY); beyond this machine one "
+        "is made and kept in .slmtui/serve-key when none is given",
+    )
+    serve.add_argument(
         "--recall",
         action=argparse.BooleanOptionalAction,
         default=None,

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -176,6 +177,43 @@ def wait_for_server(url: str, server: subprocess.Popen) -> dict:
         except OSError:
             time.sleep(0.5)
     raise AssertionError("the server never answered")
+
+
+def test_serve_with_a_key_answers_only_requests_that_bear_it(trained):
+    root, port = str(trained.root), free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "slmtui.cli", "-w", root, "serve", "--model", "adapter",
+         "--port", str(port), "--api-key", "sesame"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert "requests need the key" in server.stdout.readline()
+        base = f"http://127.0.0.1:{port}/v1"
+        chat = {"model": "slmtui", "max_tokens": 2, "messages": [
+            {"role": "user", "content": "What happened to the causeway in the December storm?"}
+        ]}  # fmt: skip
+        deadline = time.monotonic() + 120
+        while True:  # the server is up once it answers at all, 401 included
+            try:
+                post_for_headers(f"{base}/chat/completions", chat)
+                raise AssertionError("answered without the key")
+            except urllib.error.HTTPError as refused:
+                assert refused.code == 401
+                assert "x-slmtui-sources" not in refused.headers  # no notes without the key
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline
+                time.sleep(0.5)
+        request = urllib.request.Request(
+            f"{base}/chat/completions", json.dumps(chat).encode(),
+            {"Content-Type": "application/json", "Authorization": "Bearer sesame"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=120) as response:
+            assert response.status == 200
+            assert json.loads(response.headers["x-slmtui-sources"])
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=60)
 
 
 def test_serve_answers_openai_chat_streams_and_refuses_a_taken_port(trained):

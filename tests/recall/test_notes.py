@@ -123,3 +123,18 @@ def test_chat_prompt_answers_from_a_note_and_shows_its_source(workspace, make_in
 )
 def test_a_server_gives_notes_on_this_machine_unless_told(host, asked, enabled, given):
     assert recall_when_serving(host, asked, enabled) is given
+
+
+def test_a_server_beyond_this_machine_gets_a_key_made_once(tmp_path):
+    import stat
+
+    from slmtui.chat.serve import server_key
+
+    assert server_key(tmp_path, "0.0.0.0", "given-key") == ("given-key", "")
+    assert server_key(tmp_path, "127.0.0.1", None) == (None, "")
+    key, said = server_key(tmp_path, "0.0.0.0", None)
+    assert key and len(key) >= 24 and key in said and "shown once" in said
+    kept = tmp_path / "serve-key"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600 and kept.read_text().strip() == key
+    again, said_again = server_key(tmp_path, "192.168.1.5", None)
+    assert again == key and key not in said_again and str(kept) in said_again
