@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -64,8 +65,11 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 
 def run_app(workspace: Workspace) -> int:
+    from slmtui.locks import STARTED_BY
     from slmtui.tui.app import create_app
 
+    # The jobs the app starts say so when they hold a lock another process asks for.
+    os.environ[STARTED_BY] = "the app"
     create_app(workspace).run()
     return 0
 

@@ -46,12 +46,13 @@ def evaluate_and_save(args: argparse.Namespace) -> int:
     from slmtui.eval.qa import QAError
     from slmtui.eval.report import describe, write_report
     from slmtui.ingest.store import StoreError
+    from slmtui.locks import Busy, WorkLock
     from slmtui.registry import RegistryError
     from slmtui.tokenizer import TokenizerError
 
     refusals = (
         EvalError, HeldOutError, WorkspaceError, TargetError, ConfigError, StoreError,
-        RegistryError, TokenizerError, QAError,
+        RegistryError, TokenizerError, QAError, Busy,
     )  # fmt: skip
 
     def progress(what: str, done: int, total: int) -> None:
@@ -59,16 +60,17 @@ def evaluate_and_save(args: argparse.Namespace) -> int:
 
     try:
         workspace = Workspace.open(args.workspace)
-        emit("started", model=args.model or "the newest model")
-        result = evaluate(
-            workspace,
-            args.model,
-            max_prompts=args.prompts,
-            max_write=args.write,
-            compare_previous=not args.no_previous,
-            progress=progress,
-            questions=args.qa,
-        )
+        with WorkLock(workspace.state, "evaluation", detail=args.model or ""):
+            emit("started", model=args.model or "the newest model")
+            result = evaluate(
+                workspace,
+                args.model,
+                max_prompts=args.prompts,
+                max_write=args.write,
+                compare_previous=not args.no_previous,
+                progress=progress,
+                questions=args.qa,
+            )
     except refusals as exc:
         emit("failed", reason=str(exc), exit_code=2)
         return 2

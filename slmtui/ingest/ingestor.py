@@ -36,6 +36,7 @@ from slmtui.ingest.extract import (
 from slmtui.ingest.normalize import normalize_text
 from slmtui.ingest.pii import scrub
 from slmtui.ingest.store import ChatPart, DocumentRow, NewChunk, Store
+from slmtui.locks import WorkLock
 from slmtui.tokenizer import load_tokenizer, resolve_source
 from slmtui.workspace import Workspace
 
@@ -115,7 +116,8 @@ class Ingestor:
         )
         self._tokenizer = tokenizer
         self.options = ExtractOptions(strip_email_quotes=config.ingest.strip_email_quotes)
-        self._check_settings()
+        with WorkLock(workspace.state, "ingest"):
+            self._check_settings()
 
     def close(self) -> None:
         self.store.close()
@@ -171,7 +173,11 @@ class Ingestor:
     # -- passes ------------------------------------------------------------------------------
 
     def scan(self) -> IngestReport:
-        """One full pass over writing/."""
+        """One full pass over writing/ (after any pass another process is making)."""
+        with WorkLock(self.workspace.state, "ingest"):
+            return self._scan()
+
+    def _scan(self) -> IngestReport:
         started = time.perf_counter()
         if not self.writing.is_dir():
             report = IngestReport(note=f"{self.writing} is missing; nothing changed")
@@ -185,6 +191,10 @@ class Ingestor:
 
     def sync(self, paths: Iterable[Path]) -> IngestReport:
         """Bring only these paths (files or folders, existing or gone) up to date."""
+        with WorkLock(self.workspace.state, "ingest"):
+            return self._sync(paths)
+
+    def _sync(self, paths: Iterable[Path]) -> IngestReport:
         started = time.perf_counter()
         root = self.writing
         present: dict[str, str | None] = {}
@@ -195,7 +205,7 @@ class Ingestor:
             except ValueError:
                 continue
             if rel == Path("."):
-                return self.scan()
+                return self._scan()
             key = rel.as_posix()
             if os.path.lexists(path):
                 if os.path.isdir(path) and not os.path.islink(path):

@@ -32,6 +32,7 @@ from slmtui.export.modelfile import render_modelfile, template_family
 from slmtui.files import write_text_atomic
 from slmtui.formats import format_ppl_change, format_size, quant_cost_words
 from slmtui.jobs.events import emit
+from slmtui.locks import Busy, WorkLock
 from slmtui.ml.base import BaseModelError
 from slmtui.registry import ModelRegistry
 from slmtui.runs import RunFolder, RunPlan
@@ -332,14 +333,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     stages = Stages()
     try:
-        result = export(
-            run,
-            Path(args.models_dir),
-            list(dict.fromkeys(args.quant)),
-            parse_budgets(args.budget),
-            stages,
-            not args.no_chat_check,
-        )
+        # One export at a time per workspace (its models/ is in the workspace's .slmtui/).
+        with WorkLock(Path(args.models_dir).parent, "export", detail=run.path.name):
+            result = export(
+                run,
+                Path(args.models_dir),
+                list(dict.fromkeys(args.quant)),
+                parse_budgets(args.budget),
+                stages,
+                not args.no_chat_check,
+            )
+    except Busy as exc:
+        emit("failed", stage=stages.current, reason=str(exc), exit_code=2)
+        return 2
     except Exception as exc:
         log.exception("export failed in %s", stages.current)
         readable = isinstance(exc, (ExportError, ConvertError, BaseModelError))

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from slmtui.files import atomic_folder, write_json_atomic
 from slmtui.jobs.events import emit
+from slmtui.locks import Busy, WorkLock
 from slmtui.ml import collectives, fit, linear_loss
 from slmtui.ml.checkpoint_state import restore, save_checkpoint
 from slmtui.ml.data import (
@@ -493,7 +494,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.captureWarnings(True)
     try:
-        return run(args)
+        if args.dry_run or RANK != 0:
+            return run(args)
+        with WorkLock(run_dir.parent.parent, "training", detail=run_dir.name):
+            return run(args)
+    except Busy as exc:
+        log.error("%s", exc)
+        emit("failed", reason=str(exc), exit_code=2)
+        return 2
     except (TrainingError, PresetError) as exc:
         log.error("%s", exc)
         emit("failed", reason=str(exc))

@@ -60,3 +60,22 @@ def test_train_json_events_then_dry_run_and_resume_errors(tmp_path, tiny_base):
 
     nothing = slmtui("-w", root, "train", "--resume")
     assert nothing.returncode == 2 and "no stopped run to resume" in nothing.stderr
+
+
+def test_a_second_training_of_a_workspace_is_refused_while_one_runs(tmp_path, tiny_base):
+    from tests.test_locks import holder
+
+    workspace = tiny_workspace(tmp_path, tiny_base)
+    other = holder(workspace.state, "training", "run-20261207-140200")
+    try:
+        done = slmtui("-w", str(workspace.root), "train", "--no-generate", "--max-steps", "1")
+    finally:
+        other.stdin.close()
+        other.wait()
+    assert done.returncode != 0
+    said = done.stdout + done.stderr
+    assert "This workspace is busy: a training run started by the command line" in said
+    assert f"pid {other.pid}, run-20261207-140200" in said
+    # Free again: it trains.
+    again = slmtui("-w", str(workspace.root), "train", "--no-generate", "--max-steps", "1")
+    assert again.returncode == 0, again.stderr[-3000:]
