@@ -29,10 +29,6 @@ WORK = {
 }
 # Who starts slmtui's processes: the app says so in the environment its children inherit.
 STARTED_BY = "SLMTUI_STARTED_BY"
-HOW_TO_STOP = {
-    "the app": "stop it in the app (x on the Train screen, esc on Models) or wait for it",
-    "the command line": "stop it with Ctrl-C where it runs, or wait for it",
-}
 
 
 class Busy(RuntimeError):
@@ -122,8 +118,7 @@ class WorkLock:
     def _busy_message(self, holder: Holder | None) -> str:
         if holder is None:
             return f"Another slmtui process is running {WORK[self.work]} on this workspace."
-        how = HOW_TO_STOP.get(holder.by, "wait for it")
-        return f"This workspace is busy: {holder.describe()}; {how}."
+        return f"This workspace is busy: {holder.describe()}; {how_to_stop(holder)}."
 
     def __enter__(self) -> WorkLock:
         self.acquire(wait=self.work == "ingest")
@@ -131,6 +126,14 @@ class WorkLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def how_to_stop(holder: Holder) -> str:
+    if holder.by == "the command line":
+        return "stop it with Ctrl-C where it runs, or wait for it"
+    if holder.by == "the app" and holder.work == "training":
+        return "stop it with x on the app's Train screen, or wait for it"
+    return "wait for it"
 
 
 def started_by() -> str:
