@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 
@@ -32,11 +33,13 @@ from slmtui.cli.writing import (
     cmd_ingest,
     cmd_init,
     cmd_recall,
+    cmd_repair,
     cmd_status,
     cmd_watch,
 )
 from slmtui.config import ConfigError
 from slmtui.ingest.store import StoreError
+from slmtui.ingest.store.backups import is_damage
 from slmtui.registry import RegistryError
 from slmtui.tokenizer import TokenizerError
 from slmtui.workspace import WorkspaceError
@@ -57,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         "watch": cmd_watch,
         "status": cmd_status,
         "recall": cmd_recall,
+        "repair": cmd_repair,
         "dataset": cmd_dataset,
         "train": cmd_train,
         "export": cmd_export,
@@ -70,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         return handlers[args.command](args)
     except USER_ERRORS as exc:
         print(f"slmtui: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:
+        if not is_damage(exc):
+            raise
+        print(f"slmtui: the store is damaged (SQLite: {exc}); `slmtui repair` rebuilds it from "
+              "its newest backup and writing/.", file=sys.stderr)  # fmt: skip
         return 2
     except KeyboardInterrupt:
         return 130

@@ -48,6 +48,11 @@ def add_workspace_commands(commands) -> None:
     status = commands.add_parser("status", help="what the dataset holds, and what was skipped")
     status.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
+    repair = commands.add_parser(
+        "repair", help="rebuild a damaged store from its newest backup and writing/"
+    )
+    repair.add_argument("--force", action="store_true", help="rebuild an intact store too")
+
     recall = commands.add_parser(
         "recall", help="what chat would be given from your writing and chats for a message"
     )

@@ -325,3 +325,24 @@ def cmd_recall(args: argparse.Namespace) -> int:
         for line in item.text.splitlines():
             print(f"    {line}")
     return 0
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    """Rebuild a damaged store from the newest backup, what the damaged one still holds and
+    writing/ (ingest/store/backups.py)."""
+    from slmtui.ingest.ingestor import Ingestor
+    from slmtui.ingest.store.backups import intact, restore, salvage
+    from slmtui.locks import WorkLock
+
+    workspace = open_workspace(args)
+    if workspace.db_path.is_file() and intact(workspace.db_path) and not args.force:
+        print(f"The store {workspace.db_path} is intact: nothing to repair (--force rebuilds it).")
+        return 0
+    with WorkLock(workspace.state, "ingest"):  # nobody writes the store meanwhile
+        repair = restore(workspace.db_path)
+        with Store(workspace.db_path) as store, store.transaction():
+            repair.salvaged = salvage(repair.moved_to, store.db)
+        print(repair.describe(), flush=True)
+        with Ingestor(workspace, workspace.load_config()) as ingestor:
+            print(f"Writing folder: {ingestor.scan().summary()}")
+    return 0

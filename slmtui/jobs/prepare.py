@@ -35,6 +35,7 @@ def prepare_run(
     from slmtui.dataset.dialogue import DialogueSettings
     from slmtui.ingest.ingestor import Ingestor
     from slmtui.ingest.store import Store
+    from slmtui.ingest.store.backups import back_up
 
     if scan:
         with Ingestor(workspace, config) as ingestor:
@@ -65,4 +66,6 @@ def prepare_run(
             f"{build.stats['pending']} chat pairs were still being prepared; "
             "they train as 'continue' pairs this time"
         )
+    if not preview:  # what only the store holds, requests just written included, kept aside
+        back_up(workspace.db_path, "before-run")
     return run

@@ -7,7 +7,8 @@
 - `chats.py`: chat exports, the files holding them, their messages and conversations;
 - `requests.py`: the base model's written requests for chat pairs;
 - `exclusions.py`: what the person left out of training;
-- `stats.py`: the counts `slmtui status` shows.
+- `stats.py`: the counts `slmtui status` shows;
+- `backups.py`: copies of the store, and rebuilding a damaged one (`slmtui repair`).
 
 `Store` puts them together as one object over one connection, so a caller holds one thing and
 one transaction spans every table.

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from slmtui.ingest.store.backups import StoreDamaged, back_up, is_damage
 from slmtui.ingest.store.migrations import STATE_MIGRATIONS, migrate
 
 SCHEMA_VERSION = len(STATE_MIGRATIONS)
@@ -24,10 +25,18 @@ class Database:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self._enable_wal()
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.migrate()
+        try:
+            self._enable_wal()
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            if 0 < self.version < SCHEMA_VERSION:  # an older store: a copy before it changes
+                back_up(path, f"before-schema-{SCHEMA_VERSION}")
+            self.migrate()
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            if is_damage(exc):
+                raise StoreDamaged(path, exc) from exc
+            raise
 
     def _enable_wal(self) -> None:
         """Switch to WAL; switching needs a moment alone with a brand-new file, so retry."""
