@@ -83,8 +83,8 @@ class IngestConfig:
     )
     scrub: list = setting(
         ["emails", "phones", "urls"],
-        "What scrub_pii replaces.",
-        choices=("emails", "phones", "urls"),
+        "What scrub_pii replaces (also: addresses, such as '14 Quay Street').",
+        choices=("emails", "phones", "urls", "addresses"),
     )
     conversation_gap_minutes: float = setting(
         120.0,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +82,8 @@ class ConversationScore:
     ppl_change_interval: Interval
     distance_ratio_interval: Interval
     samples: list[dict]
+    # Every reply each model wrote (the privacy check reads them; not in the JSON).
+    written: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ppl_change(self) -> float:
@@ -309,4 +311,5 @@ def score_conversations(
             {"request": p.request, "reference": p.reference, "base": b, "tuned": t}
             for p, b, t in list(zip(asked, base_replies, tuned_replies, strict=True))[:3]
         ],
+        written={"base": base_replies, "tuned": tuned_replies},
     )

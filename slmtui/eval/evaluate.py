@@ -23,7 +23,8 @@ import numpy as np
 from slmtui.chat.engine import ChatTarget
 from slmtui.chat.llama import offloaded_layers
 from slmtui.chat.targets import resolve_target
-from slmtui.dataset.dialogue import assistant_prompt
+from slmtui.config import Config
+from slmtui.dataset.dialogue import assistant_prompt, your_names
 from slmtui.dataset.generator import generator_for
 from slmtui.eval.characteristic_words import (
     CharacteristicWord,
@@ -44,6 +45,7 @@ from slmtui.eval.intervals import (
     ppl_interval,
 )
 from slmtui.eval.perplexity import Perplexity, perplexity
+from slmtui.eval.privacy import PrivacyScore, score_privacy
 from slmtui.eval.qa import QAScore, score_questions
 from slmtui.eval.stylometry import (
     FeatureShift,
@@ -56,6 +58,7 @@ from slmtui.eval.stylometry import (
 )
 from slmtui.eval.verifier import Verifier, VerifierError, share
 from slmtui.files import atomic_output, read_json_if_valid
+from slmtui.ingest.identity import matcher
 from slmtui.ingest.store import Store
 from slmtui.registry import ModelRegistry
 from slmtui.workspace import Workspace
@@ -129,6 +132,7 @@ class EvalResult:
     verifier_accuracy: float  # how well it tells you from the base (cross-validated, balanced)
     conversations: ConversationScore | None = None  # held-out chats, when there are any
     qa: QAScore | None = None  # questions about your life (`--qa FILE`), when asked
+    privacy: PrivacyScore | None = None  # what the tuned model repeats, against the base
     created: float = field(default_factory=time.time)
 
     @property
@@ -195,6 +199,7 @@ class EvalResult:
             "settings": asdict(self.settings),
             "conversations": self.conversations.as_dict() if self.conversations else None,
             "qa": self.qa.as_dict() if self.qa else None,
+            "privacy": self.privacy.as_dict() if self.privacy else None,
         }
 
 
@@ -324,8 +329,29 @@ def evaluate(
     if questions is not None:
         models = [("tuned", target), ("base", base)]
         result.qa = score_questions(workspace, config, questions, models, settings, step)
+    result.privacy = privacy_of(workspace, config, result)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def privacy_of(workspace: Workspace, config: Config, result: EvalResult) -> PrivacyScore:
+    """What each model wrote in this evaluation (answers and chat replies) against the
+    training text (your writing and the chats' training messages) and the other people of
+    your chats (eval/privacy.py)."""
+    with Store(workspace.db_path) as store:
+        messages = [row[0] for row in store.db.execute(
+            "SELECT text FROM messages WHERE split = 'train'"
+        )]  # fmt: skip
+        chats = store.chats()
+        yours = matcher(your_names(store, config.identity.names, chats))
+    others = {sender for chat in chats for sender in chat.participants if not yours(sender)}
+    written = {role: list(getattr(result, role).answers) for role in ("base", "tuned")}
+    if result.conversations is not None:
+        for role, replies in result.conversations.written.items():
+            written[role] += replies
+    return score_privacy(
+        training_texts(workspace) + messages, others, written["base"], written["tuned"]
+    )
 
 
 def training_texts(workspace: Workspace) -> list[str]:

@@ -83,7 +83,36 @@ def describe(result: EvalResult) -> str:
         lines += ["", *conversation_lines(result.conversations)]
     if result.qa is not None:
         lines += ["", *qa_lines(result.qa)]
+    if result.privacy is not None:
+        lines += ["", *privacy_lines(result.privacy)]
     return "\n".join(lines)
+
+
+PERSONAL_WORDS = {
+    "phones": "phone numbers", "emails": "e-mail addresses", "addresses": "street addresses",
+    "names": "names of other people in your chats",
+}  # fmt: skip
+
+
+def privacy_lines(privacy) -> list[str]:
+    """What the tuned model might repeat, against the base (privacy: a PrivacyScore)."""
+    tuned, base = privacy.tuned, privacy.base
+    longest = f', the longest {tuned.longest} words ("{tuned.example}")' if tuned.longest else ""
+    found = ", ".join(
+        f"{privacy.tuned_found.counts.get(kind, 0)} {words} "
+        f"(base {privacy.base_found.counts.get(kind, 0)})"
+        for kind, words in PERSONAL_WORDS.items()
+    )
+    lines = [
+        "What it might repeat:",
+        f"  {tuned.share:.1%} of its 8-word runs are your training text word for word (the "
+        f"base: {base.share:.1%}){longest}",
+        f"  in what it wrote: {found}",
+    ]
+    for kind, examples in privacy.tuned_found.examples.items():
+        if kind != "names":
+            lines.append(f"  {PERSONAL_WORDS[kind]}: {', '.join(examples)}")
+    return lines
 
 
 def qa_lines(qa) -> list[str]:
@@ -265,6 +294,7 @@ words.</p>
 <h2>Side by side</h2>{samples}
 {conversation_html(result)}
 {qa_html(result)}
+{privacy_html(result)}
 </body></html>
 """
 
@@ -348,6 +378,16 @@ def side_by_side(result: EvalResult, models: list[ModelScore]) -> str:
 
 def write_report(result: EvalResult, folder: Path) -> Path:
     return write_text_atomic(Path(folder) / REPORT_NAME, render_html(result))
+
+
+def privacy_html(result: EvalResult) -> str:
+    """The privacy section."""
+    if result.privacy is None:
+        return ""
+    items = "".join(
+        f"<li>{html.escape(line.strip())}</li>" for line in privacy_lines(result.privacy)[1:]
+    )
+    return f"<h2>What it might repeat</h2><ul>{items}</ul>"
 
 
 def qa_html(result: EvalResult) -> str:

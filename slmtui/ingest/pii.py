@@ -24,6 +24,14 @@ PATTERNS: dict[str, tuple[re.Pattern[str], str]] = {
         ),
         "[phone]",
     ),
+    "addresses": (
+        # A house number, one to three capitalised words and a street word: "14 Quay Street".
+        re.compile(
+            r"\b\d{1,5}[a-z]?,? (?:[A-Z][a-z]+ ){1,3}(?:Street|St|Road|Rd|Avenue|Ave|Lane|"
+            r"Drive|Quay|Terrace|Place|Crescent|Close|Court|Square|Row|Way|Gardens|Parade)\b\.?"
+        ),
+        "[address]",
+    ),
 }
 
 

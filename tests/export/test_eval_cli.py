@@ -121,6 +121,13 @@ def test_eval_json_has_every_field_and_agrees_with_training(trained):
     )
     assert len(conversations["samples"]) == 3 and conversations["samples"][0]["reference"]
 
+    privacy = result["privacy"]
+    assert privacy["run_words"] == 8 and set(privacy["personal"]) <= {
+        "phones", "emails", "addresses", "names"
+    }  # fmt: skip
+    assert 0 <= privacy["copied"]["share"] <= 1 and 0 <= privacy["copied_base"]["share"] <= 1
+    assert "What it might repeat" in result["text"]
+
     assert result["model"].endswith("(adapter)")
     assert result["heldout"]["texts"] >= 1 and result["heldout"]["prompts"] == 2
     # The tiny base is no GGUF llama.cpp can write requests with: "continue" requests only.

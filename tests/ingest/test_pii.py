@@ -6,7 +6,8 @@ import pytest
 
 from slmtui.ingest.pii import PATTERNS, scrub
 
-ALL = ("emails", "urls", "phones")
+ALL = ("emails", "urls", "phones")  # the default
+KINDS = (*ALL, "addresses")
 
 
 def test_emails():
@@ -102,4 +103,18 @@ def test_unknown_kind_raises():
 
 
 def test_patterns_cover_the_documented_kinds():
-    assert set(PATTERNS) == set(ALL)
+    assert set(PATTERNS) == set(KINDS)
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Hamish lives at 14 Quay Street, above the chandlery.", "14 Quay Street"),
+        ("Send it to 3a Harbour Road.", "3a Harbour Road."),
+        ("We had 14 Quay days of rain.", None),
+        ("In 1998 Street lights came to the island.", None),
+    ],
+)
+def test_street_addresses(text, found):
+    match = PATTERNS["addresses"][0].search(text)
+    assert (match.group(0) if match else None) == found
