@@ -56,8 +56,38 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     workspace = open_workspace(args)
     run = runs.find_run(workspace, args.run)
+    if not check_privacy(run, args.yes):
+        return 1
     job = launch.start_export(workspace, run, args.quant, chat_check=not args.skip_chat_check)
     return exit_code(print_job(job, as_json=args.json))
+
+
+def check_privacy(run, yes: bool) -> bool:
+    """Before a model is shared: what its evaluation found it might repeat (eval/privacy.py),
+    asked about when it is personal data; False when the person says no."""
+    from slmtui.eval.privacy import concerns
+    from slmtui.files import read_json_if_valid
+
+    privacy = (read_json_if_valid(run.path / "eval.json") or {}).get("privacy")
+    if privacy is None:
+        print(
+            "What this model might repeat was not measured: `slmtui eval --model adapter` "
+            "says, before you share it.",
+            file=sys.stderr,
+        )
+        return True
+    worries = concerns(privacy)
+    if not worries or yes:
+        return True
+    what = "; ".join(worries)
+    advice = (
+        "To keep it out: turn on [dataset] hide_other_names or [ingest] scrub_pii, or leave the "
+        "document out (slmtui dataset exclude PATH), and train again."
+    )
+    if not sys.stdin.isatty():
+        raise RegistryError(f"Its evaluation found {what}. {advice} Publish anyway with --yes.")
+    print(f"Its evaluation found {what}.\n{advice}", file=sys.stderr)
+    return input("Publish it anyway? [y/N] ").strip().lower() in ("y", "yes")
 
 
 def print_job(job, *, as_json: bool):

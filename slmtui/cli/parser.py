@@ -119,6 +119,11 @@ def add_export_command(commands) -> None:
         "each type past its [export] budget is refused, the rest published in one version",
     )
     export.add_argument("--run", help="the run folder name to export (default: the newest)")
+    export.add_argument(
+        "--yes",
+        action="store_true",
+        help="publish even when its evaluation found personal data it repeats",
+    )
     export.add_argument("--json", action="store_true", help="the raw JSON-lines events")
     export.add_argument(
         "--skip-chat-check",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from slmtui.ingest.pii import PATTERNS
 
 RUN_WORDS = 8
+LONG_COPY = 20  # words copied whole from the training text: a message or a sentence of yours
 EXAMPLES = 3  # examples kept of each kind of finding
 PERSONAL = ("emails", "phones", "addresses")
 WORD = re.compile(r"\w+")
@@ -147,3 +148,21 @@ def score_privacy(
         base_found=personal_data(base, names),
         tuned_found=personal_data(tuned, names),
     )
+
+
+def concerns(privacy: dict) -> list[str]:
+    """What in a saved evaluation's `privacy` should be seen before a model is shared: personal
+    data the tuned model wrote more of than the base, a long stretch copied whole."""
+    said = []
+    base = privacy.get("personal_base", {})
+    examples = privacy.get("personal_examples", {})
+    for kind in PERSONAL:
+        count = privacy.get("personal", {}).get(kind, 0)
+        if count > base.get(kind, 0):
+            shown = ", ".join(examples.get(kind, []))
+            said.append(f"{count} {kind} in what it wrote ({shown}; the base: {base.get(kind, 0)})")
+    copied = privacy.get("copied", {})
+    if copied.get("longest", 0) >= LONG_COPY:
+        said.append(f'{copied["longest"]} words of your training text repeated whole '
+                    f'("{copied.get("example", "")}")')  # fmt: skip
+    return said

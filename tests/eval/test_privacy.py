@@ -46,3 +46,19 @@ def test_the_tuned_model_is_measured_against_the_base(leaks):
     assert (score.tuned.longest > 0) is leaks and score.base.longest == 0
     data = score.as_dict()
     assert data["run_words"] == RUN_WORDS and data["copied"]["share"] == score.tuned.share
+
+
+def test_concerns_are_personal_data_beyond_the_base_and_long_copies():
+    from slmtui.eval.privacy import LONG_COPY, concerns
+
+    quiet = {"personal": {"names": 9}, "personal_base": {"names": 2}, "copied": {"longest": 9}}
+    assert concerns(quiet) == []  # names of the people in your chats are expected
+    loud = {
+        "personal": {"phones": 2, "emails": 1}, "personal_base": {"emails": 1},
+        "personal_examples": {"phones": ["+44 7700 900123"]},
+        "copied": {"longest": LONG_COPY, "example": "we took the boat across"},
+    }  # fmt: skip
+    said = concerns(loud)
+    assert said[0] == "2 phones in what it wrote (+44 7700 900123; the base: 0)"
+    assert said[1].startswith(f"{LONG_COPY} words of your training text repeated whole")
+    assert len(said) == 2  # as many e-mail addresses as the base: chance, not memory

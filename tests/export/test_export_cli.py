@@ -128,6 +128,24 @@ def test_export_verifies_publishes_and_versions_roll_back(trained):
     assert [v.name for v in registry.versions()] == ["v2"]
 
 
+def test_export_asks_before_sharing_a_model_that_repeats_personal_data(trained):
+    from slmtui import runs
+
+    run = runs.find_run(trained, None)
+    saved = run.path / "eval.json"
+    saved.write_text(json.dumps({"privacy": {
+        "personal": {"phones": 2}, "personal_base": {}, "copied": {"longest": 3},
+        "personal_examples": {"phones": ["+44 7700 900123"]},
+    }}))  # fmt: skip
+    try:
+        refused, _ = export(trained)
+    finally:
+        saved.unlink()
+    assert refused.returncode == 2
+    assert "found 2 phones in what it wrote (+44 7700 900123; the base: 0)" in refused.stderr
+    assert "hide_other_names" in refused.stderr and "--yes" in refused.stderr
+
+
 def test_chat_prompt_uses_the_adapter_then_a_version(trained):
     root = str(trained.root)
     reply = slmtui("-w", root, "chat", "--prompt", "Hello there", "--max-tokens", "8",
