@@ -10,6 +10,7 @@ renames; every package may import it (docs/ARCHITECTURE.md, "Packages").
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -143,3 +144,10 @@ def read_json_if_valid(path: Path) -> dict | None:
         return read_json_object(path) if Path(path).is_file() else None
     except UnreadableFile:
         return None
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """The error says the disk (or the file system holding the workspace) has no room left."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    return "database or disk is full" in str(exc)

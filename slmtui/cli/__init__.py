@@ -38,6 +38,7 @@ from slmtui.cli.writing import (
     cmd_watch,
 )
 from slmtui.config import ConfigError
+from slmtui.files import is_disk_full
 from slmtui.ingest.store import StoreError
 from slmtui.ingest.store.backups import is_damage
 from slmtui.registry import RegistryError
@@ -75,14 +76,29 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as exc:
         print(f"slmtui: {exc}", file=sys.stderr)
         return 2
-    except sqlite3.DatabaseError as exc:
-        if not is_damage(exc):
-            raise
-        print(f"slmtui: the store is damaged (SQLite: {exc}); `slmtui repair` rebuilds it from "
-              "its newest backup and writing/.", file=sys.stderr)  # fmt: skip
-        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `slmtui status | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except (sqlite3.DatabaseError, OSError) as exc:
+        said = storage_trouble(exc)
+        if said is None:
+            raise
+        print(f"slmtui: {said}", file=sys.stderr)
+        return 2
+
+
+def storage_trouble(exc: BaseException) -> str | None:
+    """What to tell a person about a full disk or a damaged store; None for anything else."""
+    if is_disk_full(exc):
+        return (
+            f"the disk is full ({exc}): what was being written was left out and the rest is as "
+            "it was; free some space and run it again."
+        )
+    if is_damage(exc):
+        return (
+            f"the store is damaged (SQLite: {exc}); `slmtui repair` rebuilds it from its newest "
+            "backup and writing/."
+        )
+    return None

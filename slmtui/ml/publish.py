@@ -29,7 +29,7 @@ from slmtui.config import EXPORT_QUANTS
 from slmtui.dataset.snapshot import read_manifest
 from slmtui.export.errors import ConvertError
 from slmtui.export.modelfile import render_modelfile, template_family
-from slmtui.files import write_text_atomic
+from slmtui.files import is_disk_full, write_text_atomic
 from slmtui.formats import format_ppl_change, format_size, quant_cost_words
 from slmtui.jobs.events import emit
 from slmtui.locks import Busy, WorkLock
@@ -350,6 +350,11 @@ def main(argv: list[str] | None = None) -> int:
         log.exception("export failed in %s", stages.current)
         readable = isinstance(exc, (ExportError, ConvertError, BaseModelError))
         reason = str(exc) if readable else f"{type(exc).__name__}: {exc}"
+        if is_disk_full(exc):
+            reason = (
+                f"The disk is full ({exc}): nothing was published and the active version "
+                "stays; free some space and export again."
+            )
         emit("failed", stage=stages.current, reason=reason[:1000])
         return 1
     emit("published", **result, seconds=stages.seconds)

@@ -30,7 +30,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from slmtui.files import atomic_folder, write_json_atomic
+from slmtui.files import atomic_folder, is_disk_full, write_json_atomic
 from slmtui.jobs.events import emit
 from slmtui.locks import Busy, WorkLock
 from slmtui.ml import collectives, fit, linear_loss
@@ -517,6 +517,17 @@ def main(argv: list[str] | None = None) -> int:
                 detail=str(exc)[:500],
             )
             return 1
+        if is_disk_full(exc):
+            log.exception("disk full")
+            emit(
+                "failed",
+                reason=f"The disk is full ({exc}): what was being written was not, and the "
+                "newest checkpoint stays. Free some space, then `slmtui train --resume` (R in "
+                "the Train screen) goes on from it.",
+                detail=str(exc)[:500],
+                exit_code=2,
+            )
+            return 2
         log.exception("training failed")
         emit("failed", reason=f"Training crashed: {exc.__class__.__name__}: {exc}"[:500])
         return 1
