@@ -65,28 +65,22 @@ def cmd_export(args: argparse.Namespace) -> int:
 def check_privacy(run, yes: bool) -> bool:
     """Before a model is shared: what its evaluation found it might repeat (eval/privacy.py),
     asked about when it is personal data; False when the person says no."""
-    from slmtui.eval.privacy import concerns
-    from slmtui.files import read_json_if_valid
+    from slmtui.eval.privacy import ADVICE, run_concerns
 
-    privacy = (read_json_if_valid(run.path / "eval.json") or {}).get("privacy")
-    if privacy is None:
+    worries = run_concerns(run.path)
+    if worries is None:
         print(
             "What this model might repeat was not measured: `slmtui eval --model adapter` "
             "says, before you share it.",
             file=sys.stderr,
         )
         return True
-    worries = concerns(privacy)
     if not worries or yes:
         return True
     what = "; ".join(worries)
-    advice = (
-        "To keep it out: turn on [dataset] hide_other_names or [ingest] scrub_pii, or leave the "
-        "document out (slmtui dataset exclude PATH), and train again."
-    )
     if not sys.stdin.isatty():
-        raise RegistryError(f"Its evaluation found {what}. {advice} Publish anyway with --yes.")
-    print(f"Its evaluation found {what}.\n{advice}", file=sys.stderr)
+        raise RegistryError(f"Its evaluation found {what}. {ADVICE} Publish anyway with --yes.")
+    print(f"Its evaluation found {what}.\n{ADVICE}", file=sys.stderr)
     return input("Publish it anyway? [y/N] ").strip().lower() in ("y", "yes")
 
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from slmtui.files import read_json_if_valid
 from slmtui.ingest.pii import PATTERNS
 
 RUN_WORDS = 8
@@ -166,3 +168,16 @@ def concerns(privacy: dict) -> list[str]:
         said.append(f'{copied["longest"]} words of your training text repeated whole '
                     f'("{copied.get("example", "")}")')  # fmt: skip
     return said
+
+
+ADVICE = (
+    "To keep it out: turn on [dataset] hide_other_names or [ingest] scrub_pii, or leave the "
+    "document out (slmtui dataset exclude PATH), and train again."
+)
+
+
+def run_concerns(run_folder: Path) -> list[str] | None:
+    """The concerns of a run's saved evaluation (`eval.json`); None when it was never
+    evaluated (or evaluated before evaluation measured this)."""
+    privacy = (read_json_if_valid(run_folder / "eval.json") or {}).get("privacy")
+    return None if privacy is None else concerns(privacy)

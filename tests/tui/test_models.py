@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
 from textual.widgets import DataTable, SelectionList
 
+from slmtui import runs
 from slmtui.jobs import launch, prepare, process
 from slmtui.registry import ModelRegistry
 from slmtui.tui.app import create_app
@@ -52,6 +54,22 @@ async def test_export_then_activate_rollback_and_delete(tmp_path, tiny_base):
         state = str(screen.query_one("#export-state").render())
         assert state.startswith("refused: ") and "stops" in state
         assert table.row_count == 0 and ModelRegistry(workspace.models).versions() == []
+
+        # A run whose evaluation found personal data it repeats: asked before it is shared;
+        # n leaves it unexported.
+        saved = runs.latest_finished(workspace).path / "eval.json"
+        saved.write_text(json.dumps({"privacy": {
+            "personal": {"phones": 1}, "personal_base": {}, "copied": {"longest": 2},
+            "personal_examples": {"phones": ["+44 7700 900123"]},
+        }}))  # fmt: skip
+        await pilot.press("e")
+        await pilot.press("e")
+        await pilot.pause()
+        question = app.screen
+        assert isinstance(question, ConfirmScreen) and "+44 7700 900123" in question.question
+        await pilot.press("n")
+        assert app.screen is screen and not screen.exporting
+        saved.unlink()
 
         screen.chat_check = False
         for expected in (1, 2):

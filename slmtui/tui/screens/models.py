@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Header, Log, Static
 from textual.worker import get_current_worker
 
 from slmtui import runs
+from slmtui.eval.privacy import ADVICE, run_concerns
 from slmtui.formats import card_ppl_change, card_quant_cost, format_size
 from slmtui.jobs import launch
 from slmtui.jobs.describe import describe
@@ -233,6 +234,19 @@ class ModelsScreen(KeptScreen):
         def chosen(quants: list[str] | None) -> None:
             if quants is None or self.exporting:
                 return
+            worries = run_concerns(run.path)
+            if worries:  # personal data it repeats: asked before it is shared
+
+                def answered(yes: bool | None) -> None:
+                    if yes:
+                        start(quants)
+
+                question = f"Its evaluation found {'; '.join(worries)}.\n{ADVICE}\nExport anyway?"
+                self.app.push_screen(ConfirmScreen(question), answered)
+                return
+            start(quants)
+
+        def start(quants: list[str]) -> None:
             self.export_types = quants
             self.exporting = True
             self.app.heavy_job_starting()
