@@ -164,13 +164,13 @@ class ChatTables:
                         json.dumps(part.notes, ensure_ascii=False),
                     ),
                 )
-                before = self.db.total_changes
-                self.db.executemany(
+                # rowcount counts the rows this statement inserted (total_changes would also
+                # count the recall index's rows its trigger writes).
+                added += self.db.executemany(
                     "INSERT OR IGNORE INTO messages (chat_id, time, sender, text, tokens, key) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     [(chat_id, m.time, m.sender, m.text, m.tokens, m.key) for m in part.messages],
-                )
-                added += self.db.total_changes - before
+                ).rowcount
             self._drop_orphan_chats()
             # Characters of text this file brought (a re-export adds to what the earlier
             # version of the file brought), without reading every message again.
