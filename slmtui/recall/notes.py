@@ -71,6 +71,11 @@ class Recaller:
     db_path: Path
     settings: RecallConfig
 
+    def notes(self, messages: list[dict]) -> tuple[list[dict], list[dict]]:
+        """The messages with their notes, and the notes' sources (`source_of`)."""
+        found = self.recall(messages)
+        return with_notes(messages, found), [source_of(item) for item in found]
+
     def recall(self, messages: list[dict]) -> list[Recalled]:
         query = recall_query(messages)
         if not query:

@@ -30,7 +30,7 @@ from slmtui.chat.sessions import (
     chat_db_path,
 )
 from slmtui.chat.targets import resolve_target
-from slmtui.recall.notes import Recaller, source_of, with_notes
+from slmtui.recall.notes import Recaller
 from slmtui.tui.posts import (
     ModelFailed,
     ModelLoaded,
@@ -312,9 +312,8 @@ class ChatScreen(KeptScreen):
         assert engine is not None
         try:
             if recaller is not None:
-                found = recaller.recall(messages)
-                self.post_message(Recalled([source_of(item) for item in found]))
-                messages = with_notes(messages, found)
+                messages, sources = recaller.notes(messages)
+                self.post_message(Recalled(sources))
             for text in per_frame(engine.stream(messages, sampling, stop), lambda: pacer.interval):
                 self.post_message(ReplyPiece(text))
         except Exception as exc:  # shown to the user; the conversation stays usable

@@ -19,7 +19,7 @@ from textual.widgets import Header, Input, Markdown, Static
 
 from slmtui.chat.engine import ChatEngine, ReplyStats, Sampling
 from slmtui.chat.targets import resolve_target
-from slmtui.recall.notes import Recaller, source_of, sources_line, with_notes
+from slmtui.recall.notes import Recaller, sources_line
 from slmtui.tui.posts import Recalled
 from slmtui.tui.screens.chat import describe_reply
 from slmtui.tui.screens.kept import KeptScreen
@@ -160,9 +160,8 @@ class CompareScreen(KeptScreen):
     ) -> None:
         """Both models in turn, given the same notes when recall is on."""
         if recaller is not None:
-            found = recaller.recall(messages)
-            self.post_message(Recalled([source_of(item) for item in found]))
-            messages = with_notes(messages, found)
+            messages, sources = recaller.notes(messages)
+            self.post_message(Recalled(sources))
         for side in SIDES:
             engine = self.engines[side]
             try:
