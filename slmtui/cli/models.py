@@ -179,13 +179,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     gpu_layers = offloaded_layers(config.chat.gpu_layers)
     notes = None
     if recall_when_serving(args.host, args.recall, config.recall.enabled):
-        from slmtui.recall.notes import Recaller, source_name, source_of, with_notes
+        from slmtui.recall.notes import Recaller, source_name
 
         recaller = Recaller(workspace.db_path, config.recall)
 
         def notes(messages: list[dict]) -> tuple[list[dict], list[str]]:
-            found = recaller.recall(messages)
-            return with_notes(messages, found), [source_name(source_of(f)) for f in found]
+            noted, sources = recaller.notes(messages)
+            return noted, [source_name(source) for source in sources]
 
     key, said = server_key(workspace.state, args.host, args.api_key)
     plan = ServePlan(target, args.host, args.port, args.ctx, args.name, gpu_layers, notes, key)
@@ -253,16 +253,15 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
     def answer(messages: list[dict]) -> str:
         """The reply printed as it comes, then the sources it was given."""
-        from slmtui.recall.notes import source_of, sources_line, with_notes
+        from slmtui.recall.notes import sources_line
 
-        found = recaller.recall(messages) if recaller is not None else []
-        sent = with_notes(messages, found)
+        sent, sources = recaller.notes(messages) if recaller is not None else (messages, [])
         reply = "".join(
             print(piece, end="", flush=True) or piece for piece in engine.stream(sent, sampling)
         )
         print(flush=True)
         if recaller is not None:
-            print(f"  ({sources_line([source_of(item) for item in found])})", flush=True)
+            print(f"  ({sources_line(sources)})", flush=True)
         return reply
 
     if args.prompt is not None:
