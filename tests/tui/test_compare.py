@@ -9,13 +9,19 @@ from slmtui.tui.screens.compare import SIDES, CompareScreen
 from tests.tui.helpers import wait_for
 
 
+async def open_compare(pilot, app) -> CompareScreen:
+    """Compare opened with its key, once both models have loaded."""
+    await pilot.press("v")
+    screen = app.screen
+    assert isinstance(screen, CompareScreen)
+    await wait_for(pilot, lambda: len(screen.engines) == 2)
+    return screen
+
+
 async def test_one_prompt_two_answers(workspace):
     app = create_app(workspace, watch=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("v")
-        screen = app.screen
-        assert isinstance(screen, CompareScreen)
-        await wait_for(pilot, lambda: len(screen.engines) == 2)
+        screen = await open_compare(pilot, app)
         assert [screen.query_one(f"#pane-{s}").border_title for s in SIDES] == ["base", "base"]
         await pilot.press(*"Name a bird.")
         await pilot.press("enter")
@@ -34,10 +40,7 @@ async def test_both_sides_get_the_same_notes_and_their_sources_show(workspace, m
     make_ingestor(workspace).scan()
     app = create_app(workspace, watch=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("v")
-        screen = app.screen
-        assert isinstance(screen, CompareScreen)
-        await wait_for(pilot, lambda: len(screen.engines) == 2)
+        screen = await open_compare(pilot, app)
         await pilot.press(*"What is the pilot boat called?")
         await pilot.press("enter")
         await wait_for(pilot, lambda: not screen.generating)
