@@ -176,6 +176,14 @@ class DatasetConfig:
         "dialogue examples.",
     )
     seed: int = setting(0, "Seed for which chunk becomes which kind of example.", minimum=0)
+    correction_weight: int = setting(
+        4,
+        "Times each of your corrections in chat (your version of a reply) is learned in a "
+        "pass: a handful of corrections among thousands of examples would otherwise hardly "
+        "count. 0 leaves corrections out of training (preference pairs stay).",
+        minimum=0,
+        maximum=100,
+    )
     prepare_in_background: bool = setting(
         True,
         "While the app or `slmtui watch` runs, let the base model write the requests of chat "
@@ -281,6 +289,14 @@ class TrainConfig:
         maximum=86400.0,
     )
     seed: int = setting(0, "Random seed for LoRA init and example order.", minimum=0)
+    preference_weight: float = setting(
+        1.0,
+        "Weight of the preference loss (DPO, the base with the adapter off as its reference) "
+        "beside the ordinary loss, for the pairs your chat feedback makes: your version chosen "
+        "over the model's reply, a reply marked good over one marked bad. 0 trains no pairs.",
+        minimum=0.0,
+        maximum=100.0,
+    )
 
     @property
     def checkpointing(self) -> str:

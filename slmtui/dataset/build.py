@@ -9,7 +9,8 @@ Every training chunk becomes exactly one example of its kind (`kinds.py`); a gen
 whose request is missing or rejected (`request_filter.py`) falls back to a "continue" example,
 then to raw text. Validation examples are every validation chunk as raw text, for perplexity on
 held-out writing. Conversations add one "dialogue" example per stretch of your replies
-(`dialogue.py`), and "identity" pairs tie your name to the question.
+(`dialogue.py`), "identity" pairs tie your name to the question, and what you said about
+replies in chat adds "correction" examples and "preference" pairs (`feedback.py`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from slmtui.dataset.dialogue import (
     system_prompt,
 )
 from slmtui.dataset.example import Example
+from slmtui.dataset.feedback import FEEDBACK_PATH, correction_examples, preference_examples
 from slmtui.dataset.kinds import (
     GENERATED_KINDS,
     KINDS,
@@ -82,6 +84,7 @@ class PlannedExample:
             "planned": self.planned, "path": self.path, "split": self.split,
             "excluded": self.excluded, "status": self.status,
             "request": self.request, "trained": self.trained_text,
+            **({"rejected": self.example.rejected} if self.example.rejected is not None else {}),
         }  # fmt: skip
 
 
@@ -151,14 +154,33 @@ def plan_dataset(
         PlannedExample(e, "train", "", "identity", excluded=e.id in exclusions.examples)
         for e in identity
     ]
+    feedback = store.feedback()
+    all_out = FEEDBACK_PATH in exclusions.documents  # X on one: all your chat feedback left out
+    found += [
+        PlannedExample(
+            e,
+            "train",
+            FEEDBACK_PATH,
+            e.kind,
+            excluded=all_out or e.id in exclusions.examples,
+            document_excluded=all_out,
+        )
+        for e in (
+            *correction_examples(feedback, config.correction_weight),
+            *preference_examples(feedback),
+        )
+    ]
     kept_identity = sum(not p.excluded for p in found if p.planned == "identity")
+    kept_feedback = Counter(p.kind for p in found if p.path == FEEDBACK_PATH and not p.excluded)
     stats["kinds"]["dialogue"] = len(chats.train)
     stats["kinds"]["identity"] = kept_identity
+    stats["kinds"]["correction"] = kept_feedback["correction"]
+    stats["kinds"]["preference"] = kept_feedback["preference"]
     stats["dialogue"] = chats.stats
     kept_val = [chunk for chunk in val if not exclusions.excludes(chunk)]
     stats.update(
         planned={kind: sum(k == kind for _, k in kept) for kind in KINDS},
-        train=len(examples) + len(chats.train) + kept_identity,
+        train=len(examples) + len(chats.train) + kept_identity + sum(kept_feedback.values()),
         val=len(kept_val) + len(chats.val),
         tokens=sum(c.tokens for c, _ in kept) + sum(c.tokens for c in kept_val),
         train_tokens=sum(c.tokens for c, _ in kept),

@@ -15,13 +15,18 @@ from dataclasses import dataclass
 @dataclass
 class Example:
     """Raw `text`, or chat `messages` whose assistant turns are learned (unless one says
-    `"train": false`: a dialogue example's earlier turn of yours kept as context)."""
+    `"train": false`: a dialogue example's earlier turn of yours kept as context). A
+    preference pair (kind "preference") is `messages` ending in the chosen reply, and the
+    `rejected` one: training raises the first's likelihood against the second's."""
 
     id: str
     kind: str
     text: str | None = None
     messages: list[dict] | None = None
     chat: str | None = None  # a dialogue example's chat export (its key)
+    # A preference pair: the reply the model should prefer less than `messages`' last one.
+    rejected: str | None = None
+    weight: int = 1  # times the example is learned per pass (a correction: [dataset] setting)
 
     @property
     def request(self) -> str:
@@ -46,6 +51,10 @@ class Example:
             found["text"] = self.text or ""
         if self.chat is not None:
             found["chat"] = self.chat
+        if self.rejected is not None:
+            found["rejected"] = self.rejected
+        if self.weight != 1:
+            found["weight"] = self.weight
         return found
 
     def to_line(self) -> str:
@@ -61,4 +70,6 @@ class Example:
             text=data.get("text"),
             messages=data.get("messages"),
             chat=data.get("chat"),
+            rejected=data.get("rejected"),
+            weight=int(data.get("weight", 1)),
         )

@@ -36,7 +36,7 @@ Generator = Callable[[str], str]
 PROMPT_VERSION = 1
 KINDS = ("raw", "backtranslate", "continue", "rewrite")  # what a chunk of writing becomes
 # ... a reply of yours in a conversation, and your name when asked for it
-EXAMPLE_KINDS = (*KINDS, "dialogue", "identity")
+EXAMPLE_KINDS = (*KINDS, "dialogue", "identity", "correction", "preference")
 GENERATED_KINDS = ("backtranslate", "rewrite")
 
 CONTINUE_INSTRUCTIONS = (

@@ -91,6 +91,7 @@ def test_an_older_store_is_copied_before_it_is_migrated_and_few_copies_are_kept(
         for trigger in ("indexed", "unindexed", "reindexed"):
             db.execute(f"DROP TRIGGER {table}_{trigger}")
         db.execute(f"DROP TABLE {table}_text")
+    db.execute("DROP TABLE feedback")  # and version 11's table
     db.execute("PRAGMA user_version = 9")
     db.commit()
     db.close()

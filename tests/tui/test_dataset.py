@@ -20,7 +20,11 @@ def rows(screen: DatasetScreen) -> int:
 
 
 async def test_dataset_screen_lists_filters_and_excludes(tmp_path):
+    from slmtui.chat.feedback import keep_feedback
+
     workspace = small_workspace(tmp_path, ESSAYS)
+    asked = [{"role": "user", "content": "Coming?"}, {"role": "assistant", "content": "Yes!!!"}]
+    keep_feedback(workspace.db_path, "correction", asked, model="v1", text="Aye. A")
     app = create_app(workspace, watch=False)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("D")
@@ -38,6 +42,13 @@ async def test_dataset_screen_lists_filters_and_excludes(tmp_path):
         assert screen.kind == "dialogue" and rows(screen) == 0  # these essays have no chats
         await pilot.press("k")  # identity: no name is known here, so no pairs
         assert screen.kind == "identity" and rows(screen) == 0
+        await pilot.press("k")  # your correction in chat
+        assert screen.kind == "correction" and rows(screen) == 1
+        assert "Aye. A" in str(screen.query_one("#example").render())
+        await pilot.press("k")  # and the pair it makes: your version over the model's
+        assert screen.kind == "preference" and rows(screen) == 1
+        shown = str(screen.query_one("#example").render())
+        assert "preferred over the model's reply" in shown and "Yes!!!" in shown
         await pilot.press("k")  # back to every kind
         assert screen.kind is None and rows(screen) == len(screen.views)
 

@@ -7,6 +7,7 @@
 - `chats.py`: chat exports, the files holding them, their messages and conversations;
 - `requests.py`: the base model's written requests for chat pairs;
 - `exclusions.py`: what the person left out of training;
+- `feedback.py`: what the person said about a reply in chat (a correction, good, bad);
 - `stats.py`: the counts `slmtui status` shows;
 - `backups.py`: copies of the store, and rebuilding a damaged one (`slmtui repair`).
 
@@ -23,6 +24,7 @@ from slmtui.ingest.store.database import SCHEMA_VERSION, Database
 from slmtui.ingest.store.documents import DocumentRow, DocumentTables, LiveChunk, NewChunk
 from slmtui.ingest.store.duplicates import DuplicateIndex
 from slmtui.ingest.store.exclusions import Exclusions, ExclusionTable
+from slmtui.ingest.store.feedback import FEEDBACK_KINDS, Feedback, FeedbackTable
 from slmtui.ingest.store.migrations import STATE_MIGRATIONS, StoreError
 from slmtui.ingest.store.requests import CachedRequest, RequestCache
 from slmtui.ingest.store.splits import SplitTables
@@ -36,6 +38,7 @@ class Store(
     ChatTables,
     RequestCache,
     ExclusionTable,
+    FeedbackTable,
     StatsQueries,
     Database,
 ):
@@ -50,6 +53,7 @@ class Store(
 
 
 __all__ = [
+    "FEEDBACK_KINDS",
     "SCHEMA_VERSION",
     "STATE_MIGRATIONS",
     "CachedRequest",
@@ -57,6 +61,7 @@ __all__ = [
     "ChatRow",
     "DocumentRow",
     "Exclusions",
+    "Feedback",
     "LiveChunk",
     "NewChunk",
     "NewMessage",

@@ -25,7 +25,7 @@ from slmtui.ingest.store.migrations import StoreError
 
 KEEP = 3
 # The tables only the store holds (besides what ingest reads again from writing/).
-PRECIOUS = ("exclusions", "requests", "splits")
+PRECIOUS = ("exclusions", "requests", "splits", "feedback")
 DAMAGE = ("malformed", "not a database", "file is encrypted", "disk i/o error")
 
 

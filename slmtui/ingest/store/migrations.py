@@ -254,9 +254,32 @@ def _state_v10(db: sqlite3.Connection) -> None:
         db.execute(f"INSERT INTO {index} ({index}) VALUES ('rebuild')")
 
 
+def _state_v11(db: sqlite3.Connection) -> None:
+    """What the person told slmtui about a reply in chat: their own version of it (a
+    correction) or a mark (good, bad), kept with what the model had been given (the system
+    prompt and the conversation before the reply, as JSON messages) and which model wrote it.
+    It lives in the store, not with a model, so deleting a version loses none of it."""
+    _run(
+        db,
+        """
+        CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('correction', 'good', 'bad')),
+            messages TEXT NOT NULL,
+            reply TEXT NOT NULL,
+            text TEXT,
+            model TEXT NOT NULL,
+            session_id INTEGER,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX feedback_time ON feedback(created_at)
+        """,
+    )
+
+
 STATE_MIGRATIONS: list[Migration] = [
     _state_v1, _state_v2, _state_v3, _state_v4, _state_v5, _state_v6, _state_v7, _state_v8,
-    _state_v9, _state_v10,
+    _state_v9, _state_v10, _state_v11,
 ]  # fmt: skip
 
 

@@ -180,6 +180,9 @@ class DatasetScreen(KeptScreen):
         else:
             text.append("\nplain text (trained on)\n", style="dim")
         text.append(view.trained_text, style="green")
+        if view.example.rejected is not None:
+            text.append("\n\npreferred over the model's reply\n", style="dim")
+            text.append(view.example.rejected, style="red")
         pane.update(text)
 
     # -- actions -----------------------------------------------------------------------------
