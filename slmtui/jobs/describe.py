@@ -38,14 +38,20 @@ def _training(kind: str, d: dict) -> str:
             + (f"; resuming at step {d['start_step']}" if d.get("start_step") else "")
             + _corpus_share(d)
             + _replies(d)
+            + _feedback(d)
             + _validation(d)
             + (f". {d['gpu_problem']}" if d.get("gpu_problem") else "")
         )
     if kind == "step":
+        preference = (
+            f"  pairs {d['preference_loss']:.3f} (yours {d['chosen_minus_rejected']:+.1f})"
+            if "preference_loss" in d
+            else ""
+        )
         return (
             f"step {d['step']:>4}/{d['steps']}  loss {d['loss']:.4f}  lr {d['lr']:.2e}  "
             f"{d['tokens_per_s']:,.0f} tok/s  {d['memory_mb']:,.0f} MB  "
-            f"eta {format_seconds(d['eta_s'])}"
+            f"eta {format_seconds(d['eta_s'])}{preference}"
         )
     if kind == "eval":
         who = "base model" if d["which"] == "base" else "with adapter"
@@ -135,6 +141,19 @@ LIMITED_BY_WORDS = {
     "time": "as many as the time budget allows",
     "epochs": "the corpus is small: the budget would allow more",
 }
+
+
+def _feedback(d: dict) -> str:
+    """What your chat feedback adds: corrections learned, preference pairs trained."""
+    corrections, pairs = d.get("corrections", 0), d.get("pairs", 0)
+    if not corrections and not pairs:
+        return ""
+    dropped = d.get("pairs_dropped", 0)
+    return (
+        f"; your feedback: {corrections} correction{'s' * (corrections != 1)}, "
+        f"{pairs} preference pair{'s' * (pairs != 1)}"
+        + (f" ({dropped} more too long for a sequence)" if dropped else "")
+    )
 
 
 def _replies(d: dict) -> str:

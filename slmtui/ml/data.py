@@ -2,6 +2,8 @@
 cleared of what cannot be learned, and packed into rows of `seq_len` tokens.
 
 Labels are the token ids to learn, or IGNORE; a chat example learns its assistant replies only.
+Preference pairs (your chosen reply, the rejected one) stay out of the rows: each is two whole
+sequences for the preference loss (`ml/preference.py`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 import logging
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -171,6 +173,28 @@ def _squeezed(
 
 
 @dataclass
+class Pair:
+    """A preference pair as two token rows, each learning (labelling) only its last reply."""
+
+    chosen: tuple[list[int], list[int]]
+    rejected: tuple[list[int], list[int]]
+
+
+def encode_pair(example: Example, tokenizer, seq_len: int) -> Pair | None:
+    """The chosen and the rejected reply each after the same conversation; None when either
+    does not fit one sequence whole (a preference is about a whole reply)."""
+    assert example.messages is not None and example.rejected is not None
+    rejected = [*example.messages[:-1], {"role": "assistant", "content": example.rejected}]
+    rows = []
+    for messages in (example.messages, rejected):
+        encoded = encode_example(Example(example.id, "pair", messages=messages), tokenizer, seq_len)
+        if len(encoded.pieces) != 1 or encoded.shortened or encoded.lost:
+            return None
+        rows.append(encoded.pieces[0])
+    return Pair(rows[0], rows[1])
+
+
+@dataclass
 class Packed:
     """Sequences of exactly seq_len tokens; positions restart at every example boundary."""
 
@@ -260,6 +284,7 @@ class Selection:
     val: list[Example]
     new: int
     replayed: int
+    pairs: list[Example] = field(default_factory=list)  # preference pairs, all of them
 
 
 def select_examples(plan: RunPlan) -> Selection:
@@ -268,22 +293,25 @@ def select_examples(plan: RunPlan) -> Selection:
     (replay_fraction of the new count), so the adapter picks up new writing without drifting
     away from the old. Only old examples still in this run's snapshot are replayed: writing
     that was deleted or excluded since never comes back through the replay."""
-    train = read_snapshot_file(plan.dataset_dir / "train.jsonl")
+    everything = read_snapshot_file(plan.dataset_dir / "train.jsonl")
+    pairs = [example for example in everything if example.kind == "preference"]
+    train = [example for example in everything if example.kind != "preference"]
     val = read_snapshot_file(plan.dataset_dir / "val.jsonl")
     if plan.replay_dir is None:
-        return Selection(train, val, len(train), 0)
+        return Selection(train, val, len(train), 0, pairs)
     current = {example.id for example in train}
-    old = [e for e in read_snapshot_file(plan.replay_dir / "train.jsonl") if e.id in current]
-    old_ids = {example.id for example in old}
+    replayed = read_snapshot_file(plan.replay_dir / "train.jsonl")
+    old = [e for e in replayed if e.id in current]
+    old_ids = {example.id for example in replayed}
     new = [example for example in train if example.id not in old_ids]
-    if not new:
+    if not new and all(pair.id in old_ids for pair in pairs):
         raise TrainingError(
             "Nothing new to learn since the last run: add writing to writing/, "
             "or train again from scratch (`slmtui train --from-scratch`)."
         )
     rng = random.Random(plan.train.seed)
     count = min(len(old), math.ceil(len(new) * plan.train.replay_fraction))
-    return Selection(new + rng.sample(old, count), val, len(new), count)
+    return Selection(new + rng.sample(old, count), val, len(new), count, pairs)
 
 
 def validation_sample(examples: list[Example], encoded: list[Encoded], tokens: int) -> list[int]:
@@ -315,6 +343,9 @@ class Encoding:
     held_out: int  # examples in the snapshot's held-out split
     new: int = 0  # examples new since the run this one continues (all of them from scratch)
     replayed: int = 0  # old examples mixed back in
+    pairs: list[Pair] = field(default_factory=list)  # preference pairs that fit a sequence
+    pairs_dropped: int = 0  # pairs too long for one sequence
+    corrections: int = 0  # your corrections among the training examples (before weighting)
 
     @property
     def tokens(self) -> int:
@@ -334,7 +365,16 @@ def encode_data(plan: RunPlan, tokenizer, seq_len: int) -> Encoding:
             "No training data: put writing in writing/ and run `slmtui ingest`, then train."
         )
     order = training_order(selection.train, selection.new)
-    train = [encode_example(selection.train[index], tokenizer, seq_len) for index in order]
+    # Your corrections come first (a budget never cuts what you asked for), each as many times
+    # as its weight ([dataset] correction_weight).
+    order.sort(key=lambda index: selection.train[index].kind != "correction")
+    train = [
+        encoded
+        for index in order
+        for encoded in [encode_example(selection.train[index], tokenizer, seq_len)]
+        * max(1, selection.train[index].weight)
+    ]
+    pairs = [encode_pair(example, tokenizer, seq_len) for example in selection.pairs]
     if not any(encoded.pieces for encoded in train):
         raise TrainingError(
             f"Every example's reply is cut off at {seq_len} tokens, so there is nothing "
@@ -344,9 +384,13 @@ def encode_data(plan: RunPlan, tokenizer, seq_len: int) -> Encoding:
     sample = validation_sample(selection.val, held_out, plan.train.val_tokens)
     encoding = Encoding(
         train, [held_out[i] for i in sample], len(selection.val), selection.new,
-        selection.replayed,
+        selection.replayed, [pair for pair in pairs if pair is not None],
+        sum(pair is None for pair in pairs),
+        sum(example.kind == "correction" for example in selection.train),
     )  # fmt: skip
-    lost = sum(encoded.lost for encoded in train)
+    if encoding.pairs_dropped:
+        log.warning("%d preference pairs are longer than seq_len: left out", encoding.pairs_dropped)
+    lost = sum(encoded.lost for encoded in {id(e): e for e in train}.values())
     if lost:
         log.warning("%d replies could not be learned: the prompt alone fills seq_len", lost)
     if plan.init_adapter is None and encoding.tokens < MIN_TRAIN_TOKENS:
@@ -391,6 +435,9 @@ class Data:
     new: int = 0
     replayed: int = 0
     held_out: int = 0
+    pairs: list[Pair] = field(default_factory=list)
+    pairs_dropped: int = 0
+    corrections: int = 0
 
 
 def pack_data(encoding: Encoding, pad_id: int, seq_len: int, token_budget: int = 0) -> Data:
@@ -406,18 +453,22 @@ def pack_data(encoding: Encoding, pad_id: int, seq_len: int, token_budget: int =
     val_pieces = [piece for encoded in encoding.val for piece in encoded.pieces]
     # Validation examples stay whole, so the perplexity measures the text as it was written.
     val = pack(val_pieces, seq_len, pad_id, split_raw=False) if val_pieces else None
+    once = list({id(encoded): encoded for encoded in encoding.train}.values())  # unweighted
     return Data(
         train=pack(pieces, seq_len, pad_id),
         val=val,
-        examples=sum(1 for encoded in encoding.train if encoded.pieces),
-        examples_in_rows=sum(1 for encoded in chosen if encoded.pieces),
+        examples=len({id(encoded) for encoded in encoding.train if encoded.pieces}),
+        examples_in_rows=len({id(encoded) for encoded in chosen if encoded.pieces}),
         val_examples=len(encoding.val),
         tokens=total,
         corpus_tokens=encoding.tokens,
-        replies=sum(encoded.replies for encoded in encoding.train),
-        shortened=sum(encoded.shortened for encoded in encoding.train),
-        lost=sum(encoded.lost for encoded in encoding.train),
+        replies=sum(encoded.replies for encoded in once),
+        shortened=sum(encoded.shortened for encoded in once),
+        lost=sum(encoded.lost for encoded in once),
         new=encoding.new,
         replayed=encoding.replayed,
         held_out=encoding.held_out,
+        pairs=encoding.pairs,
+        pairs_dropped=encoding.pairs_dropped,
+        corrections=encoding.corrections,
     )

@@ -271,6 +271,10 @@ def emit_started(args, plan: RunPlan, setup: Setup, data: Data, budget: Budget, 
         continues=plan.init_adapter.parent.name if plan.init_adapter else None,
         new_examples=data.new,
         replayed_examples=data.replayed,
+        # What your chat feedback adds (dataset/feedback.py): corrections, preference pairs.
+        corrections=data.corrections,
+        pairs=len(data.pairs) if plan.train.preference_weight > 0 else 0,
+        pairs_dropped=data.pairs_dropped,
     )
 
 

@@ -23,7 +23,7 @@ import resource
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -48,6 +48,13 @@ from slmtui.ml.data import (
 from slmtui.ml.errors import TrainingError
 from slmtui.ml.fused_lora import autocast_frozen
 from slmtui.ml.lora_model import load_model
+from slmtui.ml.preference import (
+    PAIRS_PER_STEP,
+    PreferenceStep,
+    pair_loss,
+    reference_logps,
+    step_pairs,
+)
 from slmtui.ml.presets import PresetError
 from slmtui.ml.setup import (
     REPLAN_AFTER,
@@ -233,6 +240,8 @@ def run(args: argparse.Namespace) -> int:
     optimizer = make_optimizer(model, setup, state)
     base_loss = base_validation(run_folder, key, model, data, setup, budget, state)
     loop = TrainLoop(run_folder, plan, setup, data, budget, model, optimizer, stop)
+    if data.pairs and plan.train.preference_weight > 0:
+        loop.references = reference_logps(model, data.pairs, setup.device, setup.autocast)
     seconds = loop.train(state.get("step", 0), base_loss)
     if seconds is not None:
         finish(run_folder, loop, base_loss, base_folder, seconds)
@@ -288,6 +297,9 @@ class TrainLoop:
     last_saved: float = 0.0  # time.monotonic() of the last checkpoint (or of the start)
     # float16 on cards without bfloat16: the loss is scaled so that small gradients survive
     scaler: torch.amp.GradScaler | None = None
+    # The base's log-probabilities of each preference pair (chosen, rejected); none: no pairs
+    references: list[tuple[float, float]] = field(default_factory=list)
+    preference: PreferenceStep | None = None  # what the last step's pairs showed
 
     def __post_init__(self) -> None:
         if self.setup.preset.dtype == "float16" and self.scaler is None:
@@ -372,7 +384,31 @@ class TrainLoop:
             (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
             loss_sum, label_count = loss_sum + float(loss.detach()), label_count + count
             step_tokens += int(ids.numel())
+        self.preference_gradients(step)
         return loss_sum / max(label_count, 1), step_tokens
+
+    def preference_gradients(self, step: int) -> None:
+        """The step's preference pairs (ml/preference.py): their DPO loss, weighted by
+        `[train] preference_weight`, joins the ordinary loss's gradients."""
+        if not self.references:
+            return
+        pairs, device = self.data.pairs, self.setup.device
+        indices = step_pairs(step, len(pairs), RANK, WORLD)
+        # The step's pairs (over every rank) weigh preference_weight together.
+        share = self.plan.train.preference_weight / min(len(pairs), PAIRS_PER_STEP)
+        losses, differences = [], []
+        for index in indices:
+            loss, difference = pair_loss(
+                self.model, pairs[index], self.references[index], device, self.setup.autocast
+            )
+            scaled = loss * share
+            (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+            losses.append(float(loss.detach()))
+            differences.append(difference)
+        if losses:
+            self.preference = PreferenceStep(
+                sum(losses) / len(losses), sum(differences) / len(differences)
+            )
 
     def can_retry(self, exc: BaseException, steps_done: int) -> bool:
         """An out-of-memory error in the first steps of a single-process run, with rows to
@@ -402,10 +438,16 @@ class TrainLoop:
 
     def report_step(self, step: int, loss: float, lr: float, tokens: int, elapsed: float) -> None:
         rate, steps = tokens / elapsed, self.budget.steps
+        preference = {}
+        if self.preference is not None:
+            preference = {
+                "preference_loss": self.preference.loss,
+                "chosen_minus_rejected": self.preference.chosen_minus_rejected,
+            }
         emit(
             "step", step=step, steps=steps, loss=loss, lr=lr, tokens_per_s=rate,
             elapsed_s=elapsed, eta_s=(steps - step) * self.budget.tokens_per_step / rate,
-            memory_mb=round(memory_mb(self.setup.device), 1),
+            memory_mb=round(memory_mb(self.setup.device), 1), **preference,
         )  # fmt: skip
         every = self.plan.train.eval_every
         if self.data.val is not None and every and step % every == 0 and step < steps:

@@ -31,24 +31,6 @@ TEXT = (
 )
 
 
-@pytest.fixture(scope="module")
-def learnable_base(tmp_path_factory, tiny_base) -> Path:
-    """The tiny llama with embeddings ten times larger than the default init.
-
-    At std 0.02 a width-64 model's logits cannot leave about +-1 (the final norm fixes the hidden
-    size), so no adapter could make it confident; scaled, its loss can visibly fall in 12 steps.
-    """
-    from slmtui.ml.base import load_base
-
-    model, tokenizer = load_base(tiny_base)
-    with torch.no_grad():
-        model.get_input_embeddings().weight.mul_(10.0)
-    folder = tmp_path_factory.mktemp("learnable") / "model"
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 def make_run(tmp_path: Path, base: Path, train_examples: list[dict], **train) -> RunFolder:
     run = tmp_path / "run"
     (run / "dataset").mkdir(parents=True)
