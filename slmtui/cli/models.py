@@ -268,7 +268,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
         messages.append({"role": "user", "content": args.prompt})
         answer(messages)
         return 0
-    print(f"Chatting with {target.label}. An empty line or Ctrl-D ends the chat.", flush=True)
+    from slmtui.chat.feedback import HELP, FeedbackError, keep_feedback, parse_command
+
+    print(
+        f"Chatting with {target.label}. An empty line or Ctrl-D ends the chat; {HELP}.",
+        flush=True,
+    )
     while True:
         try:
             text = input("you> ").strip()
@@ -277,11 +282,76 @@ def cmd_chat(args: argparse.Namespace) -> int:
             return 0
         if not text:
             return 0
+        try:
+            command = parse_command(text)
+            if command is not None:
+                said = keep_feedback(
+                    workspace.db_path, command.kind, messages, model=target.label,
+                    text=command.text,
+                )  # fmt: skip
+                if command.text is not None:  # the chat goes on from your version
+                    messages[-1] = {"role": "assistant", "content": command.text}
+                print(f"  ({said})", flush=True)
+                continue
+        except FeedbackError as exc:
+            print(f"  ({exc})", flush=True)
+            continue
         messages.append({"role": "user", "content": text})
         print("model> ", end="", flush=True)
         reply = answer(messages)
         print(f"  ({engine.last.tokens_per_second:.0f} tokens/s)", flush=True)
         messages.append({"role": "assistant", "content": reply})
+
+
+def cmd_blind(args: argparse.Namespace) -> int:
+    """`slmtui blind`: rounds of "which one is yours?" read from stdin (1, 2, or q), so a
+    person plays it in a terminal and a script can drive it."""
+    from slmtui.eval.blind import BlindError, BlindScore, prepare_rounds, record
+    from slmtui.registry import ModelRegistry
+
+    workspace = open_workspace(args)
+    config = workspace.load_config()
+    registry = ModelRegistry(workspace.models)
+    version = registry.get(args.model) if args.model else registry.active()
+    if version is None:
+        raise WorkspaceError("No published version to test: train, then `slmtui export`.")
+    if args.rounds < 1:
+        raise WorkspaceError("--rounds must be at least 1.")
+
+    def progress(done: int, total: int) -> None:
+        print(f"\r{version.name} is writing its answers: {done}/{total}", end="", flush=True)
+
+    try:
+        rounds = prepare_rounds(workspace, config, version, args.rounds, progress)
+    except BlindError as exc:
+        raise WorkspaceError(str(exc)) from exc
+    print(f"\nWhich one is yours? {len(rounds)} rounds; 1 or 2, q stops.", flush=True)
+    score = BlindScore.from_card(version.card)
+    for number, played in enumerate(rounds, 1):
+        print(f"\n-- round {number} of {len(rounds)}: {KIND_OF_ROUND[played.kind]}")
+        print(played.context)
+        for index, answer in enumerate(played.answers, 1):
+            print(f"\n  {index}) {answer}")
+        choice = ""
+        while choice not in ("1", "2", "q"):
+            try:
+                choice = input("\nyours? [1/2/q] ").strip().lower()
+            except EOFError:
+                choice = "q"
+        if choice == "q":
+            break
+        score = record(registry, version.name, played, int(choice))
+        verdict = (
+            "yes, that one is yours"
+            if played.picked_yours(int(choice))
+            else "no, that was the model"
+        )
+        print(f"{verdict}. So far {score.words()}.", flush=True)
+    print(f"\n{version.name}: {score.words()}.")
+    return 0
+
+
+KIND_OF_ROUND = {"continue": "how you went on from this", "reply": "what you answered"}
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

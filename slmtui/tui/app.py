@@ -60,6 +60,7 @@ HELP = """\
   {chat}Chat with the newest model: [b]enter[/b] send · [b]esc[/b] stop or back
              [b]ctrl+n[/b] new · [b]ctrl+o[/b] open · [b]ctrl+s[/b] settings
              [b]ctrl+y[/b] copy the last answer · [b]ctrl+t[/b] pick the model
+             [b]ctrl+f[/b] fix the last reply · [b]ctrl+g[/b]/[b]ctrl+b[/b] mark it good/bad
   {compare}Compare the base and the newest model on one prompt
   [b]ctrl+p[/b]   command palette (themes too)
   {help}this help

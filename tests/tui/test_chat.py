@@ -204,3 +204,55 @@ async def test_recall_gives_notes_shows_their_sources_and_turns_off(workspace, m
     async with app.run_test(size=(80, 24)) as pilot:
         chat = await open_chat(pilot, app)
         assert len(chat.query(SourceList)) == 1  # reopened with the sources it was given
+
+
+async def test_a_corrected_and_marked_reply_is_trained_by_the_next_run(tmp_path, tiny_base):
+    """Edit the last reply (prefilled), mark it bad, go back, `r`: the run's plan and snapshot
+    hold the correction and the pair; the bar said what was waiting, and says nothing after."""
+    import json
+
+    from textual.widgets import TextArea
+
+    from slmtui import runs
+    from slmtui.dataset.snapshot import read_examples
+    from slmtui.tui.screens.correction import CorrectionScreen
+    from slmtui.tui.screens.train import TrainScreen
+    from tests.tui.conftest import tiny_workspace
+
+    workspace = tiny_workspace(tmp_path, tiny_base, max_steps=2)
+    save_settings(workspace, temperature=0.0, max_tokens=8)
+    app = create_app(workspace, watch=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat = await open_chat(pilot, app)
+        await pilot.press(*"Coming tonight?")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: reply_finished(chat))
+        reply = chat.last_answer()
+        assert reply
+        await pilot.press("ctrl+f")
+        editor = app.screen
+        assert isinstance(editor, CorrectionScreen)
+        assert editor.query_one(TextArea).text == reply  # prefilled with the model's reply
+        editor.query_one(TextArea).text = "Yes, after the tide. A"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen is chat)
+        await pilot.press("ctrl+b")
+        waiting = chat.query_one("#feedback-state", Static)
+        await wait_for(pilot, lambda: "1 correction and 1 mark" in str(waiting.render()))
+        await pilot.press("escape")
+        await pilot.press("r")
+        train = app.screen
+        assert isinstance(train, TrainScreen)
+        await wait_for(pilot, lambda: train.progress.state == "finished", timeout=300)
+        assert "your feedback: 1 correction, 1 preference pair" in train.progress.plan
+        await pilot.press("c")
+        await wait_for(pilot, lambda: str(waiting.render()) == "")
+    [run] = runs.runs(workspace)
+    examples = list(read_examples(run.dataset / "train.jsonl"))
+    [correction] = [e for e in examples if e.kind == "correction"]
+    [pair] = [e for e in examples if e.kind == "preference"]
+    assert correction.messages[-1]["content"] == "Yes, after the tide. A"
+    assert correction.messages[-2] == {"role": "user", "content": "Coming tonight?"}
+    assert pair.messages[-1]["content"] == "Yes, after the tide. A" and pair.rejected == reply
+    manifest = json.loads((run.dataset / "manifest.json").read_text())
+    assert manifest["stats"]["kinds"]["correction"] == 1

@@ -7,6 +7,10 @@ reopened with their own system prompt and sampling settings.
 With recall on (`[recall] enabled`, toggled for the screen by its key), the reply's worker first
 finds what you wrote that bears on the message (recall/), gives it to the model as notes, and
 the reply shows its sources under it; enter on a source opens it.
+
+Your feedback on the last reply: ctrl+f opens it for editing (your version is kept beside the
+model's), ctrl+g and ctrl+b mark it good or bad. The bar says how many corrections and marks
+wait for the next training run (`chat/feedback.py`), which `r` starts.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from textual.widgets import Header, Input, LoadingIndicator, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from slmtui.chat.engine import ChatEngine, ReplyStats, Sampling
+from slmtui.chat.feedback import FeedbackError, keep_feedback, waiting, waiting_words
 from slmtui.chat.sessions import (
     ChatSettings,
     Session,
@@ -40,6 +45,7 @@ from slmtui.tui.posts import (
     ReplyPiece,
 )
 from slmtui.tui.screens.chat_settings import ChatSettingsScreen
+from slmtui.tui.screens.correction import CorrectionScreen
 from slmtui.tui.screens.kept import KeptScreen
 from slmtui.tui.screens.model_picker import NEWEST, ModelPicker, chat_choices
 from slmtui.tui.screens.session_picker import NEW, SessionPicker
@@ -72,12 +78,17 @@ class ChatScreen(KeptScreen):
         Binding("ctrl+y", "copy_last", "Copy"),
         Binding("ctrl+t", "pick_model", "Model"),
         Binding("ctrl+r", "toggle_recall", "Recall"),
+        Binding("ctrl+f", "correct", "Fix"),
+        Binding("ctrl+g", "mark('good')", "Good"),
+        Binding("ctrl+b", "mark('bad')", "Bad"),
     ]
 
     DEFAULT_CSS = """
     ChatScreen #model-bar { height: 1; padding: 0 1; background: $panel; }
     ChatScreen #model-label { width: 1fr; }
     ChatScreen #recall-state { width: auto; color: $text-muted; }
+    ChatScreen #feedback-state { width: auto; color: $warning; padding: 0 2 0 0; }
+    ChatScreen .correction { border-left: thick $warning; }
     ChatScreen #model-bar LoadingIndicator { width: 8; height: 1; min-height: 1; }
     ChatScreen #log { height: 1fr; padding: 0 1; }
     ChatScreen .turn { margin: 1 0 0 0; padding: 0 1; }
@@ -107,6 +118,7 @@ class ChatScreen(KeptScreen):
         with Horizontal(id="model-bar"):
             yield Static("loading model…", id="model-label")
             yield LoadingIndicator()
+            yield Static("", id="feedback-state")
             yield Static("", id="recall-state")
         yield VerticalScroll(id="log")
         yield Input(placeholder="Write a message, enter to send", id="prompt")
@@ -122,6 +134,7 @@ class ChatScreen(KeptScreen):
         self.sub_title = "Chat"
         self.recall_on = self.app.config.recall.enabled
         self._show_recall_state()
+        self.show_waiting()
         recent = self.store.list()
         self.show_session(self.store.get(recent[0].id) if recent else None)
         self.query_one("#prompt", Input).focus()
@@ -153,6 +166,7 @@ class ChatScreen(KeptScreen):
 
     def reload_model(self) -> None:
         """Pick up a newer model (after training); waits for no reply in progress."""
+        self.show_waiting()  # a finished run took what was waiting
         if self.generating:
             return
         if self.engine is not None:
@@ -202,6 +216,49 @@ class ChatScreen(KeptScreen):
 
     def on_recalled(self, message: Recalled) -> None:
         self._sources = message.sources
+
+    # Your feedback on the last reply ---------------------------------------------------------
+
+    def show_waiting(self) -> None:
+        """'3 corrections since the last run' in the bar (nothing when none wait)."""
+        self.query_one("#feedback-state", Static).update(waiting_words(waiting(self.app.workspace)))
+
+    def _keep(self, kind: str, text: str | None = None) -> bool:
+        """Keep feedback on the session's last reply; False (and a notice) when there is none."""
+        if self.generating or self.session is None:
+            self.notify("No finished reply to correct or mark yet.", severity="warning")
+            return False
+        model = next(
+            (t.model for t in reversed(self.session.messages) if t.role == "assistant"), ""
+        )
+        try:
+            said = keep_feedback(
+                self.app.workspace.db_path, kind, self.session.chat_messages(),
+                model=model or "unknown", text=text, session_id=self.session.id,
+            )  # fmt: skip
+        except FeedbackError as exc:
+            self.notify(str(exc), severity="warning")
+            return False
+        self.notify(said[0].upper() + said[1:] + ".", title="Feedback")
+        self.show_waiting()
+        return True
+
+    def action_correct(self) -> None:
+        answer = self.last_answer()
+        if answer is None or self.generating:
+            self.notify("No finished reply to correct yet.", severity="warning")
+            return
+
+        def corrected(text: str | None) -> None:
+            if text is not None and self._keep("correction", text):
+                log = self.query_one("#log", VerticalScroll)
+                log.mount(Markdown(f"*your version:* {text}", classes="turn correction"))
+                log.scroll_end(animate=False)
+
+        self.app.push_screen(CorrectionScreen(answer), corrected)
+
+    def action_mark(self, kind: str) -> None:
+        self._keep(kind)
 
     # Saved chats -------------------------------------------------------------------------
 
