@@ -126,6 +126,14 @@ class ModelRegistry:
             return version
         raise RegistryError("Could not find a free version number to publish under.")
 
+    def update_card(self, name: str, **fields: object) -> ModelVersion:
+        """Add or replace fields of a version's card (what was learned about it since it was
+        published: the blind test's score), written atomically."""
+        version = self.get(name)
+        card = {**version.card, **fields}
+        write_json_atomic(version.path / CARD_NAME, card)
+        return ModelVersion(version.name, version.path, card)
+
     def activate(self, name: str) -> ModelVersion:
         version = self.get(name)
         write_text_atomic(self.root / ACTIVE_NAME, version.name + "\n")

@@ -18,6 +18,7 @@ from slmtui.chat.serve import ServeError
 from slmtui.chat.targets import TargetError
 from slmtui.cli.models import (
     cmd_bases,
+    cmd_blind,
     cmd_chat,
     cmd_eval,
     cmd_export,
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         "chat": cmd_chat,
         "serve": cmd_serve,
         "eval": cmd_eval,
+        "blind": cmd_blind,
         "bases": cmd_bases,
     }
     try:

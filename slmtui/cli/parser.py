@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_models_command(commands)
     add_eval_command(commands)
     add_chat_command(commands)
+    add_blind_command(commands)
     add_bases_command(commands)
     return parser
 
@@ -175,6 +176,17 @@ def add_eval_command(commands) -> None:
         "recall, base and tuned",
     )
     evaluate.add_argument("--json", action="store_true", help="the raw JSON-lines events")
+
+
+def add_blind_command(commands) -> None:
+    blind = commands.add_parser(
+        "blind",
+        help="which one is yours? pick your own answer out of two, yours and the model's",
+    )
+    blind.add_argument("--model", help="a published version (v3); default: the active one")
+    blind.add_argument(
+        "--rounds", type=int, default=10, help="rounds in this sitting (10); q stops early"
+    )
 
 
 def add_chat_command(commands) -> None:

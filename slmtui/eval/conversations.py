@@ -135,7 +135,7 @@ def replies_of(examples: list[dict]) -> list[list[dict]]:
     ]
 
 
-def _prompt(conversation: list[dict]) -> EvalPrompt:
+def reply_prompt(conversation: list[dict]) -> EvalPrompt:
     """The request of a reply: everything before it; the reply is the reference."""
     key = hashlib.sha256(json.dumps(conversation, ensure_ascii=False).encode()).hexdigest()
     return EvalPrompt(
@@ -162,9 +162,9 @@ def replies_in_place_of_writing(
     held, trained = replies_of(build.val), replies_of(build.train)
     if not held or not trained:
         return None
-    prompts = [_prompt(conversation) for conversation in spread(held, ASKED_REPLIES)]
+    prompts = [reply_prompt(conversation) for conversation in spread(held, ASKED_REPLIES)]
     heldout = HeldOut(segments([conversation[-1]["content"] for conversation in held]), prompts)
-    others = [_prompt(conversation) for conversation in spread(trained, VERIFIER_REPLIES)]
+    others = [reply_prompt(conversation) for conversation in spread(trained, VERIFIER_REPLIES)]
     return heldout, others, [conversation[-1]["content"] for conversation in trained]
 
 
@@ -259,7 +259,7 @@ def score_conversations(
         cached_reply_perplexity(workspace.cache, model, scored, step(f"reply perplexity: {who}"))
         for model, who in ((base, "base"), (tuned, tuned.label))
     )
-    asked = [_prompt(conversation) for conversation in spread(held, ASKED_REPLIES)]
+    asked = [reply_prompt(conversation) for conversation in spread(held, ASKED_REPLIES)]
     base_replies = generate(base, asked, workspace.cache, settings, step("replies: base"))
     tuned_replies = generate(tuned, asked, workspace.cache, settings, step("replies: tuned"))
     yours = [prompt.reference for prompt in asked]
@@ -275,7 +275,9 @@ def score_conversations(
         t = style_distance(author, profile_texts([tuned_replies[i] for i in idx]), scale)
         return t / b if b > 0 else float("nan")
 
-    others = [_prompt(conversation) for conversation in spread(trained_replies, VERIFIER_REPLIES)]
+    others = [
+        reply_prompt(conversation) for conversation in spread(trained_replies, VERIFIER_REPLIES)
+    ]
     base_own = generate(base, others, workspace.cache, settings, step("replies: base, own"))
     shares, accuracy = verified_shares(
         trained, base_own, [base_replies, tuned_replies, yours], step

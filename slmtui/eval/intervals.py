@@ -83,3 +83,17 @@ def mean_interval(values: Sequence[float], resamples: int = RESAMPLES) -> Interv
     if rows.size == 0:
         return Interval(math.nan, math.nan)
     return percentile_interval(rows[resampled_indices(rows.size, resamples)].mean(axis=1))
+
+
+def binomial_interval(successes: int, trials: int, level: float = LEVEL) -> Interval:
+    """The Wilson score interval of a proportion (the blind test's share of rounds in which you
+    picked yourself out): honest at a handful of trials, where the normal one falls outside
+    0..1. (0, 1) when there are no trials."""
+    if trials <= 0:
+        return Interval(0.0, 1.0)
+    z = {0.95: 1.959964, 0.9: 1.644854, 0.99: 2.575829}[level]
+    share = successes / trials
+    middle = (share + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials))
+    half /= 1 + z * z / trials
+    return Interval(max(0.0, middle - half), min(1.0, middle + half))

@@ -101,3 +101,23 @@ class TrainingFinished(Message):
 
 class ModelPublished(Message):
     """A new version passed verification and is active: chat should switch to it."""
+
+
+class BlindRoundsReady(Message):
+    """The blind test's rounds for a version, the model's answers written."""
+
+    def __init__(self, rounds: list):
+        self.rounds = rounds  # eval.blind.Round
+        super().__init__()
+
+
+class BlindProgress(Message):
+    def __init__(self, done: int, total: int):
+        self.done, self.total = done, total
+        super().__init__()
+
+
+class BlindFailed(Message):
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__()

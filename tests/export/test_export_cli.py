@@ -167,6 +167,61 @@ def test_chat_prompt_uses_the_adapter_then_a_version(trained):
     assert missing.returncode == 2 and "no model version 'v99'" in missing.stderr
 
 
+def test_the_plain_chat_takes_fix_good_and_bad_as_commands(trained):
+    from slmtui.ingest.store import Store
+
+    root = str(trained.root)
+    talk = subprocess.run(
+        [sys.executable, "-m", "slmtui.cli", "-w", root, "chat", "--model", "base",
+         "--max-tokens", "6", "--temperature", "0"],
+        input="/good\nHello\n/bad\n/fix Hi there. A\nAnd again\n\n",
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert talk.returncode == 0, talk.stderr[-3000:]
+    assert "/fix TEXT" in talk.stdout  # the greeting says how
+    assert "There is no reply to correct or mark yet." in talk.stdout
+    assert "marked bad" in talk.stdout and "kept your version" in talk.stdout
+    assert talk.stdout.count("model> ") == 2  # commands are not sent to the model
+    with Store(trained.db_path) as store:
+        feedback = store.feedback()
+    assert [item.kind for item in feedback] == ["bad", "correction"]
+    assert feedback[1].text == "Hi there. A" and feedback[1].model.startswith("base")
+    assert feedback[1].messages[-1] == {"role": "user", "content": "Hello"}
+    assert feedback[0].reply == feedback[1].reply
+
+
+def test_blind_rounds_are_scored_in_the_card_and_never_repeat(trained):
+    root = str(trained.root)
+    registry = ModelRegistry(trained.models)
+    if registry.active() is None:
+        done, _ = export(trained, "--quant", "F16", "--yes")
+        assert done.returncode == 0, done.stderr[-3000:]
+    name = registry.active().name
+
+    def play(answers: str, *extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "slmtui.cli", "-w", root, "blind", *extra],
+            input=answers, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    first = play("1\n2\nmaybe\n1\n", "--rounds", "3")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "Which one is yours? 3 rounds" in first.stdout
+    assert first.stdout.count("yours? [1/2/q]") == 4  # "maybe" was asked again
+    assert "of 3 times" in first.stdout and "50% means you cannot tell" in first.stdout
+    card = registry.get(name).card["blind"]
+    assert card["rounds"] == 3 and 0 <= card["picked_yours"] <= 3 and len(card["shown"]) == 3
+    second = play("2\nq\n", "--model", name, "--rounds", "2")
+    assert second.returncode == 0, second.stderr[-3000:]
+    after = registry.get(name).card["blind"]
+    assert after["rounds"] == 4 and len(set(after["shown"])) == 4  # no round shown twice
+    listed = json.loads(slmtui("-w", root, "models", "--json").stdout)
+    row = next(v for v in listed["versions"] if v["version"] == name)
+    assert row["blind"]["rounds"] == 4 and len(row["blind"]["interval"]) == 2
+    missing = play("", "--model", "v99")
+    assert missing.returncode == 2 and "v99" in missing.stderr
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

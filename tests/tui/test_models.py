@@ -123,3 +123,51 @@ async def test_export_then_activate_rollback_and_delete(tmp_path, tiny_base):
         assert [v.name for v in registry.versions()] == ["v1"]
         assert registry.active().name == "v1"
         assert table.row_count == 1
+
+
+@pytest.mark.timeout(900)
+async def test_the_blind_test_scores_a_version_shown_in_models(tmp_path, tiny_base):
+    """y opens "which one is yours?" for the selected version: 1 or 2 per round, the verdict
+    and score after each, kept in the card; the Models table and panel show it after."""
+    from slmtui.tui.screens.blind import BlindScreen
+
+    workspace = tiny_workspace(tmp_path, tiny_base, max_steps=2)
+    shutil.copytree(SAMPLES / "journal", workspace.writing / "journal")
+    train_tiny(workspace)
+    run = runs.latest_finished(workspace)
+    job = launch.start_export(workspace, run, ["F16"], chat_check=False)
+    assert list(process.follow(job))[-1].kind == "published"
+    app = create_app(workspace, watch=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("m")
+        models = app.screen
+        assert isinstance(models, ModelsScreen)
+        table = models.query_one("#versions", DataTable)
+        assert str(table.get_row("v1")[6]) == "—"
+        await pilot.press("y")
+        blind = app.screen
+        assert isinstance(blind, BlindScreen)
+        state = blind.query_one("#blind-state")
+        await wait_for(pilot, lambda: "Round 1 of" in str(state.render()), timeout=600)
+        rounds = len(blind.rounds)
+        assert rounds >= 2
+        first = blind.rounds[0]
+        answers = [str(blind.query_one(f"#answer-{n}").render()) for n in (1, 2)]
+        assert sorted(answers) == sorted([first.yours, first.model])
+        await pilot.press("1" if first.yours_first else "2")  # picked yourself out
+        assert "Yes, that one was yours." in str(state.render())
+        assert "Round 2 of" in str(state.render())
+        second = blind.rounds[1]
+        await pilot.press("2" if second.yours_first else "1")  # picked the model
+        assert "No, that one was the model's." in str(state.render())
+        assert "1 of 2 times (50%" in str(blind.query_one("#blind-score").render())
+        await pilot.press("escape")
+        assert app.screen is models
+        await pilot.pause()
+        assert str(table.get_row("v1")[6]) == "1/2 50%"
+        assert "blind test  you picked yourself out 1 of 2" in str(
+            models.query_one("#eval").render()
+        )
+    card = ModelRegistry(workspace.models).get("v1").card["blind"]
+    assert card["rounds"] == 2 and card["picked_yours"] == 1
+    assert card["shown"] == [first.id, second.id]

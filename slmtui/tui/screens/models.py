@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Header, Log, Static
 from textual.worker import get_current_worker
 
 from slmtui import runs
+from slmtui.eval.blind import BlindScore
 from slmtui.eval.privacy import ADVICE, run_concerns
 from slmtui.formats import card_ppl_change, card_quant_cost, format_size
 from slmtui.jobs import launch
@@ -23,12 +24,19 @@ from slmtui.jobs.events import EVALUATION, EXPORT, JobEvent
 from slmtui.registry import ModelRegistry, ModelVersion, RegistryError
 from slmtui.tui.job_worker import follow_job
 from slmtui.tui.posts import JobEnded, JobEventArrived, ModelPublished
+from slmtui.tui.screens.blind import BlindScreen
 from slmtui.tui.screens.confirm import ConfirmScreen
 from slmtui.tui.screens.export_types import ExportTypesScreen
 from slmtui.tui.screens.kept import KeptScreen
 from slmtui.tui.widgets.eval_panel import EvalPanel
 from slmtui.tui.widgets.footer import KeyFooter
 from slmtui.tui.widgets.table import set_up_table
+
+
+def blind_cell(card: dict) -> str:
+    """The Blind column: how often you picked yourself out ('—' before any round)."""
+    score = BlindScore.from_card(card)
+    return f"{score.picked_yours}/{score.rounds} {score.share:.0%}" if score.rounds else "—"
 
 
 class ModelsScreen(KeptScreen):
@@ -38,6 +46,7 @@ class ModelsScreen(KeptScreen):
         Binding("b", "rollback", "Rollback"),
         Binding("d", "delete", "Delete"),
         Binding("E", "evaluate", "Evaluate"),
+        Binding("y", "blind", "Which is yours?"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -77,7 +86,7 @@ class ModelsScreen(KeptScreen):
             "Published versions",
             [("", "active", 1), ("Version", "version", 7), ("Val perplexity", "ppl", 16),
              ("Quant", "quant", 6), ("Cost vs F16", "cost", 22), ("Size", "size", 10),
-             ("Run", "run", None)],
+             ("Blind", "blind", 12), ("Run", "run", None)],
         )  # fmt: skip
         self.export_types = list(self.app.config.export.quants)
         self.query_one("#export-state", Static).update(
@@ -120,6 +129,7 @@ class ModelsScreen(KeptScreen):
                 str(version.card.get("quant", "")),
                 card_quant_cost(version.card),
                 format_size(version.size_bytes),
+                blind_cell(version.card),
                 str(version.card.get("run", "")),
                 key=version.name,
             )
@@ -146,7 +156,20 @@ class ModelsScreen(KeptScreen):
         if name is None:
             panel.update("")
             return
-        panel.show(name, load_saved(self.app.workspace.models / name), "E")
+        card = next((v.card for v in self.versions if v.name == name), {})
+        panel.show(name, load_saved(self.app.workspace.models / name), "E", card)
+
+    def action_blind(self) -> None:
+        """Which one is yours? Rounds for the selected version (tui/screens/blind.py)."""
+        name = self.selected()
+        if name is None:
+            self.notify("No published version to test yet: export one first (e).")
+            return
+        self.app.push_screen(BlindScreen(name), lambda _: self.reload_and_show())
+
+    def reload_and_show(self) -> None:
+        self.reload()
+        self.show_evaluation()
 
     def action_evaluate(self) -> None:
         name = self.selected()

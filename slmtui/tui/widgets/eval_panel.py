@@ -2,7 +2,7 @@
 
 It renders the `eval.json` that `slmtui eval` leaves beside a version, in a few lines that fit
 80 columns: perplexity and style distance, base against tuned (and the previous version), and
-the measures that moved most toward the author.
+the measures that moved most toward the author; and the blind test's score from its card.
 """
 
 from __future__ import annotations
@@ -12,16 +12,31 @@ import time
 from rich.text import Text
 from textual.widgets import Static
 
+from slmtui.eval.blind import BlindScore
 from slmtui.eval.stylometry import feature_label
 from slmtui.formats import format_ppl_change
 
 MOVES_SHOWN = 3
 
 
-def summary_lines(label: str, result: dict | None, eval_key: str) -> Text:
-    """Rich text for one version's saved evaluation, or a hint how to make one."""
+def blind_line(card: dict) -> Text:
+    """The blind test's score kept in a version's card, in words ('' before any round)."""
+    score = BlindScore.from_card(card)
+    if not score.rounds:
+        return Text("")
+    text = Text("\nblind test  ")
+    text.append(score.words())
+    return text
+
+
+def summary_lines(label: str, result: dict | None, eval_key: str, card: dict | None = None) -> Text:
+    """Rich text for one version's saved evaluation (or a hint how to make one), and the blind
+    test's score from its card."""
+    blind = blind_line(card or {})
     if result is None:
-        return Text(f"{label}: not evaluated yet; {eval_key} measures how close it writes to you.")
+        return Text(
+            f"{label}: not evaluated yet; {eval_key} measures how close it writes to you."
+        ).append_text(blind)
     summary = result["summary"]
     age = _age(time.time() - float(result.get("created", time.time())))
     held = result.get("heldout", {})
@@ -75,7 +90,7 @@ def summary_lines(label: str, result: dict | None, eval_key: str) -> Text:
     if closer:
         text.append("\ncloser to you: ")
         text.append(", ".join(feature_label(s["name"]) for s in closer))
-    return text
+    return text.append_text(blind)
 
 
 def _age(seconds: float) -> str:
@@ -92,11 +107,13 @@ class EvalPanel(Static):
     """Shows one version's evaluation; `show()` is called as the selection moves."""
 
     DEFAULT_CSS = """
-    EvalPanel { height: auto; max-height: 7; padding: 0 1; border-top: solid $panel-lighten-2; }
+    EvalPanel { height: auto; max-height: 8; padding: 0 1; border-top: solid $panel-lighten-2; }
     """
 
-    def show(self, label: str, result: dict | None, eval_key: str) -> None:
-        self.update(summary_lines(label, result, eval_key))
+    def show(
+        self, label: str, result: dict | None, eval_key: str, card: dict | None = None
+    ) -> None:
+        self.update(summary_lines(label, result, eval_key, card))
 
     def progress(self, line: str) -> None:
         self.update(Text(f"evaluating… {line}", style="italic"))
