@@ -26,6 +26,7 @@ from slmtui.chat.targets import resolve_target
 from slmtui.config import Config
 from slmtui.dataset.dialogue import assistant_prompt, your_names
 from slmtui.dataset.generator import generator_for
+from slmtui.eval.blind import BlindScore
 from slmtui.eval.characteristic_words import (
     CharacteristicWord,
     characteristic_words,
@@ -60,7 +61,7 @@ from slmtui.eval.verifier import Verifier, VerifierError, share
 from slmtui.files import atomic_output, read_json_if_valid
 from slmtui.ingest.identity import matcher
 from slmtui.ingest.store import Store
-from slmtui.registry import ModelRegistry
+from slmtui.registry import ModelRegistry, RegistryError
 from slmtui.workspace import Workspace
 
 EVAL_JSON = "eval.json"
@@ -133,6 +134,7 @@ class EvalResult:
     conversations: ConversationScore | None = None  # held-out chats, when there are any
     qa: QAScore | None = None  # questions about your life (`--qa FILE`), when asked
     privacy: PrivacyScore | None = None  # what the tuned model repeats, against the base
+    blind: BlindScore | None = None  # your own verdict so far (a version's card), if played
     created: float = field(default_factory=time.time)
 
     @property
@@ -200,6 +202,7 @@ class EvalResult:
             "conversations": self.conversations.as_dict() if self.conversations else None,
             "qa": self.qa.as_dict() if self.qa else None,
             "privacy": self.privacy.as_dict() if self.privacy else None,
+            "blind": self.blind.as_card() if self.blind and self.blind.rounds else None,
         }
 
 
@@ -330,8 +333,18 @@ def evaluate(
         models = [("tuned", target), ("base", base)]
         result.qa = score_questions(workspace, config, questions, models, settings, step)
     result.privacy = privacy_of(workspace, config, result)
+    result.blind = blind_score(workspace, target)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def blind_score(workspace: Workspace, target: ChatTarget) -> BlindScore | None:
+    """The blind test's score so far, beside the automatic figures (a version's only)."""
+    try:
+        card = ModelRegistry(workspace.models).get(target.label).card
+    except RegistryError:
+        return None
+    return BlindScore.from_card(card)
 
 
 def privacy_of(workspace: Workspace, config: Config, result: EvalResult) -> PrivacyScore:

@@ -85,6 +85,8 @@ def describe(result: EvalResult) -> str:
         lines += ["", *qa_lines(result.qa)]
     if result.privacy is not None:
         lines += ["", *privacy_lines(result.privacy)]
+    if result.blind is not None and result.blind.rounds:
+        lines += ["", f"Blind test (your own verdict): {result.blind.words()}."]
     return "\n".join(lines)
 
 
@@ -295,6 +297,7 @@ words.</p>
 {conversation_html(result)}
 {qa_html(result)}
 {privacy_html(result)}
+{blind_html(result)}
 </body></html>
 """
 
@@ -378,6 +381,14 @@ def side_by_side(result: EvalResult, models: list[ModelScore]) -> str:
 
 def write_report(result: EvalResult, folder: Path) -> Path:
     return write_text_atomic(Path(folder) / REPORT_NAME, render_html(result))
+
+
+def blind_html(result: EvalResult) -> str:
+    """Your own verdict (the blind test), beside the measures; empty before any round."""
+    if result.blind is None or not result.blind.rounds:
+        return ""
+    words = html.escape(result.blind.words())
+    return f"<h2>Which one is yours?</h2><p>In the blind test, {words}.</p>"
 
 
 def privacy_html(result: EvalResult) -> str:

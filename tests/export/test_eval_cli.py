@@ -16,7 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml"))
 from test_train_cli import SAMPLES, slmtui, tiny_workspace
 
 from slmtui.config_file import write_identity
+from slmtui.eval.blind import BlindScore
 from slmtui.eval.perplexity import token_losses
+from slmtui.registry import ModelRegistry
 
 SUMMARY_KEYS = {
     "val_ppl_base", "val_ppl", "val_ppl_previous", "ppl_change", "style_distance_base",
@@ -208,7 +210,12 @@ def test_eval_of_a_version_compares_with_the_one_before(trained):
         assert done.returncode == 0, done.stderr[-3000:]
     first = run_eval(workspace, "--model", "v1")
     assert first["model"] == "v1" and first["summary"]["val_ppl_previous"] is None
+    assert first["blind"] is None  # no round played for v1
+    # Your own verdict so far is reported beside the measures.
+    played = BlindScore(4, 2, ["a", "b", "c", "d"]).as_card()
+    ModelRegistry(workspace.models).update_card("v2", blind=played)
     second = run_eval(workspace, "--model", "v2")
+    assert second["blind"]["rounds"] == 4 and second["blind"]["share"] == 0.5
     roles = {model["role"]: model["label"] for model in second["models"]}
     assert roles == {"tuned": "v2", "base": "base", "previous": "v1"}
     # Both versions hold the same merged weights, so they score alike.
@@ -216,7 +223,8 @@ def test_eval_of_a_version_compares_with_the_one_before(trained):
         second["summary"]["val_ppl"], rel=1e-3
     )
     assert (workspace.models / "v2" / "eval.json").is_file()
-    assert (workspace.models / "v2" / "eval.html").is_file()
+    report = (workspace.models / "v2" / "eval.html").read_text()
+    assert "Which one is yours?" in report and "2 of 4 times" in report
     # An exported version agrees with its adapter applied at run time (F16 rounding aside).
     adapter = run_eval(workspace, "--model", "adapter")
     assert second["summary"]["val_ppl"] == pytest.approx(adapter["summary"]["val_ppl"], rel=0.01)
