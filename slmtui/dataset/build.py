@@ -154,22 +154,7 @@ def plan_dataset(
         PlannedExample(e, "train", "", "identity", excluded=e.id in exclusions.examples)
         for e in identity
     ]
-    feedback = store.feedback()
-    all_out = FEEDBACK_PATH in exclusions.documents  # X on one: all your chat feedback left out
-    found += [
-        PlannedExample(
-            e,
-            "train",
-            FEEDBACK_PATH,
-            e.kind,
-            excluded=all_out or e.id in exclusions.examples,
-            document_excluded=all_out,
-        )
-        for e in (
-            *correction_examples(feedback, config.correction_weight),
-            *preference_examples(feedback),
-        )
-    ]
+    found += _feedback_entries(store, config, exclusions)
     kept_identity = sum(not p.excluded for p in found if p.planned == "identity")
     kept_feedback = Counter(p.kind for p in found if p.path == FEEDBACK_PATH and not p.excluded)
     stats["kinds"]["dialogue"] = len(chats.train)
@@ -225,6 +210,29 @@ def _status(chunk: LiveChunk, planned: str, kind: str, requests: WrittenRequests
     if chunk.hash not in requests.cache[planned]:
         return "pending"
     return "" if kind == planned else "rejected"
+
+
+def _feedback_entries(
+    store: Store, config: DatasetConfig, exclusions: Exclusions
+) -> list[PlannedExample]:
+    """Your corrections and preference pairs from chat (left-out ones marked), under "chat
+    feedback": X on one of them leaves all of it out, as for a document."""
+    feedback = store.feedback()
+    all_out = FEEDBACK_PATH in exclusions.documents
+    return [
+        PlannedExample(
+            e,
+            "train",
+            FEEDBACK_PATH,
+            e.kind,
+            excluded=all_out or e.id in exclusions.examples,
+            document_excluded=all_out,
+        )
+        for e in (
+            *correction_examples(feedback, config.correction_weight),
+            *preference_examples(feedback),
+        )
+    ]
 
 
 def _dialogue_entries(chats: DialogueBuild, exclusions: Exclusions) -> list[PlannedExample]:
