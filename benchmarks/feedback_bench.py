@@ -11,7 +11,7 @@ saw, and the table shows how often its replies show each habit, with the held-ou
 perplexity and style distance beside them, so a gain that breaks the voice shows. Two seeds by
 default; every row of a seed is measured in the same run.
 
-Run: .venv/bin/python benchmarks/feedback_bench.py [--seeds 0,1] [--steps 80] [--retrain-steps 40]
+Run: .venv/bin/python benchmarks/feedback_bench.py [--seeds 0,1] [--steps 80] [--retrain-steps N]
      [--workdir DIR] [--out FILE.jsonl]     (--table FILE.jsonl prints a saved run again)
 """
 
@@ -192,12 +192,13 @@ def bench_seed(workdir: Path, seed: int, steps: int, retrain_steps: int) -> list
         shutil.copytree(workspace.root, copy.root)
         configure(copy, seed, preference_weight=weight)
         started = time.perf_counter()
-        finished = slmtui(copy.root, "train", "--no-generate", "--max-steps", str(retrain_steps))
+        steps = ["--max-steps", str(retrain_steps)] if retrain_steps else []  # 0: as `r` plans
+        finished = slmtui(copy.root, "train", "--no-generate", *steps)
         run = latest_finished(copy)
         assert run is not None and run.name != before.name
         rows.append(measure(
             copy, run, condition, seed, train_s=round(time.perf_counter() - started),
-            val_ppl=finished.get("val_ppl"),
+            val_ppl=finished.get("val_ppl"), steps=finished.get("steps"),
         ))  # fmt: skip
     return rows
 
@@ -206,7 +207,7 @@ def table(rows: list[dict]) -> str:
     columns = ("signs off", "no exclamation", "two sentences", "all three")
     lines = [
         f"{'condition':<26}" + "".join(f"{c:>16}" for c in columns)
-        + f"{'writing ppl':>14}{'style dist.':>13}",
+        + f"{'writing ppl':>22}{'style distance':>20}",
     ]  # fmt: skip
     for condition in CONDITIONS:
         mine = [row for row in rows if row["condition"] == condition]
@@ -222,7 +223,7 @@ def table(rows: list[dict]) -> str:
 
         lines.append(
             f"{condition:<26}" + "".join(f"{cell(c):>16}" for c in columns)
-            + f"{cell('writing_ppl', False):>14}{cell('style_distance', False):>13}"
+            + f"{cell('writing_ppl', False):>22}{cell('style_distance', False):>20}"
         )  # fmt: skip
     seeds = sorted({row["seed"] for row in rows})
     lines.append(
@@ -236,7 +237,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--steps", type=int, default=80, help="steps of the 'before' run")
-    parser.add_argument("--retrain-steps", type=int, default=40)
+    parser.add_argument(
+        "--retrain-steps", type=int, default=0, help="0 (default): as many as `r` would plan"
+    )
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--table", type=Path, help="print a saved run's table and stop")

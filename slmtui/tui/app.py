@@ -56,11 +56,10 @@ HELP = """\
   {train}Train: [b]s[/b] start · [b]R[/b] resume · [b]x[/b]/[b]esc[/b] stop · [b]B[/b] base
   {retrain}retrain now, from any screen
   {models}Models: [b]e[/b] export · [b]enter[/b] use · [b]b[/b] roll back · [b]d[/b] delete
-             [b]E[/b] evaluate: how close it writes to you, against the base
+             [b]E[/b] evaluate against the base · [b]w[/b] which one is yours?
   {chat}Chat with the newest model: [b]enter[/b] send · [b]esc[/b] stop or back
-             [b]ctrl+n[/b] new · [b]ctrl+o[/b] open · [b]ctrl+s[/b] settings
-             [b]ctrl+y[/b] copy the last answer · [b]ctrl+t[/b] pick the model
-             [b]ctrl+f[/b] fix the last reply · [b]ctrl+g[/b]/[b]ctrl+b[/b] mark it good/bad
+             [b]ctrl+n[/b] new · [b]ctrl+o[/b] open · [b]ctrl+s[/b] settings · [b]ctrl+y[/b] copy
+             [b]ctrl+t[/b] model · [b]ctrl+f[/b] fix · [b]ctrl+g[/b]/[b]ctrl+b[/b] good/bad
   {compare}Compare the base and the newest model on one prompt
   [b]ctrl+p[/b]   command palette (themes too)
   {help}this help

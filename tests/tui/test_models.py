@@ -127,7 +127,7 @@ async def test_export_then_activate_rollback_and_delete(tmp_path, tiny_base):
 
 @pytest.mark.timeout(900)
 async def test_the_blind_test_scores_a_version_shown_in_models(tmp_path, tiny_base):
-    """y opens "which one is yours?" for the selected version: 1 or 2 per round, the verdict
+    """w opens "which one is yours?" for the selected version: 1 or 2 per round, the verdict
     and score after each, kept in the card; the Models table and panel show it after."""
     from slmtui.tui.screens.blind import BlindScreen
 
@@ -144,7 +144,7 @@ async def test_the_blind_test_scores_a_version_shown_in_models(tmp_path, tiny_ba
         assert isinstance(models, ModelsScreen)
         table = models.query_one("#versions", DataTable)
         assert str(table.get_row("v1")[6]) == "—"
-        await pilot.press("y")
+        await pilot.press("w")
         blind = app.screen
         assert isinstance(blind, BlindScreen)
         state = blind.query_one("#blind-state")

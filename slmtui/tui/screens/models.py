@@ -46,7 +46,7 @@ class ModelsScreen(KeptScreen):
         Binding("b", "rollback", "Rollback"),
         Binding("d", "delete", "Delete"),
         Binding("E", "evaluate", "Evaluate"),
-        Binding("y", "blind", "Which is yours?"),
+        Binding("w", "blind", "Which is yours?"),
         Binding("escape", "back", "Back"),
     ]
 
