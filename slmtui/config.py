@@ -267,7 +267,10 @@ class TrainConfig:
     )
     replay_fraction: float = setting(
         0.3,
-        "When continuing from the last adapter, share of old examples mixed into the new ones.",
+        "When continuing from the last adapter, share of old examples mixed into the new ones "
+        "(at least 32 of them, or all there are: a handful of new examples, such as a few "
+        "corrections from chat, would otherwise pull the whole voice toward themselves); 0 "
+        "replays none.",
         minimum=0.0,
         maximum=1.0,
     )
