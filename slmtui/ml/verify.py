@@ -5,7 +5,10 @@ Checks, each with a detail a person can read:
   split text differently from training);
 - tokens: llama.cpp tokenizes the probe texts exactly as the training tokenizer does;
 - logits: next-token logits on the probes against the merged Hugging Face model in float32.
-  F16/F32/BF16: max abs difference <= 0.15 and the same top-1 token at every position (a token
+  F16/F32/BF16: max abs difference <= 0.15 (or, when the same weights run in float16 by torch
+  land further than that from float32, 1.25 times that distance: a trained model whose
+  activations run larger pays more for F16's rounding, and the file cannot do better than
+  F16 itself) and the same top-1 token at every position (a token
   the reference scores within 0.05 of its best counts as the same: that is a tie). Only the
   F16 file is verified: it proves the converter. A quantization is a trade measured against
   it (slmtui.ml.quant_cost), since top-1 agreement flips at near-ties whatever the type;
@@ -16,6 +19,7 @@ Checks, each with a detail a person can read:
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 import tempfile
@@ -57,6 +61,11 @@ CONVERSATION = [
 ]
 FULL_PRECISION = ("F32", "F16", "BF16")
 MAX_ABS_FULL = 0.15
+# The file may land this many times as far from float32 as the same weights run in float16 by
+# torch: a SmolLM2-135M trained 5 minutes at the quick preset's learning rate was 0.205 from
+# float32 as F16 GGUF (top-1 the same at 365 of 365 positions) and 0.241 in torch's float16;
+# the base was 0.10 and 0.20. A converter that swaps or mangles a tensor is off by whole units.
+F16_MARGIN = 1.25
 # Two tokens the reference scores this close (a probability ratio of 1.05) are a tie that F16
 # rounding may break either way: F16 logits differ from float32 by up to 0.10 on SmolLM2-135M.
 # A flip where no logit moved more than d is between tokens at most 2d apart; a tiny trained
@@ -78,6 +87,7 @@ class Verification:
     checks: list[Check] = field(default_factory=list)
     max_abs_diff: float | None = None
     top1_agreement: float | None = None
+    tolerance: float | None = None  # the largest logit difference the file was allowed
     positions: int = 0
 
     @property
@@ -145,8 +155,25 @@ def verify_gguf(
     return result
 
 
+def f16_distance(model, probes: list[list[int]], references: list[np.ndarray]) -> float:
+    """How far the same weights run in float16 by torch land from float32 on the probes: what
+    rounding to F16 costs this model, the yardstick for a file that is F16."""
+    half = copy.deepcopy(model).to(torch.float16)
+    worst = 0.0
+    try:
+        for ids, reference in zip(probes, references, strict=True):
+            with torch.no_grad():
+                found = half(torch.tensor([ids])).logits[0].float().numpy()
+            worst = max(worst, float(np.abs(found - reference).max()))
+    finally:
+        del half
+    return worst
+
+
 def _check_tokens_and_logits(result: Verification, llm, model, tokenizer) -> None:
     mismatched, worst, agree, positions = [], 0.0, 0, 0
+    probes: list[list[int]] = []
+    references: list[np.ndarray] = []
     for text in PROBES:
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         theirs = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
@@ -155,6 +182,8 @@ def _check_tokens_and_logits(result: Verification, llm, model, tokenizer) -> Non
             continue
         with torch.no_grad():
             reference = model(torch.tensor([ids])).logits[0].float().numpy()
+        probes.append(ids)
+        references.append(reference)
         llm.reset()
         llm.eval(ids)
         found = np.asarray(llm.scores[: len(ids)], dtype=np.float32)
@@ -179,8 +208,14 @@ def _check_tokens_and_logits(result: Verification, llm, model, tokenizer) -> Non
         f"max abs logit difference {worst:.3f}, same top-1 token at {agree}/{positions} positions"
     )
     if result.quant in FULL_PRECISION:
-        passed = worst <= MAX_ABS_FULL and agree == positions
-        summary += f" (needs <= {MAX_ABS_FULL} and all)"
+        tolerance = MAX_ABS_FULL
+        if worst > MAX_ABS_FULL:  # the yardstick costs a float16 copy: only when it matters
+            yardstick = f16_distance(model, probes, references)
+            tolerance = max(MAX_ABS_FULL, F16_MARGIN * yardstick)
+            summary += f"; the same weights in torch's float16: {yardstick:.3f}"
+        result.tolerance = tolerance
+        passed = worst <= tolerance and agree == positions
+        summary += f" (needs <= {tolerance:.3f} and all)"
     else:
         passed = True
         summary += " (reported only at this quantization)"
