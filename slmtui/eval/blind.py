@@ -9,7 +9,8 @@ from yourself, which is what the tool is for; near 100% it does not sound like y
 Rounds alternate between writing and conversations (where there are both), spread over the
 held-out material, and a round is never shown twice for the same version: the score, the
 rounds played and which were shown are kept in the version's card (`registry.update_card`).
-Both answers are cut to the same number of words at most, so length gives neither away.
+Both answers are cut to the same number of words at most (at a sentence end where one is near),
+so length gives neither away.
 """
 
 from __future__ import annotations
@@ -127,9 +128,21 @@ def draw(requests: list[EvalPrompt], score: BlindScore, count: int) -> list[Eval
     return spread(fresh, count)
 
 
+SENTENCE_ENDS = (".", "!", "?", '."', '!"', '?"', ".'", "!'", "?'", ".)")
+
+
 def _words(text: str, count: int) -> str:
-    """The first `count` words, unmarked: a mark on one answer only would give it away."""
-    return " ".join(text.split()[:count])
+    """The first `count` words, ending at the last sentence end in their second half if there
+    is one, and unmarked: an answer cut mid-sentence, or a mark on one answer only, would
+    give it away."""
+    words = text.split()
+    if len(words) <= count:
+        return " ".join(words)
+    kept = words[:count]
+    for end in range(len(kept), len(kept) // 2, -1):
+        if kept[end - 1].endswith(SENTENCE_ENDS):
+            return " ".join(kept[:end])
+    return " ".join(kept)
 
 
 def context_of(prompt: EvalPrompt) -> str:

@@ -37,6 +37,10 @@ def test_a_round_cuts_both_answers_alike_and_draws_their_order():
         assert played.picked_yours(1 if played.yours_first else 2)
         assert not played.picked_yours(2 if played.yours_first else 1)
         assert played.context == f"The start of passage {played.id}"
+    # A cut ends at a sentence end where there is one in the second half of the words.
+    prose = "One two three. Four five six seven. Eight nine ten eleven twelve"
+    cut = make_round(prompt("s", prose), " ".join(["word"] * 10), "v1")
+    assert cut.yours == "One two three. Four five six seven."
     # The same round for the same version reads the same; another version may differ.
     again = make_round(prompt("k0", yours), "the model says this and that", "v1")
     assert again == rounds[0]
