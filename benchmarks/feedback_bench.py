@@ -13,6 +13,7 @@ default; every row of a seed is measured in the same run.
 
 Run: .venv/bin/python benchmarks/feedback_bench.py [--seeds 0,1] [--steps 80] [--retrain-steps N]
      [--workdir DIR] [--out FILE.jsonl]     (--table FILE.jsonl prints a saved run again)
+     [--also VARIANT ...] [--reuse]          (other settings, on an earlier workdir's "before")
 """
 
 from __future__ import annotations
@@ -77,7 +78,17 @@ REQUESTS = [
 TAUGHT, ASKED = REQUESTS[:12], REQUESTS[12:]
 SIGN_OFF = re.compile(rf"(^|\n)\s*[—–-]+\s*{INITIAL}\.?\s*$")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-CONDITIONS = ("before", "corrections as examples", "corrections + pairs")
+# What each retrain changes from the defaults; "before" is the run the corrections are made on.
+CONDITIONS: dict[str, dict[str, dict]] = {
+    "corrections as examples": {"train": {"preference_weight": 0.0}},
+    "corrections + pairs": {},  # the defaults
+}
+# Run with --also NAME (and --reuse, to retrain an earlier run's "before" with them).
+VARIANTS: dict[str, dict[str, dict]] = {
+    "pairs, correction weight 2": {"dataset": {"correction_weight": 2}},
+    "pairs, correction weight 8": {"dataset": {"correction_weight": 8}},
+    "pairs, replay 1.0": {"train": {"replay_fraction": 1.0}},
+}
 
 
 def correct(reply: str) -> str:
@@ -111,8 +122,10 @@ def slmtui(workspace: Path, *args: str) -> dict:
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def configure(workspace: Workspace, seed: int, **train: object) -> None:
-    config = with_changes(Config(), "train", preset="cpu-quick", seed=seed, **train)
+def configure(workspace: Workspace, seed: int, changes: dict[str, dict] | None = None) -> None:
+    config = with_changes(Config(), "train", preset="cpu-quick", seed=seed)
+    for section, values in (changes or {}).items():
+        config = with_changes(config, section, **values)
     workspace.config_path.write_text(render_default_toml(config), encoding="utf-8")
 
 
@@ -160,8 +173,9 @@ def measure(workspace: Workspace, run: RunFolder, condition: str, seed: int, **e
     return row
 
 
-def bench_seed(workdir: Path, seed: int, steps: int, retrain_steps: int) -> list[dict]:
-    folder = workdir / f"seed-{seed}"
+def before_run(folder: Path, seed: int, steps: int) -> tuple[Workspace, list[dict]]:
+    """Train "before" on the samples' writing, measure it, and correct its replies to TAUGHT
+    through the real path, as /fix does."""
     shutil.rmtree(folder, ignore_errors=True)
     workspace = Workspace.init(folder / "before")
     shutil.copytree(
@@ -173,10 +187,7 @@ def bench_seed(workdir: Path, seed: int, steps: int, retrain_steps: int) -> list
     slmtui(workspace.root, "train", "--max-steps", str(steps))
     before = latest_finished(workspace)
     assert before is not None
-    rows = [measure(workspace, before, CONDITIONS[0], seed,
-                    train_s=round(time.perf_counter() - started))]  # fmt: skip
-
-    # The person chats with "before" and corrects every reply the same way.
+    row = measure(workspace, before, "before", seed, train_s=round(time.perf_counter() - started))
     base = workspace.load_config().model.base
     target = adapter_target(workspace, base, before)
     system = system_prompt(workspace)
@@ -186,20 +197,40 @@ def bench_seed(workdir: Path, seed: int, steps: int, retrain_steps: int) -> list
                         {"role": "assistant", "content": reply}]  # fmt: skip
         keep_feedback(workspace.db_path, "correction", conversation, model=target.label,
                       text=correct(reply))  # fmt: skip
+    return workspace, [row]
 
-    for condition, weight in zip(CONDITIONS[1:], (0.0, 1.0), strict=True):
-        copy = Workspace(folder / condition.replace(" ", "-").replace("+", "and"))
-        shutil.copytree(workspace.root, copy.root)
-        configure(copy, seed, preference_weight=weight)
-        started = time.perf_counter()
-        steps = ["--max-steps", str(retrain_steps)] if retrain_steps else []  # 0: as `r` plans
-        finished = slmtui(copy.root, "train", "--no-generate", *steps)
-        run = latest_finished(copy)
-        assert run is not None and run.name != before.name
-        rows.append(measure(
-            copy, run, condition, seed, train_s=round(time.perf_counter() - started),
-            val_ppl=finished.get("val_ppl"), steps=finished.get("steps"),
-        ))  # fmt: skip
+
+def retrain(
+    folder: Path, workspace: Workspace, name: str, changes: dict, seed: int, retrain_steps: int
+) -> dict:
+    """A copy of "before" (its corrections kept) retrained as `r` would, with `changes`."""
+    copy = Workspace(folder / re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"))
+    shutil.rmtree(copy.root, ignore_errors=True)
+    shutil.copytree(workspace.root, copy.root)
+    configure(copy, seed, changes)
+    started = time.perf_counter()
+    steps = ["--max-steps", str(retrain_steps)] if retrain_steps else []  # 0: as `r` plans
+    finished = slmtui(copy.root, "train", "--no-generate", *steps)
+    run = latest_finished(copy)
+    assert run is not None
+    return measure(
+        copy, run, name, seed, train_s=round(time.perf_counter() - started),
+        val_ppl=finished.get("val_ppl"), steps=finished.get("steps"),
+    )  # fmt: skip
+
+
+def bench_seed(
+    workdir: Path, seed: int, steps: int, retrain_steps: int, also: list[str], reuse: bool
+) -> list[dict]:
+    folder = workdir / f"seed-{seed}"
+    if reuse and (folder / "before").is_dir():
+        workspace, rows = Workspace(folder / "before"), []
+        conditions = {name: VARIANTS[name] for name in also}
+    else:
+        workspace, rows = before_run(folder, seed, steps)
+        conditions = {**CONDITIONS, **{name: VARIANTS[name] for name in also}}
+    for name, changes in conditions.items():
+        rows.append(retrain(folder, workspace, name, changes, seed, retrain_steps))
     return rows
 
 
@@ -209,7 +240,7 @@ def table(rows: list[dict]) -> str:
         f"{'condition':<26}" + "".join(f"{c:>16}" for c in columns)
         + f"{'writing ppl':>22}{'style distance':>20}",
     ]  # fmt: skip
-    for condition in CONDITIONS:
+    for condition in dict.fromkeys(row["condition"] for row in rows):
         mine = [row for row in rows if row["condition"] == condition]
         if not mine:
             continue
@@ -243,6 +274,10 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--table", type=Path, help="print a saved run's table and stop")
+    parser.add_argument("--also", action="append", default=[], choices=sorted(VARIANTS))
+    parser.add_argument(
+        "--reuse", action="store_true", help="retrain an earlier --workdir's 'before' with --also"
+    )
     args = parser.parse_args()
     if args.table:
         print(table([json.loads(line) for line in args.table.read_text().splitlines()]))
@@ -251,7 +286,7 @@ def main() -> int:
     out = args.out or workdir / "feedback_bench.jsonl"
     rows: list[dict] = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        for row in bench_seed(workdir, seed, args.steps, args.retrain_steps):
+        for row in bench_seed(workdir, seed, args.steps, args.retrain_steps, args.also, args.reuse):
             rows.append(row)
             with out.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
