@@ -20,6 +20,7 @@ import random
 from dataclasses import dataclass, field
 
 from slmtui.chat.engine import ChatTarget
+from slmtui.chat.llama import offloaded_layers
 from slmtui.config import Config
 from slmtui.dataset.dialogue import assistant_prompt, dialogue_examples
 from slmtui.eval.conversations import held_out_settings, replies_of, reply_prompt
@@ -175,7 +176,10 @@ def model_answers(
 ) -> list[str]:
     """What the version writes for each request (cached, as evaluation's answers are)."""
     with Store(workspace.db_path) as store:
-        settings = GenerationSettings(system_prompt=assistant_prompt(store, config))
+        settings = GenerationSettings(
+            system_prompt=assistant_prompt(store, config),
+            gpu_layers=offloaded_layers(config.chat.gpu_layers),  # on the card, as chat is
+        )
     return generate(target, prompts, workspace.cache, settings, progress)
 
 
