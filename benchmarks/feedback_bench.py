@@ -12,6 +12,7 @@ perplexity and style distance beside them, so a gain that breaks the voice shows
 default; every row of a seed is measured in the same run.
 
 Run: .venv/bin/python benchmarks/feedback_bench.py [--seeds 0,1] [--steps 80] [--retrain-steps N]
+     [--corpus DIR]                          (default samples/; benchmarks/corpora/marek too)
      [--workdir DIR] [--out FILE.jsonl]     (--table FILE.jsonl prints a saved run again)
      [--also VARIANT ...] [--reuse]          (other settings, on an earlier workdir's "before")
 """
@@ -173,13 +174,13 @@ def measure(workspace: Workspace, run: RunFolder, condition: str, seed: int, **e
     return row
 
 
-def before_run(folder: Path, seed: int, steps: int) -> tuple[Workspace, list[dict]]:
-    """Train "before" on the samples' writing, measure it, and correct its replies to TAUGHT
+def before_run(folder: Path, seed: int, steps: int, corpus: Path) -> tuple[Workspace, list[dict]]:
+    """Train "before" on the corpus's writing, measure it, and correct its replies to TAUGHT
     through the real path, as /fix does."""
     shutil.rmtree(folder, ignore_errors=True)
     workspace = Workspace.init(folder / "before")
     shutil.copytree(
-        ROOT / "samples", workspace.writing, dirs_exist_ok=True,
+        corpus, workspace.writing, dirs_exist_ok=True,
         ignore=shutil.ignore_patterns("chats", "qa.json"),
     )  # fmt: skip
     configure(workspace, seed)
@@ -220,14 +221,20 @@ def retrain(
 
 
 def bench_seed(
-    workdir: Path, seed: int, steps: int, retrain_steps: int, also: list[str], reuse: bool
+    workdir: Path,
+    seed: int,
+    steps: int,
+    retrain_steps: int,
+    also: list[str],
+    reuse: bool,
+    corpus: Path,
 ) -> list[dict]:
     folder = workdir / f"seed-{seed}"
     if reuse and (folder / "before").is_dir():
         workspace, rows = Workspace(folder / "before"), []
         conditions = {name: VARIANTS[name] for name in also}
     else:
-        workspace, rows = before_run(folder, seed, steps)
+        workspace, rows = before_run(folder, seed, steps, corpus)
         conditions = {**CONDITIONS, **{name: VARIANTS[name] for name in also}}
     for name, changes in conditions.items():
         rows.append(retrain(folder, workspace, name, changes, seed, retrain_steps))
@@ -267,6 +274,9 @@ def table(rows: list[dict]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1")
+    parser.add_argument(
+        "--corpus", type=Path, default=ROOT / "samples", help="a folder of writing (samples/)"
+    )
     parser.add_argument("--steps", type=int, default=80, help="steps of the 'before' run")
     parser.add_argument(
         "--retrain-steps", type=int, default=0, help="0 (default): as many as `r` would plan"
@@ -286,7 +296,10 @@ def main() -> int:
     out = args.out or workdir / "feedback_bench.jsonl"
     rows: list[dict] = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        for row in bench_seed(workdir, seed, args.steps, args.retrain_steps, args.also, args.reuse):
+        found = bench_seed(
+            workdir, seed, args.steps, args.retrain_steps, args.also, args.reuse, args.corpus
+        )
+        for row in found:
             rows.append(row)
             with out.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
