@@ -107,6 +107,19 @@ class Sessions:
                     (_title_from(message.content), session_id, "New conversation"),
                 )
 
+    def correct_last_reply(self, session_id: int, text: str) -> None:
+        """Your version in place of the session's last reply, so the conversation goes on from
+        it (the model's own stays in the store's feedback table, beside yours)."""
+        with self.db:
+            self.db.execute(
+                "UPDATE session_messages SET content = ? WHERE id = (SELECT max(id) FROM "
+                "session_messages WHERE session_id = ? AND role = 'assistant')",
+                (text, session_id),
+            )
+            self.db.execute(
+                "UPDATE sessions SET updated_at = ? WHERE id = ?", (time.time(), session_id)
+            )
+
     def update_settings(self, session_id: int, s: ChatSettings) -> None:
         with self.db:
             self.db.execute(

@@ -274,6 +274,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         f"Chatting with {target.label}. An empty line or Ctrl-D ends the chat; {HELP}.",
         flush=True,
     )
+    model_reply: str | None = None  # the model's last reply, once you corrected it
     while True:
         try:
             text = input("you> ").strip()
@@ -285,11 +286,15 @@ def cmd_chat(args: argparse.Namespace) -> int:
         try:
             command = parse_command(text)
             if command is not None:
+                about = messages  # a mark after /fix is about the model's reply, not yours
+                if model_reply is not None:
+                    about = [*messages[:-1], {"role": "assistant", "content": model_reply}]
                 said = keep_feedback(
-                    workspace.db_path, command.kind, messages, model=target.label,
+                    workspace.db_path, command.kind, about, model=target.label,
                     text=command.text,
                 )  # fmt: skip
                 if command.text is not None:  # the chat goes on from your version
+                    model_reply = model_reply or messages[-1]["content"]
                     messages[-1] = {"role": "assistant", "content": command.text}
                 print(f"  ({said})", flush=True)
                 continue
@@ -298,7 +303,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             continue
         messages.append({"role": "user", "content": text})
         print("model> ", end="", flush=True)
-        reply = answer(messages)
+        reply, model_reply = answer(messages), None
         print(f"  ({engine.last.tokens_per_second:.0f} tokens/s)", flush=True)
         messages.append({"role": "assistant", "content": reply})
 

@@ -174,7 +174,7 @@ def test_the_plain_chat_takes_fix_good_and_bad_as_commands(trained):
     talk = subprocess.run(
         [sys.executable, "-m", "slmtui.cli", "-w", root, "chat", "--model", "base",
          "--max-tokens", "6", "--temperature", "0"],
-        input="/good\nHello\n/bad\n/fix Hi there. A\nAnd again\n\n",
+        input="/good\nHello\n/fix Hi there. A\n/bad\nAnd again\n\n",
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert talk.returncode == 0, talk.stderr[-3000:]
@@ -184,10 +184,10 @@ def test_the_plain_chat_takes_fix_good_and_bad_as_commands(trained):
     assert talk.stdout.count("model> ") == 2  # commands are not sent to the model
     with Store(trained.db_path) as store:
         feedback = store.feedback()
-    assert [item.kind for item in feedback] == ["bad", "correction"]
-    assert feedback[1].text == "Hi there. A" and feedback[1].model.startswith("base")
-    assert feedback[1].messages[-1] == {"role": "user", "content": "Hello"}
-    assert feedback[0].reply == feedback[1].reply
+    assert [item.kind for item in feedback] == ["correction", "bad"]
+    assert feedback[0].text == "Hi there. A" and feedback[0].model.startswith("base")
+    assert feedback[0].messages[-1] == {"role": "user", "content": "Hello"}
+    assert feedback[1].reply == feedback[0].reply != "Hi there. A"  # the mark: the model's
 
 
 def test_blind_rounds_are_scored_in_the_card_and_never_repeat(trained):

@@ -215,6 +215,7 @@ async def test_a_corrected_and_marked_reply_is_trained_by_the_next_run(tmp_path,
 
     from slmtui import runs
     from slmtui.dataset.snapshot import read_examples
+    from slmtui.ingest.store import Store
     from slmtui.tui.screens.correction import CorrectionScreen
     from slmtui.tui.screens.train import TrainScreen
     from tests.tui.conftest import tiny_workspace
@@ -236,6 +237,10 @@ async def test_a_corrected_and_marked_reply_is_trained_by_the_next_run(tmp_path,
         editor.query_one(TextArea).text = "Yes, after the tide. A"
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.screen is chat)
+        # The conversation goes on from your version, also when the session is reopened.
+        assert chat.last_answer() == "Yes, after the tide. A"
+        with Sessions(chat_db_path(workspace.state)) as saved:
+            assert saved.get(chat.session.id).messages[-1].content == "Yes, after the tide. A"
         await pilot.press("ctrl+b")
         waiting = chat.query_one("#feedback-state", Static)
         await wait_for(pilot, lambda: "1 correction and 1 mark" in str(waiting.render()))
@@ -254,5 +259,8 @@ async def test_a_corrected_and_marked_reply_is_trained_by_the_next_run(tmp_path,
     assert correction.messages[-1]["content"] == "Yes, after the tide. A"
     assert correction.messages[-2] == {"role": "user", "content": "Coming tonight?"}
     assert pair.messages[-1]["content"] == "Yes, after the tide. A" and pair.rejected == reply
+    with Store(workspace.db_path) as store:
+        marked = [item for item in store.feedback() if item.kind == "bad"]
+    assert [item.reply for item in marked] == [reply]  # the model's reply, not your version
     manifest = json.loads((run.dataset / "manifest.json").read_text())
     assert manifest["stats"]["kinds"]["correction"] == 1

@@ -9,7 +9,8 @@ finds what you wrote that bears on the message (recall/), gives it to the model 
 the reply shows its sources under it; enter on a source opens it.
 
 Your feedback on the last reply: ctrl+f opens it for editing (your version is kept beside the
-model's), ctrl+g and ctrl+b mark it good or bad. The bar says how many corrections and marks
+model's in the store, and the conversation goes on from yours), ctrl+g and ctrl+b mark it good
+or bad. The bar says how many corrections and marks
 wait for the next training run (`chat/feedback.py`), which `r` starts.
 """
 
@@ -112,6 +113,8 @@ class ChatScreen(KeptScreen):
         self._store: Sessions | None = None
         self.recall_on = True  # set from [recall] enabled on mount
         self._sources: list[dict] | None = None  # the reply in progress's, None: recall off
+        # What the model wrote for the last reply when you corrected it (None: not corrected)
+        self.model_reply: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -231,9 +234,13 @@ class ChatScreen(KeptScreen):
         model = next(
             (t.model for t in reversed(self.session.messages) if t.role == "assistant"), ""
         )
+        messages = self.session.chat_messages()
+        if self.model_reply is not None and messages[-1]["role"] == "assistant":
+            # The last reply was corrected: a mark or a new correction is about the model's.
+            messages[-1] = {"role": "assistant", "content": self.model_reply}
         try:
             said = keep_feedback(
-                self.app.workspace.db_path, kind, self.session.chat_messages(),
+                self.app.workspace.db_path, kind, messages,
                 model=model or "unknown", text=text, session_id=self.session.id,
             )  # fmt: skip
         except FeedbackError as exc:
@@ -251,6 +258,13 @@ class ChatScreen(KeptScreen):
 
         def corrected(text: str | None) -> None:
             if text is not None and self._keep("correction", text):
+                # The conversation goes on from your version, as in `slmtui chat`.
+                assert self.session is not None
+                last = next(t for t in reversed(self.session.messages) if t.role == "assistant")
+                if self.model_reply is None:
+                    self.model_reply = last.content
+                last.content = text
+                self.store.correct_last_reply(self.session.id, text)
                 log = self.query_one("#log", VerticalScroll)
                 log.mount(Markdown(f"*your version:* {text}", classes="turn correction"))
                 log.scroll_end(animate=False)
@@ -265,6 +279,7 @@ class ChatScreen(KeptScreen):
     def show_session(self, session: Session | None) -> None:
         """Replace the log with a conversation's turns (None: a fresh, unsaved one)."""
         self.session = session
+        self.model_reply = None
         log = self.query_one("#log", VerticalScroll)
         log.remove_children()
         if session is None:
@@ -390,6 +405,7 @@ class ChatScreen(KeptScreen):
         stats = message.stats
         text = "".join(self._reply_parts)
         sources = self._sources
+        self.model_reply = None
         if self.session is not None and text:
             model = self.engine.target.label if self.engine else ""
             turn = SessionMessage("assistant", text, model, sources or [])
