@@ -53,12 +53,15 @@ def keep_feedback(
     model: str,
     text: str | None = None,
     session_id: int | None = None,
+    model_reply: str | None = None,
 ) -> str:
-    """Keep feedback on the last reply of `messages` (the conversation ending in the model's
-    reply); returns the line that confirms it."""
+    """Keep feedback on the last reply of `messages` (the conversation ending in that reply);
+    `model_reply` is what the model wrote there when your correction has since replaced it, so
+    that feedback is always about the model's words. Returns the line that confirms it."""
     if not messages or messages[-1]["role"] != "assistant":
         raise FeedbackError("There is no reply to correct or mark yet.")
-    before, reply = messages[:-1], messages[-1]["content"]
+    before = messages[:-1]
+    reply = model_reply if model_reply is not None else messages[-1]["content"]
     with Store(db_path) as store:
         store.add_feedback(kind, before, reply, model=model, text=text, session_id=session_id)
     if kind == "correction":

@@ -286,12 +286,9 @@ def cmd_chat(args: argparse.Namespace) -> int:
         try:
             command = parse_command(text)
             if command is not None:
-                about = messages  # a mark after /fix is about the model's reply, not yours
-                if model_reply is not None:
-                    about = [*messages[:-1], {"role": "assistant", "content": model_reply}]
                 said = keep_feedback(
-                    workspace.db_path, command.kind, about, model=target.label,
-                    text=command.text,
+                    workspace.db_path, command.kind, messages, model=target.label,
+                    text=command.text, model_reply=model_reply,
                 )  # fmt: skip
                 if command.text is not None:  # the chat goes on from your version
                     model_reply = model_reply or messages[-1]["content"]

@@ -106,7 +106,7 @@ class BlindScore:
         )
 
 
-def held_out_requests(workspace: Workspace, config: Config) -> list[EvalPrompt]:
+def blind_requests(workspace: Workspace, config: Config) -> list[EvalPrompt]:
     """Every held-out request a round can ask, writing and conversations alternating."""
     with Store(workspace.db_path) as store:
         try:
@@ -148,14 +148,13 @@ def _words(text: str, count: int) -> str:
 
 def context_of(prompt: EvalPrompt) -> str:
     """What a round shows before the answers: the passage's start, or the conversation's last
-    turns (the system prompt left out)."""
+    turns (the system prompt left out); at most CONTEXT_WORDS words of its end."""
     if prompt.kind == "reply":
         turns = [m["content"] for m in prompt.messages if m["role"] != "system"]
         text = "\n".join(turns[-4:])
-        words = text.split(" ")
-        return ("… " if len(words) > CONTEXT_WORDS else "") + " ".join(words[-CONTEXT_WORDS:])
-    head = prompt.request.split("\n\n", 1)[-1]
-    words = head.split(" ")
+    else:
+        text = prompt.request.split("\n\n", 1)[-1]
+    words = text.split(" ")
     return ("… " if len(words) > CONTEXT_WORDS else "") + " ".join(words[-CONTEXT_WORDS:])
 
 
@@ -191,7 +190,7 @@ def prepare_rounds(
     progress=None,
 ) -> list[Round]:
     """The next `count` rounds for a version (fewer when fewer are left)."""
-    requests = held_out_requests(workspace, config)
+    requests = blind_requests(workspace, config)
     if not requests:
         raise BlindError(
             "No held-out writing or conversations to test with: add more to writing/ (about a "

@@ -10,8 +10,8 @@ import pytest
 
 from slmtui.eval.blind import (
     BlindScore,
+    blind_requests,
     draw,
-    held_out_requests,
     make_round,
     record,
 )
@@ -82,7 +82,7 @@ def test_rounds_alternate_writing_and_conversations(workspace, make_ingestor):
     shutil.copytree(SAMPLES / "chats", workspace.writing / "chats")
     make_ingestor(workspace).scan()
     config = workspace.load_config()
-    requests = held_out_requests(workspace, config)
+    requests = blind_requests(workspace, config)
     kinds = [p.kind for p in requests]
     assert "continue" in kinds and "reply" in kinds
     assert kinds[:4] == ["continue", "reply", "continue", "reply"]

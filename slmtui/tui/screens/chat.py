@@ -234,14 +234,11 @@ class ChatScreen(KeptScreen):
         model = next(
             (t.model for t in reversed(self.session.messages) if t.role == "assistant"), ""
         )
-        messages = self.session.chat_messages()
-        if self.model_reply is not None and messages[-1]["role"] == "assistant":
-            # The last reply was corrected: a mark or a new correction is about the model's.
-            messages[-1] = {"role": "assistant", "content": self.model_reply}
         try:
             said = keep_feedback(
-                self.app.workspace.db_path, kind, messages,
+                self.app.workspace.db_path, kind, self.session.chat_messages(),
                 model=model or "unknown", text=text, session_id=self.session.id,
+                model_reply=self.model_reply,
             )  # fmt: skip
         except FeedbackError as exc:
             self.notify(str(exc), severity="warning")
